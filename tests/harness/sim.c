@@ -1,0 +1,121 @@
+/*
+ * sim.c - cf-api-sim for end-to-end tests: start it on a free loopback
+ * port, talk to its API and control plane over real HTTP (libcurl easy),
+ * stop it.
+ */
+#include "harness.h"
+
+#include <curl/curl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef SIM_BIN
+#define SIM_BIN "cf-api-sim"
+#endif
+
+int th_sim_start(th_sim *s, const char *token, const char *const extra_args[]) {
+    memset(s, 0, sizeof(*s));
+    snprintf(s->token, sizeof(s->token), "%s", token);
+    const char *argv[32] = {SIM_BIN, "--port", "0", "--token", token};
+    size_t argc = 5;
+    for (size_t i = 0; extra_args && extra_args[i] && argc < 31; i++)
+        argv[argc++] = extra_args[i];
+    argv[argc] = NULL;
+    if (th_proc_spawn(&s->proc, argv, NULL) < 0)
+        return -1;
+    char *line = th_proc_read_line(&s->proc, 10000);
+    if (!line || sscanf(line, "listening on http://127.0.0.1:%d", &s->port) != 1) {
+        fprintf(stderr, "th_sim_start: unexpected first line: %s\n", line ? line : "(none)");
+        th_proc_drain(&s->proc);
+        fprintf(stderr, "sim stderr: %s\n", s->proc.err_buf ? s->proc.err_buf : "");
+        free(line);
+        th_proc_destroy(&s->proc);
+        return -1;
+    }
+    free(line);
+    snprintf(s->origin, sizeof(s->origin), "http://127.0.0.1:%d", s->port);
+    snprintf(s->base_url, sizeof(s->base_url), "%s/client/v4", s->origin);
+    return 0;
+}
+
+int th_sim_stop(th_sim *s) {
+    int status = -1;
+    th_proc_kill(&s->proc, SIGTERM);
+    if (th_proc_wait(&s->proc, 10000, &status) < 0)
+        status = -1;
+    th_proc_destroy(&s->proc);
+    return status;
+}
+
+typedef struct body_buf {
+    char *data;
+    size_t len;
+} body_buf;
+
+static size_t collect(char *ptr, size_t size, size_t nmemb, void *userdata) {
+    body_buf *b = userdata;
+    size_t n = size * nmemb;
+    char *grown = realloc(b->data, b->len + n + 1);
+    if (!grown)
+        return 0;
+    b->data = grown;
+    memcpy(b->data + b->len, ptr, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return n;
+}
+
+json_t *th_sim_http(th_sim *s, const char *method, const char *path, const char *body,
+                    bool with_auth, long *status) {
+    CURL *curl = curl_easy_init();
+    if (!curl)
+        abort();
+    char url[1024];
+    snprintf(url, sizeof(url), "%s%s", s->origin, path);
+    body_buf resp = {0};
+    struct curl_slist *headers = NULL;
+    char auth[256];
+    if (with_auth) {
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", s->token);
+        headers = curl_slist_append(headers, auth);
+    }
+    if (body)
+        headers = curl_slist_append(headers, "Content-Type: application/json");
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+    if (body)
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &resp);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    CURLcode rc = curl_easy_perform(curl);
+    long code = 0;
+    if (rc == CURLE_OK)
+        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
+    if (status)
+        *status = code;
+    curl_slist_free_all(headers);
+    curl_easy_cleanup(curl);
+    json_t *v = resp.data ? json_loads(resp.data, JSON_DECODE_ANY, NULL) : NULL;
+    free(resp.data);
+    return v;
+}
+
+int th_sim_reset(th_sim *s) {
+    long status = 0;
+    json_t *v = th_sim_http(s, "POST", "/__sim/reset", NULL, false, &status);
+    json_decref(v);
+    return status == 200 ? 0 : -1;
+}
+
+json_t *th_sim_requests(th_sim *s) {
+    long status = 0;
+    json_t *v = th_sim_http(s, "GET", "/__sim/requests", NULL, false, &status);
+    json_t *reqs = json_incref(json_object_get(v, "requests"));
+    json_decref(v);
+    return reqs;
+}
