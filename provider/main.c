@@ -1,0 +1,92 @@
+/*
+ * main.c - provider-cloudflare: the executable an orchestrator starts.
+ *
+ * It wires the layers together and owns the loop: stdin/stdout go to the
+ * JSON-RPC server (protocol/), whose handlers are the provider's
+ * (provider.c). When the server has answered everything after end of input
+ * or a signal, the provider closes its Cloudflare client, then the server
+ * closes its handles, and the loop runs dry.
+ */
+#include "protocol.h"
+#include "provider.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char usage[] =
+    "Usage: provider-cloudflare [--version | --help]\n"
+    "\n"
+    "A provider plugin for Cloudflare account SSO connectors. An orchestrator starts it\n"
+    "as a child process and speaks JSON-RPC 2.0 to it over stdin and stdout\n"
+    "(see docs/PROTOCOL.md). Logs go to stderr; set TF_LOG_PROVIDER or TF_LOG to\n"
+    "TRACE, DEBUG, INFO, WARN, ERROR, OFF or JSON.\n"
+    "\n"
+    "Credentials: api_token in ConfigureProvider or CLOUDFLARE_API_TOKEN\n"
+    "(or api_key + api_email, CLOUDFLARE_API_KEY + CLOUDFLARE_EMAIL).\n";
+
+static void provider_closed(void *arg) {
+    rpc_server_close(arg);
+}
+
+static void on_shutdown(rpc_server *server, void *ctx) {
+    provider_close(ctx, provider_closed, server);
+}
+
+int main(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--version") == 0) {
+            printf("provider-cloudflare %s\n", PROVIDER_VERSION);
+            return 0;
+        }
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(usage, stdout);
+            return 0;
+        }
+        fprintf(stderr, "provider-cloudflare: unknown argument '%s'\n\n%s", argv[i], usage);
+        return 2;
+    }
+    if (isatty(STDIN_FILENO)) {
+        fputs("This is a provider plugin for Cloudflare SSO connectors. It is started by an\n"
+              "infrastructure orchestrator, which talks to it over stdin/stdout; it is not\n"
+              "meant to be run by hand. Try --help.\n",
+              stderr);
+        return 1;
+    }
+    log_configure_from_env();
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        log_error("provider", "libcurl failed to initialise");
+        return 1;
+    }
+
+    uv_loop_t loop;
+    int rc = uv_loop_init(&loop);
+    provider *prov = NULL;
+    rpc_server *server = NULL;
+    if (rc == 0)
+        rc = provider_new(&loop, &prov);
+    if (rc == 0) {
+        rpc_server_options opts = {
+            .ctx = prov,
+            .in_fd = STDIN_FILENO,
+            .out_fd = STDOUT_FILENO,
+            .handle_signals = true,
+            .on_shutdown = on_shutdown,
+        };
+        opts.methods = provider_methods(&opts.method_count);
+        rc = rpc_server_new(&loop, &opts, &server);
+    }
+    if (rc == 0)
+        rc = rpc_server_start(server);
+    if (rc < 0) {
+        log_error("provider", "cannot start: %s", uv_strerror(rc));
+        return 1;
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    rc = uv_loop_close(&loop);
+    if (rc != 0)
+        log_error("provider", "event loop closed with handles still open: %s", uv_strerror(rc));
+    curl_global_cleanup();
+    return rc == 0 ? 0 : 1;
+}

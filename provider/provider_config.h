@@ -1,0 +1,46 @@
+/*
+ * provider_config.h - the provider block: validation (ValidateProviderConfig)
+ * and resolution with environment fallbacks (ConfigureProvider).
+ *
+ * Resolution order for each setting: the configuration, then its
+ * environment variable (CLOUDFLARE_API_TOKEN, CLOUDFLARE_API_KEY,
+ * CLOUDFLARE_EMAIL, CLOUDFLARE_BASE_URL), then the default. Exactly one
+ * authentication method must result. Diagnostics name the attribute and
+ * never contain a secret.
+ */
+#ifndef PROVIDER_CONFIG_H
+#define PROVIDER_CONFIG_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#define PROVIDER_DEFAULT_BASE_URL "https://api.cloudflare.com/client/v4"
+
+typedef struct provider_config {
+    char *api_token; /* NULL when key auth is used */
+    char *api_key;
+    char *api_email;
+    char *base_url; /* without a trailing slash */
+    int max_retries;
+    double request_timeout;
+    double max_rps; /* 0: no limit */
+} provider_config;
+
+/* Checks the configuration's values without reading the environment:
+ * types, ranges, base_url, token/key conflicts. Unknown values pass.
+ * Appends diagnostics; returns the number of errors added. */
+int provider_config_validate(const json_t *config, json_t *diags);
+
+/* Validates, then resolves `config` with the environment into `cfg`
+ * (strings are new heap copies). Returns 0, or -1 with error diagnostics
+ * appended (cfg is then left empty). */
+int provider_config_resolve(const json_t *config, provider_config *cfg, json_t *diags);
+
+void provider_config_free(provider_config *cfg);
+
+/* True when `url` may be used as the API base URL: https://, or http:// to
+ * a loopback host (localhost, 127.0.0.0/8, [::1]); no user info, query or
+ * fragment. On false, *why explains. */
+bool provider_base_url_allowed(const char *url, const char **why);
+
+#endif /* PROVIDER_CONFIG_H */

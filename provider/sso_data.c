@@ -1,0 +1,200 @@
+/*
+ * sso_data.c - ReadDataSource (sso_connector, sso_connectors) and
+ * ListResource (sso_connector): read-only views of an account's
+ * connectors.
+ */
+#include "sso_op.h"
+
+#include "schema.h"
+#include "sso_plan.h"
+#include "sso_schema.h"
+
+#include <string.h>
+
+static json_t *empty_data_result(void) {
+    return json_pack("{s:n}", "state");
+}
+
+static json_t *empty_list_result(void) {
+    return json_pack("{s:[]}", "resources");
+}
+
+/* The sso_connector data source's state: the config's account_id plus the
+ * connector's attributes. */
+static void data_respond_one(sso_op *op, const json_t *api) {
+    json_t *item = sso_item_from_api(api);
+    json_object_set_new(item, "account_id", json_string(op->account_id));
+    json_t *state = value_complete_object(&sso_connector_data_schema, item);
+    json_decref(item);
+    sso_op_respond(op, json_pack("{s:o}", "state", state));
+}
+
+static void data_not_found(sso_op *op) {
+    diag_error(op->diags, NULL, "SSO connector not found",
+               "No SSO connector %s%s was found in account %s.",
+               op->connector_id[0] ? "with id " : "for email domain ",
+               op->connector_id[0] ? op->connector_id : op->domain, op->account_id);
+    sso_op_respond(op, empty_data_result());
+}
+
+static void data_got_one(sso_op *op, const cfapi_result *res) {
+    if (res->cancelled) {
+        sso_op_respond_cancelled(op);
+        return;
+    }
+    if (sso_is_not_found(res)) {
+        data_not_found(op);
+        return;
+    }
+    if (!res->ok) {
+        sso_op_add_api_error(op, res, NULL);
+        sso_op_respond(op, empty_data_result());
+        return;
+    }
+    data_respond_one(op, res->result);
+}
+
+static void data_listed(sso_op *op, const cfapi_result *res) {
+    if (res->cancelled) {
+        sso_op_respond_cancelled(op);
+        return;
+    }
+    if (!res->ok) {
+        sso_op_add_api_error(op, res, NULL);
+        sso_op_respond(op, empty_data_result());
+        return;
+    }
+    if (strcmp(op->type_name, SSO_CONNECTOR_TYPE) == 0) {
+        json_t *found = sso_find_by_domain(res->result, op->domain);
+        if (!found) {
+            data_not_found(op);
+            return;
+        }
+        data_respond_one(op, found);
+        return;
+    }
+    json_t *items = json_array();
+    size_t i;
+    json_t *api;
+    json_array_foreach(res->result, i, api) {
+        json_array_append_new(items, sso_item_from_api(api));
+    }
+    sso_op_respond(op, json_pack("{s:{s:s, s:o}}", "state", "account_id", op->account_id,
+                                 "connectors", items));
+}
+
+void sso_handle_read_data(rpc_request *req, json_t *params, void *ctx) {
+    json_t *type_name = json_object_get(params, "type_name");
+    json_t *config = json_object_get(params, "config");
+    if (!json_is_string(type_name) || !json_is_object(config)) {
+        rpc_respond_error(req, RPC_INVALID_PARAMS,
+                          "params.type_name must be a string and params.config an object", NULL);
+        return;
+    }
+    if (!sso_require_configured(ctx, req, empty_data_result()))
+        return;
+    sso_op *op = sso_op_new(ctx, req);
+    if (!op)
+        return;
+    const schema_block *block = sso_data_source_schema(json_string_value(type_name));
+    if (sso_validate_data_config(json_string_value(type_name), config, op->diags) > 0) {
+        sso_op_respond(op, empty_data_result());
+        return;
+    }
+    if (!value_is_wholly_known(config)) {
+        diag_error(op->diags, NULL, "Configuration not known yet",
+                   "A data source can only be read once its arguments are known.");
+        sso_op_respond(op, empty_data_result());
+        return;
+    }
+    op->type_name = block == &sso_connector_data_schema ? SSO_CONNECTOR_TYPE : SSO_CONNECTORS_TYPE;
+    strcpy(op->account_id, json_string_value(json_object_get(config, "account_id")));
+    const char *id = json_string_value(value_attr(config, "id"));
+    const char *domain = json_string_value(value_attr(config, "email_domain"));
+    int rc;
+    if (block == &sso_connector_data_schema && id) {
+        strcpy(op->connector_id, id);
+        rc = sso_op_get(op, data_got_one);
+    } else {
+        if (domain)
+            strcpy(op->domain, domain);
+        rc = sso_op_list(op, data_listed);
+    }
+    if (rc < 0) {
+        diag_error(op->diags, NULL, "Cloudflare API call refused", "%s", uv_strerror(rc));
+        sso_op_respond(op, empty_data_result());
+    }
+}
+
+static void list_got(sso_op *op, const cfapi_result *res) {
+    if (res->cancelled) {
+        sso_op_respond_cancelled(op);
+        return;
+    }
+    if (!res->ok) {
+        sso_op_add_api_error(op, res, NULL);
+        sso_op_respond(op, empty_list_result());
+        return;
+    }
+    json_t *resources = json_array();
+    size_t i;
+    json_t *api;
+    json_array_foreach(res->result, i, api) {
+        json_t *state = sso_state_from_api(op->account_id, api, NULL);
+        const char *id = json_string_value(json_object_get(state, "id"));
+        const char *domain = json_string_value(json_object_get(state, "email_domain"));
+        if (!sso_is_hex_id(id)) {
+            json_decref(state);
+            continue;
+        }
+        char import_id[SSO_ID_LEN * 2 + 2];
+        snprintf(import_id, sizeof(import_id), "%s/%s", op->account_id, id);
+        json_array_append_new(resources,
+                              json_pack("{s:s, s:s, s:o}", "id", import_id, "display_name",
+                                        domain ? domain : id, "state", state));
+    }
+    sso_op_respond(op, json_pack("{s:o}", "resources", resources));
+}
+
+void sso_handle_list(rpc_request *req, json_t *params, void *ctx) {
+    json_t *type_name = json_object_get(params, "type_name");
+    json_t *config = json_object_get(params, "config");
+    if (!json_is_string(type_name) || !json_is_object(config)) {
+        rpc_respond_error(req, RPC_INVALID_PARAMS,
+                          "params.type_name must be a string and params.config an object", NULL);
+        return;
+    }
+    if (!sso_require_configured(ctx, req, empty_list_result()))
+        return;
+    sso_op *op = sso_op_new(ctx, req);
+    if (!op)
+        return;
+    if (!sso_resource_schema(json_string_value(type_name))) {
+        diag_error(op->diags, NULL, "Unknown resource type",
+                   "This provider can list \"" SSO_CONNECTOR_TYPE "\" only.");
+        sso_op_respond(op, empty_list_result());
+        return;
+    }
+    /* ListResource takes {"account_id"} only. */
+    const char *key;
+    json_t *v;
+    json_object_foreach(config, key, v) {
+        if (strcmp(key, "account_id") != 0)
+            diag_error(op->diags, path_attr(key), "Unsupported argument",
+                       "ListResource on " SSO_CONNECTOR_TYPE " takes account_id only.");
+    }
+    const char *account = json_string_value(json_object_get(config, "account_id"));
+    if (!sso_is_hex_id(account))
+        diag_error(op->diags, path_attr("account_id"), "Invalid account_id",
+                   "account_id must be exactly 32 hexadecimal characters.");
+    if (diag_has_error(op->diags)) {
+        sso_op_respond(op, empty_list_result());
+        return;
+    }
+    strcpy(op->account_id, account);
+    int rc = sso_op_list(op, list_got);
+    if (rc < 0) {
+        diag_error(op->diags, NULL, "Cloudflare API call refused", "%s", uv_strerror(rc));
+        sso_op_respond(op, empty_list_result());
+    }
+}

@@ -1,0 +1,88 @@
+/*
+ * sso_ids.c - identifier validation (see sso_ids.h).
+ */
+#include "sso_ids.h"
+
+#include <ctype.h>
+#include <string.h>
+#include <strings.h>
+
+bool sso_is_hex_id(const char *s) {
+    if (!s)
+        return false;
+    size_t n = 0;
+    for (; s[n]; n++) {
+        if (n >= SSO_ID_LEN || !isxdigit((unsigned char)s[n]))
+            return false;
+    }
+    return n == SSO_ID_LEN;
+}
+
+bool sso_is_domain(const char *s) {
+    if (!s)
+        return false;
+    size_t total = strlen(s);
+    if (total == 0 || total > SSO_DOMAIN_MAX)
+        return false;
+    size_t labels = 0;
+    const char *label = s;
+    bool last_all_digits = false;
+    for (;;) {
+        const char *dot = strchr(label, '.');
+        size_t len = dot ? (size_t)(dot - label) : strlen(label);
+        if (len == 0 || len > 63 || label[0] == '-' || label[len - 1] == '-')
+            return false;
+        last_all_digits = true;
+        for (size_t i = 0; i < len; i++) {
+            unsigned char c = (unsigned char)label[i];
+            if (!isalnum(c) && c != '-')
+                return false;
+            if (!isdigit(c))
+                last_all_digits = false;
+        }
+        labels++;
+        if (!dot)
+            break;
+        label = dot + 1;
+    }
+    return labels >= 2 && !last_all_digits;
+}
+
+sso_import_kind sso_parse_import_id(const char *id, char account[SSO_ID_LEN + 1],
+                                    char rest[SSO_DOMAIN_MAX + 1], const char **why) {
+    static const char *shape = "The import id must be <account_id>/<sso_connector_id> or "
+                               "<account_id>/<email_domain>.";
+    *why = shape;
+    if (!id)
+        return SSO_IMPORT_INVALID;
+    const char *slash = strchr(id, '/');
+    if (!slash || strchr(slash + 1, '/'))
+        return SSO_IMPORT_INVALID;
+    size_t account_len = (size_t)(slash - id);
+    if (account_len != SSO_ID_LEN) {
+        *why = "The account id (before the '/') must be 32 hexadecimal characters.";
+        return SSO_IMPORT_INVALID;
+    }
+    memcpy(account, id, SSO_ID_LEN);
+    account[SSO_ID_LEN] = '\0';
+    if (!sso_is_hex_id(account)) {
+        *why = "The account id (before the '/') must be 32 hexadecimal characters.";
+        return SSO_IMPORT_INVALID;
+    }
+    const char *tail = slash + 1;
+    if (sso_is_hex_id(tail)) {
+        strcpy(rest, tail);
+        return SSO_IMPORT_BY_ID;
+    }
+    if (sso_is_domain(tail)) {
+        strcpy(rest, tail);
+        return SSO_IMPORT_BY_DOMAIN;
+    }
+    *why = "After the '/' the import id needs a connector id (32 hexadecimal characters) or an "
+           "email domain (a DNS name such as example.com).";
+    return SSO_IMPORT_INVALID;
+}
+
+bool sso_domain_equal(const char *a, const char *b) {
+    return a && b && strcasecmp(a, b) == 0;
+}

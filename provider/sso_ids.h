@@ -1,0 +1,43 @@
+/*
+ * sso_ids.h - strict validation of every identifier a user or a state file
+ * can hand the provider, before any of it reaches a request.
+ *
+ * Account and connector ids are exactly 32 hex characters; an email domain
+ * is a DNS name. Import ids are "<account_id>/<connector_id>" or
+ * "<account_id>/<email_domain>". Nothing that fails these checks is ever
+ * put into a URL, so nothing a user types can change a request path.
+ */
+#ifndef SSO_IDS_H
+#define SSO_IDS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define SSO_ID_LEN     32
+#define SSO_DOMAIN_MAX 253
+
+/* True for exactly 32 hex characters (either case) and nothing else. */
+bool sso_is_hex_id(const char *s);
+
+/* True for a DNS name: 2 or more dot-separated labels of 1-63 letters,
+ * digits or hyphens (not at either end of a label), 253 characters at
+ * most, a top-level label that is not all digits. No trailing dot. */
+bool sso_is_domain(const char *s);
+
+typedef enum sso_import_kind {
+    SSO_IMPORT_INVALID = 0,
+    SSO_IMPORT_BY_ID,
+    SSO_IMPORT_BY_DOMAIN,
+} sso_import_kind;
+
+/* Parses an import id. On success copies the account id into `account`
+ * (33 bytes) and the connector id or domain into `rest` (254 bytes), and
+ * returns its kind; otherwise returns SSO_IMPORT_INVALID and leaves a
+ * static explanation in *why. */
+sso_import_kind sso_parse_import_id(const char *id, char account[SSO_ID_LEN + 1],
+                                    char rest[SSO_DOMAIN_MAX + 1], const char **why);
+
+/* True when two domains are equal ignoring ASCII case. */
+bool sso_domain_equal(const char *a, const char *b);
+
+#endif /* SSO_IDS_H */

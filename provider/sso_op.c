@@ -1,0 +1,152 @@
+/*
+ * sso_op.c - the in-flight request object shared by the resource and data
+ * source handlers (see sso_op.h).
+ */
+#include "sso_op.h"
+
+#include "schema.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void op_free(sso_op *op) {
+    json_decref(op->prior);
+    json_decref(op->planned);
+    json_decref(op->config);
+    json_decref(op->state);
+    json_decref(op->diags);
+    free(op);
+}
+
+/* The rpc layer's cancel callback: cancel the call in flight; its step
+ * will see res->cancelled and answer. Every pending op has a call in
+ * flight, because an op only ever waits on one. */
+static void op_on_cancel(rpc_request *req, void *arg) {
+    (void)req;
+    sso_op *op = arg;
+    op->cancelled = true;
+    if (op->call)
+        cfapi_call_cancel(op->call);
+}
+
+sso_op *sso_op_new(struct provider *prov, rpc_request *req) {
+    sso_op *op = calloc(1, sizeof(*op));
+    json_t *diags = json_array();
+    if (!op || !diags) {
+        free(op);
+        json_decref(diags);
+        rpc_respond_error(req, RPC_INTERNAL_ERROR, "out of memory", NULL);
+        return NULL;
+    }
+    op->prov = prov;
+    op->req = req;
+    op->diags = diags;
+    rpc_request_on_cancel(req, op_on_cancel, op);
+    return op;
+}
+
+void sso_op_respond(sso_op *op, json_t *result) {
+    rpc_request_on_cancel(op->req, NULL, NULL);
+    json_object_set(result, "diagnostics", op->diags);
+    rpc_respond(op->req, result);
+    op_free(op);
+}
+
+void sso_op_respond_cancelled(sso_op *op) {
+    rpc_request_on_cancel(op->req, NULL, NULL);
+    rpc_respond_error(op->req, RPC_REQUEST_CANCELLED, "request cancelled", NULL);
+    op_free(op);
+}
+
+void sso_op_add_api_error(sso_op *op, const cfapi_result *res, const char *summary) {
+    json_t *d = res && res->diagnostic
+                    ? json_deep_copy(res->diagnostic)
+                    : diag_new("error", "Cloudflare API call failed", NULL, NULL);
+    if (summary) {
+        /* Keep the client's summary as the first line of the detail so no
+         * information is lost. */
+        const char *old_summary = json_string_value(json_object_get(d, "summary"));
+        const char *old_detail = json_string_value(json_object_get(d, "detail"));
+        char *detail = NULL;
+        if (asprintf(&detail, "%s%s%s", old_summary ? old_summary : "", old_detail ? ": " : "",
+                     old_detail ? old_detail : "") < 0)
+            detail = NULL;
+        json_object_set_new(d, "summary", json_string(summary));
+        if (detail)
+            json_object_set_new(d, "detail", json_string(detail));
+        free(detail);
+    }
+    json_array_append_new(op->diags, d);
+}
+
+/* Receives every cfapi result and hands it to the step the op waits in. */
+static void op_call_done(const cfapi_result *res, void *arg) {
+    sso_op *op = arg;
+    sso_step next = op->next;
+    op->call = NULL;
+    op->next = NULL;
+    next(op, res);
+}
+
+int sso_op_get(sso_op *op, sso_step next) {
+    op->next = next;
+    return cfapi_get(op->prov->api, op->account_id, op->connector_id, op_call_done, op, &op->call);
+}
+
+int sso_op_list(sso_op *op, sso_step next) {
+    op->next = next;
+    return cfapi_list(op->prov->api, op->account_id, op_call_done, op, &op->call);
+}
+
+int sso_op_create(sso_op *op, int begin_verification, int use_fedramp, sso_step next) {
+    op->next = next;
+    return cfapi_create(op->prov->api, op->account_id, op->domain, begin_verification, use_fedramp,
+                        op_call_done, op, &op->call);
+}
+
+int sso_op_update(sso_op *op, int enabled, int use_fedramp, sso_step next) {
+    op->next = next;
+    return cfapi_update(op->prov->api, op->account_id, op->connector_id, enabled, use_fedramp,
+                        op_call_done, op, &op->call);
+}
+
+int sso_op_delete(sso_op *op, sso_step next) {
+    op->next = next;
+    return cfapi_delete(op->prov->api, op->account_id, op->connector_id, op_call_done, op,
+                        &op->call);
+}
+
+int sso_op_begin_verification(sso_op *op, sso_step next) {
+    op->next = next;
+    return cfapi_begin_verification(op->prov->api, op->account_id, op->connector_id, op_call_done,
+                                    op, &op->call);
+}
+
+json_t *sso_find_by_domain(const json_t *list, const char *domain) {
+    size_t i;
+    json_t *item;
+    json_array_foreach(list, i, item) {
+        if (sso_domain_equal(json_string_value(json_object_get(item, "email_domain")), domain))
+            return item;
+    }
+    return NULL;
+}
+
+bool sso_is_not_found(const cfapi_result *res) {
+    return !res->ok && !res->cancelled && res->http_status == 404 && res->errors != NULL;
+}
+
+bool sso_require_configured(struct provider *prov, rpc_request *req, json_t *extra) {
+    if (prov->configured) {
+        json_decref(extra);
+        return true;
+    }
+    json_t *result = extra ? extra : json_object();
+    json_t *diags = json_array();
+    diag_error(diags, NULL, "Provider not configured",
+               "%s needs a configured provider: call ConfigureProvider first.",
+               rpc_request_method(req));
+    json_object_set_new(result, "diagnostics", diags);
+    rpc_respond(req, result);
+    return false;
+}

@@ -1,0 +1,99 @@
+/*
+ * sso_op.h - one in-flight provider request that needs the Cloudflare API.
+ *
+ * An sso_op owns what a handler needs across its asynchronous steps: the
+ * rpc_request it must answer, copies of the values it works from, the
+ * diagnostics gathered so far, the best-known remote state, and the one
+ * cfapi call in flight. A handler chains steps: sso_op_call_* start a call
+ * and name the step that receives its result. Cancellation (from
+ * $/cancelRequest, StopProvider or a signal) cancels the call in flight;
+ * the step then sees res->cancelled and finishes the op.
+ *
+ * Every op ends in exactly one of sso_op_respond() or
+ * sso_op_respond_cancelled(), which answer the request and free the op.
+ */
+#ifndef SSO_OP_H
+#define SSO_OP_H
+
+#include "cfapi.h"
+#include "protocol.h"
+#include "provider_config.h"
+#include "sso_ids.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+
+struct provider {
+    uv_loop_t *loop;
+    bool configured;
+    provider_config config;
+    cfapi_client *api;
+    void (*on_closed)(void *arg);
+    void *on_closed_arg;
+};
+
+typedef struct sso_op sso_op;
+typedef void (*sso_step)(sso_op *op, const cfapi_result *res);
+
+struct sso_op {
+    struct provider *prov;
+    rpc_request *req;
+    const char *type_name; /* static string */
+    char account_id[SSO_ID_LEN + 1];
+    char connector_id[SSO_ID_LEN + 1];
+    char domain[SSO_DOMAIN_MAX + 1];
+    json_t *prior; /* owned copies, NULL when absent */
+    json_t *planned;
+    json_t *config;
+    json_t *state; /* best-known remote state; owned */
+    json_t *diags; /* owned array */
+    cfapi_call *call;
+    sso_step next;
+    bool cancelled;
+    bool changed_remote; /* a mutating call has succeeded */
+};
+
+/* Creates an op for `req` and registers its cancel callback. NULL only on
+ * allocation failure (the request is then answered -32603). */
+sso_op *sso_op_new(struct provider *prov, rpc_request *req);
+
+/* Answers the request with `result` (stolen) plus the op's diagnostics,
+ * and frees the op. */
+void sso_op_respond(sso_op *op, json_t *result);
+/* Answers -32800 (cancelled before anything was changed) and frees. */
+void sso_op_respond_cancelled(sso_op *op);
+
+/* Appends the API failure's diagnostic (or a generic one) with `summary`
+ * overriding the client's summary when not NULL. */
+void sso_op_add_api_error(sso_op *op, const cfapi_result *res, const char *summary);
+
+/* Start calls whose result goes to `next`. Return 0, or a negative error
+ * (the call was refused before any request: no callback will come). */
+int sso_op_get(sso_op *op, sso_step next);
+int sso_op_list(sso_op *op, sso_step next);
+int sso_op_create(sso_op *op, int begin_verification, int use_fedramp, sso_step next);
+int sso_op_update(sso_op *op, int enabled, int use_fedramp, sso_step next);
+int sso_op_delete(sso_op *op, sso_step next);
+int sso_op_begin_verification(sso_op *op, sso_step next);
+
+/* The connector of a list result whose email_domain equals `domain`
+ * ignoring case; borrowed from `list`, NULL when none. */
+json_t *sso_find_by_domain(const json_t *list, const char *domain);
+
+/* True when the API said the object does not exist: HTTP 404 with a
+ * Cloudflare error envelope (a bare 404 from elsewhere is not proof). */
+bool sso_is_not_found(const cfapi_result *res);
+
+/* Checks the provider is configured; otherwise answers with an error
+ * diagnostic (and `extra`, stolen, merged into the result) and returns
+ * false. */
+bool sso_require_configured(struct provider *prov, rpc_request *req, json_t *extra);
+
+/* Handlers (ctx is the provider). */
+void sso_handle_read(rpc_request *req, json_t *params, void *ctx);
+void sso_handle_apply(rpc_request *req, json_t *params, void *ctx);
+void sso_handle_import(rpc_request *req, json_t *params, void *ctx);
+void sso_handle_read_data(rpc_request *req, json_t *params, void *ctx);
+void sso_handle_list(rpc_request *req, json_t *params, void *ctx);
+
+#endif /* SSO_OP_H */

@@ -1,0 +1,228 @@
+/*
+ * sso_plan.c - planning, validation and state building for sso_connector
+ * (see sso_plan.h).
+ */
+#include "sso_plan.h"
+
+#include "schema.h"
+#include "sso_ids.h"
+#include "sso_schema.h"
+
+#include <string.h>
+
+/* Checks account_id and email_domain values when they are known strings. */
+static void check_ids(const json_t *config, bool domain_required, json_t *diags) {
+    json_t *account = value_attr(config, "account_id");
+    if (json_is_string(account) && !sso_is_hex_id(json_string_value(account)))
+        diag_error(diags, path_attr("account_id"), "Invalid account_id",
+                   "account_id must be exactly 32 hexadecimal characters.");
+    json_t *domain = value_attr(config, "email_domain");
+    (void)domain_required;
+    if (json_is_string(domain) && !sso_is_domain(json_string_value(domain)))
+        diag_error(diags, path_attr("email_domain"), "Invalid email_domain",
+                   "email_domain must be a DNS domain name such as example.com (letters, digits "
+                   "and hyphens in dot-separated labels).");
+}
+
+int sso_validate_connector_config(const json_t *config, json_t *diags) {
+    size_t before = json_array_size(diags);
+    if (value_check_config(&sso_connector_schema, config, diags) == 0)
+        check_ids(config, true, diags);
+    return (int)(json_array_size(diags) - before);
+}
+
+int sso_validate_data_config(const char *type_name, const json_t *config, json_t *diags) {
+    size_t before = json_array_size(diags);
+    const schema_block *block = sso_data_source_schema(type_name);
+    if (!block) {
+        diag_error(diags, NULL, "Unknown data source type",
+                   "This provider has no data source \"%s\".", type_name ? type_name : "");
+        return 1;
+    }
+    if (value_check_config(block, config, diags) > 0)
+        return (int)(json_array_size(diags) - before);
+    check_ids(config, false, diags);
+    if (block == &sso_connector_data_schema) {
+        json_t *id = json_object_get(config, "id");
+        json_t *domain = json_object_get(config, "email_domain");
+        if (json_is_string(id) && !sso_is_hex_id(json_string_value(id)))
+            diag_error(diags, path_attr("id"), "Invalid id",
+                       "id must be exactly 32 hexadecimal characters.");
+        if (!value_is_null(id) && !value_is_null(domain))
+            diag_error(diags, path_attr("email_domain"), "Conflicting arguments",
+                       "Give either id or email_domain, not both.");
+        else if (value_is_null(id) && value_is_null(domain))
+            diag_error(diags, path_attr("id"), "Missing argument",
+                       "Give either id or email_domain to select the connector.");
+    }
+    return (int)(json_array_size(diags) - before);
+}
+
+static bool is_true(const json_t *v) {
+    return json_is_true(v);
+}
+
+bool sso_plan_begins_verification(const json_t *prior, const json_t *planned) {
+    if (!is_true(json_object_get(planned, "begin_verification")) ||
+        is_true(value_attr(prior, "begin_verification")))
+        return false;
+    const char *status = json_string_value(value_attr(value_attr(prior, "verification"), "status"));
+    return status && (strcmp(status, "awaiting") == 0 || strcmp(status, "failed") == 0);
+}
+
+/* Sets attribute `name` of `obj` to unknown. */
+static void set_unknown(json_t *obj, const char *name) {
+    json_object_set_new(obj, name, value_unknown());
+}
+
+/* Copies attribute `name` from `from` into `to` (null when absent). */
+static void keep_attr(json_t *to, const json_t *from, const char *name) {
+    json_t *v = value_attr(from, name);
+    json_object_set_new(to, name, v ? json_deep_copy(v) : json_null());
+}
+
+/* The planned state of a new connector (create, or the create half of a
+ * replacement): configured values, unknown where the API decides. Built
+ * from the config, not the proposed state, so that a replacement does not
+ * carry the old connector's computed values over. */
+static json_t *plan_new_object(const json_t *config) {
+    json_t *planned = value_complete_object(&sso_connector_schema, config);
+    set_unknown(planned, "id");
+    set_unknown(planned, "created_on");
+    set_unknown(planned, "updated_on");
+    set_unknown(planned, "verification");
+    if (value_is_null(json_object_get(planned, "enabled")))
+        set_unknown(planned, "enabled");
+    if (value_is_null(json_object_get(planned, "use_fedramp_language")))
+        set_unknown(planned, "use_fedramp_language");
+    return planned;
+}
+
+/* True when the two email_domain values name the same domain: both known
+ * strings equal ignoring case. */
+static bool same_domain(const json_t *a, const json_t *b) {
+    return json_is_string(a) && json_is_string(b) &&
+           sso_domain_equal(json_string_value(a), json_string_value(b));
+}
+
+void sso_plan_clear(sso_plan *plan) {
+    json_decref(plan->planned_state);
+    json_decref(plan->requires_replace);
+    memset(plan, 0, sizeof(*plan));
+}
+
+int sso_plan_change(const json_t *prior, const json_t *config, const json_t *proposed,
+                    json_t *diags, sso_plan *out) {
+    memset(out, 0, sizeof(*out));
+    if (value_is_null(config)) {
+        out->requires_replace = json_array();
+        out->action = "delete";
+        return 0;
+    }
+    if (sso_validate_connector_config(config, diags) > 0)
+        return -1;
+    out->requires_replace = json_array();
+    if (value_is_null(prior)) {
+        out->planned_state = plan_new_object(config);
+        out->action = "create";
+        return 0;
+    }
+
+    json_t *planned = json_is_object(proposed)
+                          ? value_complete_object(&sso_connector_schema, proposed)
+                          : plan_proposed_new_state(&sso_connector_schema, prior, config);
+    /* What cannot change keeps its prior value, so plans stay quiet. */
+    keep_attr(planned, prior, "id");
+    keep_attr(planned, prior, "created_on");
+    json_t *prior_domain = value_attr(prior, "email_domain");
+    if (same_domain(prior_domain, json_object_get(planned, "email_domain")))
+        json_object_set_new(planned, "email_domain", json_deep_copy(prior_domain));
+
+    if (plan_attr_changed(prior, planned, "account_id"))
+        json_array_append_new(out->requires_replace, path_attr("account_id"));
+    if (plan_attr_changed(prior, planned, "email_domain"))
+        json_array_append_new(out->requires_replace, path_attr("email_domain"));
+    if (json_array_size(out->requires_replace) > 0) {
+        json_decref(planned);
+        out->planned_state = plan_new_object(config);
+        out->action = "replace";
+        return 0;
+    }
+
+    bool begins = sso_plan_begins_verification(prior, planned);
+    bool remote_change = plan_attr_changed(prior, planned, "enabled") ||
+                         plan_attr_changed(prior, planned, "use_fedramp_language") || begins;
+    if (begins)
+        set_unknown(planned, "verification");
+    else
+        keep_attr(planned, prior, "verification");
+    if (remote_change)
+        set_unknown(planned, "updated_on");
+    else
+        keep_attr(planned, prior, "updated_on");
+
+    bool changed = false;
+    for (size_t i = 0; i < sso_connector_schema.attr_count; i++)
+        changed = changed || plan_attr_changed(prior, planned, sso_connector_schema.attrs[i].name);
+    out->planned_state = planned;
+    out->action = changed ? "update" : "no-op";
+    return 0;
+}
+
+/* Copies member `name` of the API object into `state` when it has the
+ * expected JSON type; null otherwise. */
+static void copy_typed(json_t *state, const json_t *api, const char *name, int type) {
+    json_t *v = json_object_get(api, name);
+    bool ok = v && (type == JSON_TRUE ? json_is_boolean(v) : (int)json_typeof(v) == type);
+    json_object_set_new(state, name, ok ? json_deep_copy(v) : json_null());
+}
+
+/* The verification object in the schema's shape, or null. */
+static json_t *verification_from_api(const json_t *api) {
+    json_t *v = json_object_get(api, "verification");
+    if (!json_is_object(v))
+        return json_null();
+    json_t *out = json_object();
+    copy_typed(out, v, "code", JSON_STRING);
+    copy_typed(out, v, "status", JSON_STRING);
+    return out;
+}
+
+json_t *sso_item_from_api(const json_t *api) {
+    json_t *item = json_object();
+    copy_typed(item, api, "id", JSON_STRING);
+    copy_typed(item, api, "email_domain", JSON_STRING);
+    copy_typed(item, api, "enabled", JSON_TRUE);
+    copy_typed(item, api, "use_fedramp_language", JSON_TRUE);
+    copy_typed(item, api, "created_on", JSON_STRING);
+    copy_typed(item, api, "updated_on", JSON_STRING);
+    json_object_set_new(item, "verification", verification_from_api(api));
+    return item;
+}
+
+json_t *sso_state_from_api(const char *account_id, const json_t *api, const json_t *keep) {
+    json_t *item = sso_item_from_api(api);
+    json_t *state = value_complete_object(&sso_connector_schema, item);
+    json_decref(item);
+    json_object_set_new(state, "account_id", json_string(account_id));
+    json_t *kept_domain = value_attr(keep, "email_domain");
+    if (same_domain(kept_domain, json_object_get(state, "email_domain")))
+        json_object_set_new(state, "email_domain", json_deep_copy(kept_domain));
+    keep_attr(state, keep, "begin_verification");
+    return state;
+}
+
+json_t *sso_state_drift(const json_t *before, const json_t *after) {
+    json_t *drift = json_array();
+    for (size_t i = 0; i < sso_connector_schema.attr_count; i++) {
+        const char *name = sso_connector_schema.attrs[i].name;
+        json_t *b = value_attr(before, name);
+        json_t *a = value_attr(after, name);
+        if (value_equal(b, a) || (strcmp(name, "email_domain") == 0 && same_domain(a, b)))
+            continue;
+        json_array_append_new(drift,
+                              json_pack("{s:o, s:O, s:O}", "attribute", path_attr(name), "before",
+                                        b ? b : json_null(), "after", a ? a : json_null()));
+    }
+    return drift;
+}

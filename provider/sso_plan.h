@@ -1,0 +1,60 @@
+/*
+ * sso_plan.h - the sso_connector resource's pure logic: configuration
+ * checks, planning (prior + config -> planned state, action,
+ * requires_replace), turning API objects into state, and drift.
+ *
+ * Nothing here does I/O, so every rule of the contract's section 6 is
+ * tested as a table (tests/provider/test_sso_plan.c).
+ */
+#ifndef SSO_PLAN_H
+#define SSO_PLAN_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+/* Checks a resource configuration: schema types and names, then
+ * account_id (32 hex) and email_domain (a DNS name). Unknowns pass.
+ * Appends diagnostics; returns the number of errors. */
+int sso_validate_connector_config(const json_t *config, json_t *diags);
+
+/* Checks a data source configuration for `type_name` ("sso_connector":
+ * account_id and exactly one of id / email_domain; "sso_connectors":
+ * account_id). Returns the number of errors appended. */
+int sso_validate_data_config(const char *type_name, const json_t *config, json_t *diags);
+
+typedef struct sso_plan {
+    json_t *planned_state;    /* new reference; NULL for a delete */
+    json_t *requires_replace; /* new array of attribute paths */
+    const char *action;       /* "create", "update", "replace", "delete", "no-op" */
+} sso_plan;
+
+/* Plans a change. `prior` and `config` are objects or NULL/null (not both
+ * null: the caller answers that with -32602). `proposed` may be NULL, in
+ * which case it is derived as Terraform core does. Returns 0 with `out`
+ * filled, or -1 with error diagnostics appended and `out` empty. */
+int sso_plan_change(const json_t *prior, const json_t *config, const json_t *proposed,
+                    json_t *diags, sso_plan *out);
+void sso_plan_clear(sso_plan *plan);
+
+/* True when applying `planned` over `prior` must call begin_verification:
+ * begin_verification turns true while the prior verification status is
+ * awaiting or failed. */
+bool sso_plan_begins_verification(const json_t *prior, const json_t *planned);
+
+/* Builds a complete resource state from a connector object as the API
+ * returns it. `account_id` is the account it was read from. From `keep`
+ * (the prior state, may be NULL) it keeps begin_verification, and the
+ * email_domain spelling when it equals the API's ignoring case. New
+ * reference. */
+json_t *sso_state_from_api(const char *account_id, const json_t *api, const json_t *keep);
+
+/* The drift between two states: a new array of
+ * {"attribute": [name], "before": v, "after": v} for every attribute whose
+ * value differs (email_domain ignoring case). */
+json_t *sso_state_drift(const json_t *before, const json_t *after);
+
+/* A connector object for data sources (every data-source attribute but
+ * account_id); new reference. */
+json_t *sso_item_from_api(const json_t *api);
+
+#endif /* SSO_PLAN_H */

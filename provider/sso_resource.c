@@ -1,0 +1,502 @@
+/*
+ * sso_resource.c - ReadResource, ApplyResourceChange and ImportResourceState
+ * for sso_connector: each a chain of asynchronous Cloudflare calls.
+ *
+ * The rule that shapes Apply: once a mutating call has succeeded, the op
+ * holds the connector as it now is (op->state), and every later failure
+ * answers with that state plus an error diagnostic. A created connector is
+ * never forgotten.
+ */
+#include "sso_op.h"
+
+#include "schema.h"
+#include "sso_plan.h"
+#include "sso_schema.h"
+
+#include <string.h>
+
+#define MOD "provider.sso_connector"
+
+/* Checks type_name: a string (else -32602) naming sso_connector (else an
+ * error diagnostic in a result built by `empty_result`). Returns true when
+ * the handler may go on. */
+static bool check_type_name(rpc_request *req, json_t *params, json_t *(*empty_result)(void)) {
+    json_t *type_name = json_object_get(params, "type_name");
+    if (!json_is_string(type_name)) {
+        rpc_respond_error(req, RPC_INVALID_PARAMS, "params.type_name must be a string", NULL);
+        return false;
+    }
+    if (sso_resource_schema(json_string_value(type_name)))
+        return true;
+    json_t *result = empty_result();
+    json_t *diags = json_array();
+    diag_error(diags, NULL, "Unknown resource type",
+               "This provider has no resource type \"%s\"; it has \"" SSO_CONNECTOR_TYPE "\".",
+               json_string_value(type_name));
+    json_object_set_new(result, "diagnostics", diags);
+    rpc_respond(req, result);
+    return false;
+}
+
+/* Copies the account and connector ids of a state into the op, refusing
+ * anything that is not 32 hex characters. */
+static bool take_state_ids(sso_op *op, const json_t *state, const char *what) {
+    const char *account = json_string_value(value_attr(state, "account_id"));
+    const char *id = json_string_value(value_attr(state, "id"));
+    if (!sso_is_hex_id(account) || !sso_is_hex_id(id)) {
+        diag_error(op->diags, path_attr(sso_is_hex_id(account) ? "id" : "account_id"),
+                   "Invalid identifier in state",
+                   "The %s holds an account_id or id that is not 32 hexadecimal characters; "
+                   "no request was made. Re-import the connector.",
+                   what);
+        return false;
+    }
+    strcpy(op->account_id, account);
+    strcpy(op->connector_id, id);
+    return true;
+}
+
+/* Answers with a diagnostic when a call could not even be started. */
+static void refuse_start(sso_op *op, int rc, json_t *result) {
+    diag_error(op->diags, NULL, "Cloudflare API call refused",
+               "The request could not be built (%s); no request was made.", uv_strerror(rc));
+    sso_op_respond(op, result);
+}
+
+/* ------------------------------------------------------------------ */
+/* ReadResource                                                        */
+/* ------------------------------------------------------------------ */
+
+static json_t *empty_read_result(void) {
+    return json_pack("{s:n, s:[]}", "new_state", "drift");
+}
+
+static void read_got(sso_op *op, const cfapi_result *res) {
+    if (res->cancelled) {
+        sso_op_respond_cancelled(op);
+        return;
+    }
+    if (sso_is_not_found(res)) {
+        log_info(MOD, "connector %s no longer exists", op->connector_id);
+        sso_op_respond(op, empty_read_result());
+        return;
+    }
+    if (!res->ok) {
+        sso_op_add_api_error(op, res, NULL);
+        sso_op_respond(op, json_pack("{s:O, s:[]}", "new_state", op->prior, "drift"));
+        return;
+    }
+    json_t *state = sso_state_from_api(op->account_id, res->result, op->prior);
+    json_t *drift = sso_state_drift(op->prior, state);
+    sso_op_respond(op, json_pack("{s:o, s:o}", "new_state", state, "drift", drift));
+}
+
+void sso_handle_read(rpc_request *req, json_t *params, void *ctx) {
+    if (!check_type_name(req, params, empty_read_result))
+        return;
+    json_t *current = json_object_get(params, "current_state");
+    if (!json_is_object(current)) {
+        rpc_respond_error(req, RPC_INVALID_PARAMS, "params.current_state must be an object", NULL);
+        return;
+    }
+    if (!sso_require_configured(ctx, req, empty_read_result()))
+        return;
+    sso_op *op = sso_op_new(ctx, req);
+    if (!op)
+        return;
+    op->prior = value_complete_object(&sso_connector_schema, current);
+    if (!take_state_ids(op, op->prior, "current state")) {
+        sso_op_respond(op, json_pack("{s:O, s:[]}", "new_state", op->prior, "drift"));
+        return;
+    }
+    int rc = sso_op_get(op, read_got);
+    if (rc < 0)
+        refuse_start(op, rc, json_pack("{s:O, s:[]}", "new_state", op->prior, "drift"));
+}
+
+/* ------------------------------------------------------------------ */
+/* ApplyResourceChange                                                 */
+/* ------------------------------------------------------------------ */
+
+static json_t *empty_apply_result(void) {
+    return json_pack("{s:n}", "new_state");
+}
+
+/* Answers with the op's best-known state (null when nothing exists). */
+static void apply_finish(sso_op *op) {
+    json_t *state = op->state ? json_incref(op->state) : json_null();
+    sso_op_respond(op, json_pack("{s:o}", "new_state", state));
+}
+
+/* A cancellation arrived: answer -32800 when nothing changed remotely,
+ * else the state as it now is with an error diagnostic. */
+static void apply_cancelled(sso_op *op) {
+    if (!op->changed_remote && !op->state) {
+        sso_op_respond_cancelled(op);
+        return;
+    }
+    diag_error(op->diags, NULL, "Apply cancelled",
+               "The apply was cancelled after it had changed the connector; the new state "
+               "records what was done. Run a refresh and plan again.");
+    apply_finish(op);
+}
+
+/* Replaces the op's state with the API object, keeping planned values the
+ * API does not return (begin_verification, email_domain spelling). */
+static void apply_take_state(sso_op *op, const json_t *api) {
+    json_decref(op->state);
+    op->state = sso_state_from_api(op->account_id, api, op->planned);
+}
+
+static int bool_or_omit(const json_t *v) {
+    return json_is_boolean(v) ? json_is_true(v) : -1;
+}
+
+/* The PATCH fields that bring op->state to the planned values: -1 where
+ * the value is unknown, absent or already right. */
+static void patch_fields(sso_op *op, int *enabled, int *fedramp) {
+    json_t *pe = json_object_get(op->planned, "enabled");
+    json_t *pf = json_object_get(op->planned, "use_fedramp_language");
+    *enabled = value_equal(pe, value_attr(op->state, "enabled")) ? -1 : bool_or_omit(pe);
+    *fedramp =
+        value_equal(pf, value_attr(op->state, "use_fedramp_language")) ? -1 : bool_or_omit(pf);
+}
+
+static void apply_after_begin_read(sso_op *op, const cfapi_result *res) {
+    if (res->ok)
+        apply_take_state(op, res->result);
+    else if (!res->cancelled)
+        sso_op_add_api_error(op, res,
+                             "Verification was started, but reading the connector back failed");
+    if (res->cancelled) {
+        apply_cancelled(op);
+        return;
+    }
+    apply_finish(op);
+}
+
+static void apply_after_begin(sso_op *op, const cfapi_result *res) {
+    if (res->cancelled) {
+        apply_cancelled(op);
+        return;
+    }
+    if (!res->ok) {
+        sso_op_add_api_error(op, res, "Starting the connector's domain verification failed");
+        apply_finish(op);
+        return;
+    }
+    op->changed_remote = true;
+    int rc = sso_op_get(op, apply_after_begin_read);
+    if (rc < 0)
+        refuse_start(op, rc, json_pack("{s:O}", "new_state", op->state));
+}
+
+/* The last step of an update: start verification when the plan asked for
+ * it, else finish. */
+static void apply_maybe_begin(sso_op *op) {
+    if (op->cancelled) {
+        apply_cancelled(op);
+        return;
+    }
+    if (!sso_plan_begins_verification(op->prior, op->planned)) {
+        /* Nothing else remote to do: the planned values that did not reach
+         * the API (begin_verification) go into the state as planned. */
+        json_object_set(op->state, "begin_verification",
+                        json_object_get(op->planned, "begin_verification"));
+        apply_finish(op);
+        return;
+    }
+    int rc = sso_op_begin_verification(op, apply_after_begin);
+    if (rc < 0)
+        refuse_start(op, rc, json_pack("{s:O}", "new_state", op->state));
+}
+
+static void apply_after_patch(sso_op *op, const cfapi_result *res) {
+    if (res->cancelled) {
+        apply_cancelled(op);
+        return;
+    }
+    if (!res->ok) {
+        sso_op_add_api_error(op, res,
+                             op->prior ? "Updating the SSO connector failed"
+                                       : "The SSO connector was created, but updating it failed");
+        apply_finish(op);
+        return;
+    }
+    op->changed_remote = true;
+    apply_take_state(op, res->result);
+    if (op->prior) {
+        apply_maybe_begin(op);
+        return;
+    }
+    apply_finish(op);
+}
+
+/* After a create: PATCH what the create could not set (enabled), then
+ * finish. */
+static void apply_after_created(sso_op *op, const json_t *api) {
+    op->changed_remote = true;
+    apply_take_state(op, api);
+    const char *id = json_string_value(json_object_get(op->state, "id"));
+    if (!sso_is_hex_id(id)) {
+        diag_error(op->diags, NULL, "Unexpected API answer",
+                   "The API created the connector but returned no valid id.");
+        apply_finish(op);
+        return;
+    }
+    strcpy(op->connector_id, id);
+    if (op->cancelled) {
+        apply_cancelled(op);
+        return;
+    }
+    int enabled, fedramp;
+    patch_fields(op, &enabled, &fedramp);
+    if (enabled < 0 && fedramp < 0) {
+        apply_finish(op);
+        return;
+    }
+    int rc = sso_op_update(op, enabled, fedramp, apply_after_patch);
+    if (rc < 0)
+        refuse_start(op, rc, json_pack("{s:O}", "new_state", op->state));
+}
+
+static void apply_after_lookup(sso_op *op, const cfapi_result *res) {
+    json_t *found = res->ok ? sso_find_by_domain(res->result, op->domain) : NULL;
+    if (found) {
+        log_warn(MOD, "create of %s failed but the connector exists; adopting it", op->domain);
+        json_array_clear(op->diags);
+        apply_after_created(op, found);
+        return;
+    }
+    diag_error(op->diags, NULL, "The connector may have been created",
+               "The create request may have reached Cloudflare, and the connector could not be "
+               "found afterwards. If it exists, import it with the id %s/%s.",
+               op->account_id, op->domain);
+    apply_finish(op);
+}
+
+static void apply_after_create(sso_op *op, const cfapi_result *res) {
+    if (res->ok) {
+        apply_after_created(op, res->result);
+        return;
+    }
+    if (res->cancelled && !res->maybe_applied) {
+        sso_op_respond_cancelled(op);
+        return;
+    }
+    sso_op_add_api_error(op, res, NULL);
+    if (res->maybe_applied && !res->cancelled) {
+        /* The answer was lost: look the domain up before reporting failure. */
+        int rc = sso_op_list(op, apply_after_lookup);
+        if (rc == 0)
+            return;
+    }
+    if (res->maybe_applied)
+        diag_error(op->diags, NULL, "The connector may have been created",
+                   "The create was interrupted after it was sent. If the connector exists, "
+                   "import it with the id %s/%s.",
+                   op->account_id, op->domain);
+    apply_finish(op);
+}
+
+static void apply_create(sso_op *op) {
+    const char *account = json_string_value(value_attr(op->planned, "account_id"));
+    const char *domain = json_string_value(value_attr(op->planned, "email_domain"));
+    if (!sso_is_hex_id(account) || !sso_is_domain(domain)) {
+        diag_error(op->diags, NULL, "Invalid planned state",
+                   "account_id and email_domain must be known and valid to create a connector.");
+        apply_finish(op);
+        return;
+    }
+    strcpy(op->account_id, account);
+    strcpy(op->domain, domain);
+    int rc = sso_op_create(op, bool_or_omit(json_object_get(op->planned, "begin_verification")),
+                           bool_or_omit(json_object_get(op->planned, "use_fedramp_language")),
+                           apply_after_create);
+    if (rc < 0)
+        refuse_start(op, rc, empty_apply_result());
+}
+
+static void apply_update(sso_op *op) {
+    if (!take_state_ids(op, op->prior, "prior state")) {
+        apply_finish(op);
+        return;
+    }
+    const char *planned_domain = json_string_value(value_attr(op->planned, "email_domain"));
+    if (plan_attr_changed(op->prior, op->planned, "account_id") ||
+        !sso_domain_equal(json_string_value(value_attr(op->prior, "email_domain")),
+                          planned_domain)) {
+        diag_error(op->diags, path_attr("email_domain"), "Change requires replacement",
+                   "account_id and email_domain cannot be updated in place; the orchestrator "
+                   "must delete the connector and create a new one.");
+        op->state = json_incref(op->prior);
+        apply_finish(op);
+        return;
+    }
+    op->state = json_deep_copy(op->prior);
+    int enabled, fedramp;
+    patch_fields(op, &enabled, &fedramp);
+    if (enabled < 0 && fedramp < 0) {
+        apply_maybe_begin(op);
+        return;
+    }
+    int rc = sso_op_update(op, enabled, fedramp, apply_after_patch);
+    if (rc < 0)
+        refuse_start(op, rc, json_pack("{s:O}", "new_state", op->state));
+}
+
+static void apply_after_delete(sso_op *op, const cfapi_result *res) {
+    if (res->ok || sso_is_not_found(res)) {
+        apply_finish(op);
+        return;
+    } /* op->state is NULL: gone */
+    if (res->cancelled && !res->maybe_applied) {
+        sso_op_respond_cancelled(op);
+        return;
+    }
+    if (res->cancelled)
+        diag_error(op->diags, NULL, "Delete cancelled",
+                   "The delete was cancelled after it was sent; the connector may be gone. "
+                   "Run a refresh.");
+    else
+        sso_op_add_api_error(op, res, NULL);
+    op->state = json_incref(op->prior);
+    apply_finish(op);
+}
+
+static void apply_delete(sso_op *op) {
+    if (!take_state_ids(op, op->prior, "prior state")) {
+        op->state = json_incref(op->prior);
+        apply_finish(op);
+        return;
+    }
+    int rc = sso_op_delete(op, apply_after_delete);
+    if (rc < 0)
+        refuse_start(op, rc, json_pack("{s:O}", "new_state", op->prior));
+}
+
+void sso_handle_apply(rpc_request *req, json_t *params, void *ctx) {
+    if (!check_type_name(req, params, empty_apply_result))
+        return;
+    json_t *prior = json_object_get(params, "prior_state");
+    json_t *planned = json_object_get(params, "planned_state");
+    if ((!value_is_null(prior) && !json_is_object(prior)) ||
+        (!value_is_null(planned) && !json_is_object(planned)) ||
+        (value_is_null(prior) && value_is_null(planned))) {
+        rpc_respond_error(req, RPC_INVALID_PARAMS,
+                          "prior_state and planned_state must be objects or null, not "
+                          "both null",
+                          NULL);
+        return;
+    }
+    if (!sso_require_configured(ctx, req, empty_apply_result()))
+        return;
+    sso_op *op = sso_op_new(ctx, req);
+    if (!op)
+        return;
+    if (json_is_object(prior))
+        op->prior = value_complete_object(&sso_connector_schema, prior);
+    if (json_is_object(planned)) {
+        op->planned = value_complete_object(&sso_connector_schema, planned);
+        json_t *config = json_object_get(params, "config");
+        sso_validate_connector_config(json_is_object(config) ? config : op->planned, op->diags);
+        if (diag_has_error(op->diags)) {
+            op->state = op->prior ? json_incref(op->prior) : NULL;
+            apply_finish(op);
+            return;
+        }
+    }
+    if (!op->planned)
+        apply_delete(op);
+    else if (!op->prior)
+        apply_create(op);
+    else
+        apply_update(op);
+}
+
+/* ------------------------------------------------------------------ */
+/* ImportResourceState                                                 */
+/* ------------------------------------------------------------------ */
+
+static json_t *empty_import_result(void) {
+    return json_pack("{s:[]}", "imported_resources");
+}
+
+static void import_respond(sso_op *op, const json_t *api) {
+    json_t *state = sso_state_from_api(op->account_id, api, NULL);
+    sso_op_respond(op, json_pack("{s:[{s:s, s:o}]}", "imported_resources", "type_name",
+                                 SSO_CONNECTOR_TYPE, "state", state));
+}
+
+static void import_not_found(sso_op *op, const char *what) {
+    diag_error(op->diags, NULL, "Cannot import non-existent remote object",
+               "No SSO connector %s was found in account %s.", what, op->account_id);
+    sso_op_respond(op, empty_import_result());
+}
+
+static void import_got(sso_op *op, const cfapi_result *res) {
+    if (res->cancelled) {
+        sso_op_respond_cancelled(op);
+        return;
+    }
+    if (sso_is_not_found(res)) {
+        import_not_found(op, "with that id");
+        return;
+    }
+    if (!res->ok) {
+        sso_op_add_api_error(op, res, NULL);
+        sso_op_respond(op, empty_import_result());
+        return;
+    }
+    import_respond(op, res->result);
+}
+
+static void import_listed(sso_op *op, const cfapi_result *res) {
+    if (res->cancelled) {
+        sso_op_respond_cancelled(op);
+        return;
+    }
+    if (!res->ok) {
+        sso_op_add_api_error(op, res, NULL);
+        sso_op_respond(op, empty_import_result());
+        return;
+    }
+    json_t *found = sso_find_by_domain(res->result, op->domain);
+    if (!found) {
+        import_not_found(op, "for that email domain");
+        return;
+    }
+    import_respond(op, found);
+}
+
+void sso_handle_import(rpc_request *req, json_t *params, void *ctx) {
+    if (!check_type_name(req, params, empty_import_result))
+        return;
+    json_t *id = json_object_get(params, "id");
+    if (!json_is_string(id)) {
+        rpc_respond_error(req, RPC_INVALID_PARAMS, "params.id must be a string", NULL);
+        return;
+    }
+    if (!sso_require_configured(ctx, req, empty_import_result()))
+        return;
+    sso_op *op = sso_op_new(ctx, req);
+    if (!op)
+        return;
+    const char *why = NULL;
+    char rest[SSO_DOMAIN_MAX + 1];
+    sso_import_kind kind = sso_parse_import_id(json_string_value(id), op->account_id, rest, &why);
+    int rc;
+    if (kind == SSO_IMPORT_BY_ID) {
+        strcpy(op->connector_id, rest);
+        rc = sso_op_get(op, import_got);
+    } else if (kind == SSO_IMPORT_BY_DOMAIN) {
+        strcpy(op->domain, rest);
+        rc = sso_op_list(op, import_listed);
+    } else {
+        diag_error(op->diags, NULL, "Invalid import id", "%s No request was made.", why);
+        sso_op_respond(op, empty_import_result());
+        return;
+    }
+    if (rc < 0)
+        refuse_start(op, rc, empty_import_result());
+}
