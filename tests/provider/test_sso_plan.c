@@ -1,0 +1,280 @@
+/*
+ * test_sso_plan.c - the sso_connector plan rules as a table: prior state +
+ * config -> action, requires_replace, planned state (contract section 6).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <string.h>
+
+#include "schema.h"
+#include "sso_plan.h"
+
+#define ACC  "023e105f4ecef8ad9ca31a8372d0c353"
+#define ACC2 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define CID  "8c6b1d4a0e3f4b5c9d2e7f1a3b5c7d9e"
+#define TS   "\"2025-01-01T12:21:02.0000Z\""
+#define UNK  "{\"$unknown\":true}"
+
+/* A prior state with a given verification status, enabled and
+ * begin_verification. */
+#define PRIOR(status, enabled, bv)                                                                 \
+    "{\"id\":\"" CID "\",\"account_id\":\"" ACC "\",\"email_domain\":\"example.com\","             \
+    "\"enabled\":" enabled ",\"use_fedramp_language\":false,\"begin_verification\":" bv ","        \
+    "\"created_on\":" TS ",\"updated_on\":" TS ",\"verification\":{\"code\":"                      \
+    "\"cloudflare_dashboard_sso=" CID "\",\"status\":\"" status "\"}}"
+#define BASE PRIOR("pending", "false", "null")
+
+typedef struct plan_case {
+    const char *name;
+    const char *prior;    /* JSON or NULL */
+    const char *config;   /* JSON or NULL */
+    const char *proposed; /* JSON or NULL */
+    const char *action;   /* NULL: expect an error diagnostic */
+    const char *requires_replace;
+    const char *expect; /* members the planned state must have, or "null" */
+} plan_case;
+
+static const plan_case cases[] = {
+    {"create: the contract's example", NULL,
+     "{\"account_id\":\"" ACC "\",\"email_domain\":\"example.com\",\"enabled\":true}", NULL,
+     "create", "[]",
+     "{\"id\":" UNK ",\"account_id\":\"" ACC "\",\"email_domain\":\"example.com\",\"enabled\":true,"
+     "\"use_fedramp_language\":" UNK ",\"begin_verification\":null,\"created_on\":" UNK
+     ",\"updated_on\":" UNK ",\"verification\":" UNK "}"},
+    {"create: minimal config leaves API-decided values unknown", NULL,
+     "{\"account_id\":\"" ACC "\",\"email_domain\":\"example.com\"}", NULL, "create", "[]",
+     "{\"enabled\":" UNK ",\"use_fedramp_language\":" UNK ",\"begin_verification\":null}"},
+    {"create: configured values are planned as given", NULL,
+     "{\"account_id\":\"" ACC "\",\"email_domain\":\"Example.COM\",\"begin_verification\":false,"
+     "\"use_fedramp_language\":true,\"enabled\":false}",
+     NULL, "create", "[]",
+     "{\"email_domain\":\"Example.COM\",\"begin_verification\":false,"
+     "\"use_fedramp_language\":true,\"enabled\":false}"},
+    {"no-op: config matches prior", BASE,
+     "{\"account_id\":\"" ACC "\",\"email_domain\":\"example.com\"}", NULL, "no-op", "[]", BASE},
+    {"no-op: explicit values equal to prior", BASE,
+     "{\"account_id\":\"" ACC "\",\"email_domain\":\"example.com\",\"enabled\":false,"
+     "\"use_fedramp_language\":false}",
+     NULL, "no-op", "[]", BASE},
+    {"no-op: email_domain differs only in case, prior spelling kept", BASE,
+     "{\"account_id\":\"" ACC "\",\"email_domain\":\"EXAMPLE.com\"}", NULL, "no-op", "[]", BASE},
+    {"no-op: computed enabled kept when config leaves it null", PRIOR("verified", "true", "null"),
+     "{\"account_id\":\"" ACC "\",\"email_domain\":\"example.com\",\"enabled\":null}", NULL,
+     "no-op", "[]", "{\"enabled\":true,\"updated_on\":" TS "}"},
+    {"update: enable in place, updated_on unknown, the rest kept",
+     PRIOR("verified", "false", "null"),
+     "{\"account_id\":\"" ACC "\",\"email_domain\":\"example.com\",\"enabled\":true}", NULL,
+     "update", "[]",
+     "{\"id\":\"" CID "\",\"enabled\":true,\"updated_on\":" UNK ",\"created_on\":" TS
+     ",\"verification\":{\"code\":\"cloudflare_dashboard_sso=" CID "\",\"status\":\"verified\"}}"},
+    {"update: disable in place", PRIOR("verified", "true", "null"),
+     "{\"account_id\":\"" ACC "\",\"email_domain\":\"example.com\",\"enabled\":false}", NULL,
+     "update", "[]", "{\"enabled\":false,\"updated_on\":" UNK "}"},
+    {"update: use_fedramp_language in place", BASE,
+     "{\"account_id\":\"" ACC "\",\"email_domain\":\"example.com\",\"use_fedramp_language\":true}",
+     NULL, "update", "[]", "{\"use_fedramp_language\":true,\"updated_on\":" UNK "}"},
+    {"update: unknown enabled stays unknown", BASE,
+     "{\"account_id\":\"" ACC "\",\"email_domain\":\"example.com\",\"enabled\":" UNK "}", NULL,
+     "update", "[]", "{\"enabled\":" UNK ",\"updated_on\":" UNK "}"},
+    {"update: begin_verification while awaiting starts verification",
+     PRIOR("awaiting", "false", "false"),
+     "{\"account_id\":\"" ACC "\",\"email_domain\":\"example.com\",\"begin_verification\":true}",
+     NULL, "update", "[]",
+     "{\"begin_verification\":true,\"verification\":" UNK ",\"updated_on\":" UNK ",\"id\":\"" CID
+     "\"}"},
+    {"update: begin_verification while failed starts verification",
+     PRIOR("failed", "false", "null"),
+     "{\"account_id\":\"" ACC "\",\"email_domain\":\"example.com\",\"begin_verification\":true}",
+     NULL, "update", "[]", "{\"verification\":" UNK "}"},
+    {"update: begin_verification while pending changes nothing remote", BASE,
+     "{\"account_id\":\"" ACC "\",\"email_domain\":\"example.com\",\"begin_verification\":true}",
+     NULL, "update", "[]",
+     "{\"begin_verification\":true,\"updated_on\":" TS ",\"verification\":{\"code\":"
+     "\"cloudflare_dashboard_sso=" CID "\",\"status\":\"pending\"}}"},
+    {"update: begin_verification true -> false never replaces", PRIOR("verified", "true", "true"),
+     "{\"account_id\":\"" ACC "\",\"email_domain\":\"example.com\",\"begin_verification\":false}",
+     NULL, "update", "[]", "{\"begin_verification\":false,\"updated_on\":" TS "}"},
+    {"replace: email_domain changes", BASE,
+     "{\"account_id\":\"" ACC "\",\"email_domain\":\"example.org\"}", NULL, "replace",
+     "[[\"email_domain\"]]",
+     "{\"id\":" UNK ",\"email_domain\":\"example.org\",\"created_on\":" UNK ",\"enabled\":" UNK
+     ",\"verification\":" UNK "}"},
+    {"replace: account_id changes", BASE,
+     "{\"account_id\":\"" ACC2 "\",\"email_domain\":\"example.com\",\"enabled\":true}", NULL,
+     "replace", "[[\"account_id\"]]",
+     "{\"id\":" UNK ",\"account_id\":\"" ACC2 "\",\"enabled\":true}"},
+    {"replace: both change", BASE, "{\"account_id\":\"" ACC2 "\",\"email_domain\":\"b.example\"}",
+     NULL, "replace", "[[\"account_id\"],[\"email_domain\"]]", "{\"id\":" UNK "}"},
+    {"replace: unknown email_domain may change", BASE,
+     "{\"account_id\":\"" ACC "\",\"email_domain\":" UNK "}", NULL, "replace",
+     "[[\"email_domain\"]]", "{\"email_domain\":" UNK ",\"id\":" UNK "}"},
+    {"delete: config null", BASE, NULL, NULL, "delete", "[]", "null"},
+    {"proposed_new_state is honoured", PRIOR("verified", "false", "null"),
+     "{\"account_id\":\"" ACC "\",\"email_domain\":\"example.com\"}",
+     "{\"account_id\":\"" ACC "\",\"email_domain\":\"example.com\",\"enabled\":true}", "update",
+     "[]", "{\"enabled\":true,\"updated_on\":" UNK "}"},
+    {"error: account_id not 32 hex", NULL,
+     "{\"account_id\":\"023e105f\",\"email_domain\":\"example.com\"}", NULL, NULL, NULL, NULL},
+    {"error: account_id with path characters", NULL,
+     "{\"account_id\":\"../../../accounts/023e105f4ecef8ad9\",\"email_domain\":\"example.com\"}",
+     NULL, NULL, NULL, NULL},
+    {"error: email_domain not a DNS name", NULL,
+     "{\"account_id\":\"" ACC "\",\"email_domain\":\"exa mple..com\"}", NULL, NULL, NULL, NULL},
+    {"error: unknown attribute", NULL,
+     "{\"account_id\":\"" ACC "\",\"email_domain\":\"example.com\",\"enabld\":true}", NULL, NULL,
+     NULL, NULL},
+    {"error: wrong type", BASE,
+     "{\"account_id\":\"" ACC "\",\"email_domain\":\"example.com\",\"enabled\":\"yes\"}", NULL,
+     NULL, NULL, NULL},
+    {"error: computed-only attribute configured", NULL,
+     "{\"account_id\":\"" ACC "\",\"email_domain\":\"example.com\",\"id\":\"" CID "\"}", NULL, NULL,
+     NULL, NULL},
+    {"error: required attribute missing", NULL, "{\"account_id\":\"" ACC "\"}", NULL, NULL, NULL,
+     NULL},
+};
+
+static json_t *parse(const char *text) {
+    if (!text)
+        return NULL;
+    json_error_t err;
+    json_t *v = json_loads(text, JSON_DECODE_ANY, &err);
+    if (!v)
+        fail_msg("bad JSON in table (%s): %s", err.text, text);
+    return v;
+}
+
+static void run_case(const plan_case *c) {
+    json_t *prior = parse(c->prior), *config = parse(c->config), *proposed = parse(c->proposed);
+    json_t *diags = json_array();
+    sso_plan plan;
+    int rc = sso_plan_change(prior, config, proposed, diags, &plan);
+    if (!c->action) {
+        assert_int_equal(rc, -1);
+        assert_true(diag_has_error(diags));
+        assert_null(plan.planned_state);
+    } else {
+        if (rc != 0)
+            fail_msg("%s: unexpected diagnostics %s", c->name, json_dumps(diags, 0));
+        assert_int_equal(json_array_size(diags), 0);
+        assert_string_equal(plan.action, c->action);
+        json_t *rr = parse(c->requires_replace);
+        if (!json_equal(rr, plan.requires_replace))
+            fail_msg("%s: requires_replace %s", c->name, json_dumps(plan.requires_replace, 0));
+        json_decref(rr);
+        json_t *expect = parse(c->expect);
+        if (json_is_null(expect)) {
+            assert_null(plan.planned_state);
+        } else {
+            /* The planned state is always complete. */
+            assert_int_equal(json_object_size(plan.planned_state), 9);
+            const char *key;
+            json_t *want;
+            json_object_foreach(expect, key, want) {
+                json_t *got = json_object_get(plan.planned_state, key);
+                if (!got || !json_equal(got, want))
+                    fail_msg("%s: planned %s is %s, want %s", c->name, key,
+                             got ? json_dumps(got, JSON_ENCODE_ANY) : "(missing)",
+                             json_dumps(want, JSON_ENCODE_ANY));
+            }
+        }
+        json_decref(expect);
+    }
+    sso_plan_clear(&plan);
+    json_decref(diags);
+    json_decref(prior);
+    json_decref(config);
+    json_decref(proposed);
+}
+
+static void test_plan_table(void **state) {
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        print_message("plan case: %s\n", cases[i].name);
+        run_case(&cases[i]);
+    }
+}
+
+/* A read of a connector changed outside reports drift for exactly the
+ * attributes that changed, and keeps begin_verification from the prior
+ * state. */
+static void test_state_and_drift(void **state) {
+    (void)state;
+    json_t *prior = parse(PRIOR("verified", "true", "true"));
+    json_t *api = parse("{\"id\":\"" CID "\",\"email_domain\":\"EXAMPLE.COM\",\"enabled\":false,"
+                        "\"use_fedramp_language\":true,\"created_on\":" TS ",\"updated_on\":"
+                        "\"2025-02-02T00:00:00.0000Z\",\"verification\":{\"code\":"
+                        "\"cloudflare_dashboard_sso=" CID "\",\"status\":\"verified\"}}");
+    json_t *now = sso_state_from_api(ACC, api, prior);
+    assert_true(json_is_true(json_object_get(now, "begin_verification")));
+    assert_string_equal(json_string_value(json_object_get(now, "email_domain")), "example.com");
+    assert_string_equal(json_string_value(json_object_get(now, "account_id")), ACC);
+    json_t *drift = sso_state_drift(prior, now);
+    json_t *want =
+        parse("[{\"attribute\":[\"enabled\"],\"before\":true,\"after\":false},"
+              "{\"attribute\":[\"use_fedramp_language\"],\"before\":false,\"after\":true},"
+              "{\"attribute\":[\"updated_on\"],\"before\":" TS
+              ",\"after\":\"2025-02-02T00:00:00.0000Z\"}]");
+    if (!json_equal(drift, want))
+        fail_msg("drift %s", json_dumps(drift, 0));
+    json_decref(want);
+    json_decref(drift);
+    json_decref(now);
+    json_decref(api);
+    json_decref(prior);
+}
+
+/* API answers with missing or mistyped members become nulls, never
+ * crashes or wrong types in state. */
+static void test_state_from_odd_api(void **state) {
+    (void)state;
+    json_t *api = parse("{\"id\":5,\"enabled\":\"yes\",\"verification\":[]}");
+    json_t *now = sso_state_from_api(ACC, api, NULL);
+    assert_int_equal(json_object_size(now), 9);
+    assert_true(json_is_null(json_object_get(now, "id")));
+    assert_true(json_is_null(json_object_get(now, "enabled")));
+    assert_true(json_is_null(json_object_get(now, "verification")));
+    json_decref(now);
+    json_decref(api);
+}
+
+static void test_data_config(void **state) {
+    (void)state;
+    struct {
+        const char *type, *config;
+        int errors;
+    } t[] = {
+        {"sso_connectors", "{\"account_id\":\"" ACC "\"}", 0},
+        {"sso_connectors", "{}", 1},
+        {"sso_connector", "{\"account_id\":\"" ACC "\",\"id\":\"" CID "\"}", 0},
+        {"sso_connector", "{\"account_id\":\"" ACC "\",\"email_domain\":\"example.com\"}", 0},
+        {"sso_connector", "{\"account_id\":\"" ACC "\"}", 1},
+        {"sso_connector",
+         "{\"account_id\":\"" ACC "\",\"id\":\"" CID "\",\"email_domain\":\"example.com\"}", 1},
+        {"sso_connector", "{\"account_id\":\"" ACC "\",\"id\":\"../x\"}", 1},
+        {"sso_connector", "{\"account_id\":\"" ACC "\",\"enabled\":true,\"id\":\"" CID "\"}", 1},
+        {"nope", "{}", 1},
+    };
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        json_t *config = parse(t[i].config);
+        json_t *diags = json_array();
+        int n = sso_validate_data_config(t[i].type, config, diags);
+        if (n != t[i].errors)
+            fail_msg("case %zu: %d errors: %s", i, n, json_dumps(diags, 0));
+        json_decref(diags);
+        json_decref(config);
+    }
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_plan_table),
+        cmocka_unit_test(test_state_and_drift),
+        cmocka_unit_test(test_state_from_odd_api),
+        cmocka_unit_test(test_data_config),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
