@@ -1,0 +1,142 @@
+/*
+ * reqlog.c - the request log ring.
+ */
+#include "reqlog.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+struct reqlog {
+    pthread_mutex_t lock;
+    json_t **ring;
+    size_t cap, head, n; /* oldest at head */
+};
+
+int reqlog_new(reqlog **out, size_t cap) {
+    reqlog *l = calloc(1, sizeof(*l));
+    if (!l || cap == 0)
+        goto fail;
+    l->ring = calloc(cap, sizeof(*l->ring));
+    if (!l->ring)
+        goto fail;
+    l->cap = cap;
+    pthread_mutex_init(&l->lock, NULL);
+    *out = l;
+    return 0;
+fail:
+    free(l);
+    return -1;
+}
+
+void reqlog_clear(reqlog *l) {
+    pthread_mutex_lock(&l->lock);
+    for (size_t i = 0; i < l->n; i++)
+        json_decref(l->ring[(l->head + i) % l->cap]);
+    l->head = l->n = 0;
+    pthread_mutex_unlock(&l->lock);
+}
+
+void reqlog_free(reqlog *l) {
+    if (!l)
+        return;
+    reqlog_clear(l);
+    pthread_mutex_destroy(&l->lock);
+    free(l->ring);
+    free(l);
+}
+
+const char *reqlog_mask(const char *lname, const char *value, char *buf, size_t len) {
+    if (strcmp(lname, "authorization") == 0) {
+        /* Keep the scheme so a test can see which one was used. */
+        if (strncasecmp(value, "Bearer ", 7) == 0)
+            snprintf(buf, len, "Bearer ***");
+        else
+            snprintf(buf, len, "***");
+        return buf;
+    }
+    if (strcmp(lname, "x-auth-key") == 0) {
+        snprintf(buf, len, "***");
+        return buf;
+    }
+    return value;
+}
+
+/*
+ * A JSON string for client bytes: as-is when they are valid UTF-8, else
+ * with every byte outside printable ASCII replaced by '?', so one odd byte
+ * never loses the whole entry.
+ */
+json_t *reqlog_string(const char *s, size_t len) {
+    json_t *v = json_stringn(s, len);
+    if (v)
+        return v;
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return NULL;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        copy[i] = (c >= 0x80 || (c < 0x20 && c != '\t' && c != '\n' && c != '\r')) ? '?' : s[i];
+    }
+    v = json_stringn(copy, len);
+    free(copy);
+    return v;
+}
+
+json_t *reqlog_entry(const char *method, const char *path, const char *query, json_t *headers,
+                     const char *body, size_t body_len) {
+    json_t *masked = json_object();
+    const char *name;
+    json_t *value;
+    char buf[32];
+    json_object_foreach(headers, name, value) {
+        const char *v = json_string_value(value);
+        json_object_set_new(masked, name,
+                            json_string(v ? reqlog_mask(name, v, buf, sizeof(buf)) : ""));
+    }
+    json_decref(headers);
+    json_t *body_json = NULL;
+    if (body && body_len)
+        body_json = json_loadb(body, body_len, JSON_DECODE_ANY, NULL);
+    return json_pack(
+        "{s:o, s:o, s:o, s:o, s:o, s:o}", "method", reqlog_string(method, strlen(method)), "path",
+        reqlog_string(path, strlen(path)), "query", reqlog_string(query, strlen(query)), "headers",
+        masked ? masked : json_object(), "body",
+        body && body_len ? reqlog_string(body, body_len) : json_null(), "body_json",
+        body_json ? body_json : json_null());
+}
+
+void reqlog_add(reqlog *l, json_t *entry) {
+    if (!entry)
+        return;
+    pthread_mutex_lock(&l->lock);
+    if (l->n == l->cap) {
+        json_decref(l->ring[l->head]);
+        l->ring[l->head] = entry;
+        l->head = (l->head + 1) % l->cap;
+    } else {
+        l->ring[(l->head + l->n) % l->cap] = entry;
+        l->n++;
+    }
+    pthread_mutex_unlock(&l->lock);
+}
+
+/*
+ * Dumps under the lock: entries are never changed once logged, but holding
+ * the lock keeps a concurrent reqlog_add from dropping an entry while it is
+ * being written out.
+ */
+char *reqlog_dump(reqlog *l) {
+    json_t *list = json_array();
+    json_t *doc = json_pack("{s:o}", "requests", list);
+    char *text = NULL;
+    pthread_mutex_lock(&l->lock);
+    for (size_t i = 0; doc && i < l->n; i++)
+        json_array_append(list, l->ring[(l->head + i) % l->cap]);
+    text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    pthread_mutex_unlock(&l->lock);
+    return text;
+}
