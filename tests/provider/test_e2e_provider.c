@@ -1,0 +1,906 @@
+/*
+ * test_e2e_provider.c - the real provider-cloudflare binary over real
+ * pipes, against cf-api-sim over real HTTP on loopback.
+ *
+ * Every test starts a fresh provider (TF_LOG=TRACE, so the secret check
+ * sees everything) and resets the simulator. Assertions are on the
+ * JSON-RPC answers and on the simulator's request log: the exact methods,
+ * paths and bodies the provider sent.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "harness.h"
+
+#define TOKEN "e2e-secret-token-7f3a9c"
+#define ACC   "023e105f4ecef8ad9ca31a8372d0c353"
+#define WAIT  20000
+
+static th_sim sim;
+
+typedef struct fixture {
+    th_proc prov;
+} fixture;
+
+static long now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int group_setup(void **state) {
+    (void)state;
+    return th_sim_start(&sim, TOKEN, NULL);
+}
+
+static int group_teardown(void **state) {
+    (void)state;
+    int status = th_sim_stop(&sim);
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+static int setup(void **state) {
+    fixture *f = calloc(1, sizeof(*f));
+    if (th_sim_reset(&sim) < 0)
+        return -1;
+    const char *argv[] = {PROVIDER_BIN, NULL};
+    const char *env[] = {"TF_LOG=TRACE",        "TF_LOG_PROVIDER=",     "CLOUDFLARE_API_TOKEN=",
+                         "CLOUDFLARE_API_KEY=", "CLOUDFLARE_BASE_URL=", NULL};
+    if (th_proc_spawn(&f->prov, argv, env) < 0)
+        return -1;
+    *state = f;
+    return 0;
+}
+
+/* Ends the provider with EOF: it must exit 0, and the token must appear
+ * neither on stdout (checked line by line as answers were read) nor in
+ * anything it logged at TRACE. */
+static int teardown(void **state) {
+    fixture *f = *state;
+    th_proc_close_stdin(&f->prov);
+    int status = -1;
+    int rc = th_proc_wait(&f->prov, WAIT, &status);
+    th_proc_drain(&f->prov);
+    bool leaked = f->prov.err_buf && strstr(f->prov.err_buf, TOKEN);
+    bool leaked_out = f->prov.out_buf && strstr(f->prov.out_buf, TOKEN);
+    if (rc < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0 || leaked || leaked_out)
+        fprintf(stderr, "provider teardown: rc=%d status=%d leaked=%d/%d\n", rc, status, leaked,
+                leaked_out);
+    th_proc_destroy(&f->prov);
+    free(f);
+    return (rc == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 && !leaked && !leaked_out)
+               ? 0
+               : -1;
+}
+
+/* Sends a request and returns its result object (new), failing the test
+ * on a JSON-RPC error or a timeout. The raw line is checked for the token. */
+static json_t *call(fixture *f, const char *method, json_t *params) {
+    json_t *resp = th_proc_call(&f->prov, method, params, WAIT);
+    if (!resp)
+        fail_msg("no answer to %s; stderr tail: %s", method,
+                 f->prov.err_buf
+                     ? f->prov.err_buf + (f->prov.err_len > 2000 ? f->prov.err_len - 2000 : 0)
+                     : "");
+    json_t *result = json_incref(json_object_get(resp, "result"));
+    if (!result) {
+        char *text = json_dumps(resp, 0);
+        fail_msg("%s answered an error: %s", method, text);
+    }
+    json_decref(resp);
+    return result;
+}
+
+static json_t *diagnostics(json_t *result) {
+    json_t *d = json_object_get(result, "diagnostics");
+    assert_true(json_is_array(d));
+    return d;
+}
+
+static void assert_no_diags(json_t *result) {
+    json_t *d = diagnostics(result);
+    if (json_array_size(d) != 0) {
+        char *text = json_dumps(d, 0);
+        fail_msg("unexpected diagnostics: %s", text);
+    }
+}
+
+/* The first error diagnostic's summary + detail, for substring checks. */
+static char *error_text(json_t *result) {
+    json_t *d = diagnostics(result);
+    size_t i;
+    json_t *item;
+    json_array_foreach(d, i, item) {
+        if (strcmp(json_string_value(json_object_get(item, "severity")), "error") == 0) {
+            char *out = NULL;
+            if (asprintf(&out, "%s: %s", json_string_value(json_object_get(item, "summary")),
+                         json_string_value(json_object_get(item, "detail"))
+                             ? json_string_value(json_object_get(item, "detail"))
+                             : "") < 0)
+                abort();
+            return out;
+        }
+    }
+    fail_msg("no error diagnostic in %s", json_dumps(d, 0));
+    return NULL;
+}
+
+static void configure(fixture *f, const char *extra) {
+    json_t *result = call(
+        f, "ConfigureProvider",
+        th_json("{\"config\":{\"api_token\":\"%s\",\"base_url\":\"%s\",\"max_retries\":3%s%s}}",
+                TOKEN, sim.base_url, extra ? "," : "", extra ? extra : ""));
+    assert_no_diags(result);
+    json_decref(result);
+}
+
+static void add_fault(const char *json) {
+    long status = 0;
+    json_t *v = th_sim_http(&sim, "POST", "/__sim/faults", json, false, &status);
+    json_decref(v);
+    assert_true(status == 200 || status == 201);
+}
+
+static void clear_requests(void) {
+    long status = 0;
+    json_t *v = th_sim_http(&sim, "DELETE", "/__sim/requests", NULL, false, &status);
+    json_decref(v);
+    assert_int_equal(status, 200);
+}
+
+/* The simulator's request log as "METHOD path" lines joined by '\n'. */
+static char *request_lines(void) {
+    json_t *reqs = th_sim_requests(&sim);
+    assert_non_null(reqs);
+    size_t len = 0;
+    char *out = calloc(1, 1);
+    size_t i;
+    json_t *r;
+    json_array_foreach(reqs, i, r) {
+        char line[512];
+        int n =
+            snprintf(line, sizeof(line), "%s %s\n", json_string_value(json_object_get(r, "method")),
+                     json_string_value(json_object_get(r, "path")));
+        out = realloc(out, len + (size_t)n + 1);
+        memcpy(out + len, line, (size_t)n + 1);
+        len += (size_t)n;
+    }
+    json_decref(reqs);
+    return out;
+}
+
+static json_t *plan_create(fixture *f, const char *config) {
+    json_t *result = call(f, "PlanResourceChange",
+                          th_json("{\"type_name\":\"sso_connector\",\"prior_state\":null,"
+                                  "\"config\":%s}",
+                                  config));
+    assert_no_diags(result);
+    assert_string_equal(json_string_value(json_object_get(result, "action")), "create");
+    return result;
+}
+
+/* Plans and applies a create; returns the apply result (new). */
+static json_t *create(fixture *f, const char *config) {
+    json_t *plan = plan_create(f, config);
+    json_t *params = json_pack("{s:s, s:n, s:O, s:o}", "type_name", "sso_connector", "prior_state",
+                               "planned_state", json_object_get(plan, "planned_state"), "config",
+                               th_json("%s", config));
+    json_decref(plan);
+    return call(f, "ApplyResourceChange", params);
+}
+
+static json_t *sim_connectors(void) {
+    long status = 0;
+    json_t *v = th_sim_http(&sim, "GET", "/__sim/connectors", NULL, false, &status);
+    assert_int_equal(status, 200);
+    json_t *list = json_incref(json_object_get(v, "connectors"));
+    json_decref(v);
+    return list;
+}
+
+#define CONFIG(domain, extra)                                                                      \
+    "{\"account_id\":\"" ACC "\",\"email_domain\":\"" domain "\"" extra "}"
+
+/* ------------------------------------------------------------------ */
+
+static void test_schema_and_unconfigured(void **state) {
+    fixture *f = *state;
+    json_t *schema = call(f, "GetProviderSchema", json_object());
+    assert_no_diags(schema);
+    json_t *res = json_object_get(json_object_get(schema, "resource_schemas"), "sso_connector");
+    json_t *attrs = json_object_get(json_object_get(res, "block"), "attributes");
+    assert_int_equal(json_object_size(attrs), 9);
+    json_t *provider_attrs = json_object_get(
+        json_object_get(json_object_get(schema, "provider"), "block"), "attributes");
+    assert_true(
+        json_is_true(json_object_get(json_object_get(provider_attrs, "api_token"), "sensitive")));
+    assert_non_null(
+        json_object_get(json_object_get(schema, "data_source_schemas"), "sso_connectors"));
+    json_decref(schema);
+
+    /* Methods that need the API answer a diagnostic, not a crash. */
+    const char *methods[] = {"ReadResource",   "ApplyResourceChange", "ImportResourceState",
+                             "ReadDataSource", "ListResource",        "PlanResourceChange"};
+    const char *params[] = {
+        "{\"type_name\":\"sso_connector\",\"current_state\":{}}",
+        "{\"type_name\":\"sso_connector\",\"prior_state\":null,\"planned_state\":{}}",
+        "{\"type_name\":\"sso_connector\",\"id\":\"x\"}",
+        "{\"type_name\":\"sso_connectors\",\"config\":{}}",
+        "{\"type_name\":\"sso_connector\",\"config\":{}}",
+        "{\"type_name\":\"sso_connector\",\"prior_state\":null,\"config\":{}}"};
+    for (size_t i = 0; i < 6; i++) {
+        json_t *r = call(f, methods[i], th_json("%s", params[i]));
+        char *text = error_text(r);
+        assert_non_null(strstr(text, "not configured"));
+        free(text);
+        json_decref(r);
+    }
+    /* Validation works before configuration. */
+    json_t *v =
+        call(f, "ValidateResourceConfig",
+             th_json("{\"type_name\":\"sso_connector\",\"config\":" CONFIG("exa mple", "") "}"));
+    json_t *d = json_array_get(diagnostics(v), 0);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(d, "attribute"), 0)),
+                        "email_domain");
+    json_decref(v);
+    /* Nothing reached the API. */
+    char *lines = request_lines();
+    assert_string_equal(lines, "");
+    free(lines);
+}
+
+static void test_configure_errors(void **state) {
+    fixture *f = *state;
+    json_t *r =
+        call(f, "ConfigureProvider",
+             th_json("{\"config\":{\"api_token\":\"%s\",\"base_url\":\"http://example.com/v4\"}}",
+                     TOKEN));
+    char *text = error_text(r);
+    assert_non_null(strstr(text, "loopback"));
+    free(text);
+    json_decref(r);
+    r = call(f, "ConfigureProvider", th_json("{\"config\":{}}"));
+    text = error_text(r);
+    assert_non_null(strstr(text, "credentials"));
+    free(text);
+    json_decref(r);
+    configure(f, NULL);
+    r = call(f, "ConfigureProvider", th_json("{\"config\":{\"api_token\":\"x\"}}"));
+    text = error_text(r);
+    assert_non_null(strstr(text, "already configured"));
+    free(text);
+    json_decref(r);
+}
+
+/* The whole life of a connector: create with enabled refused (not
+ * verified) keeping the id, verify, enable, drift, repair, destroy. */
+static void test_lifecycle(void **state) {
+    fixture *f = *state;
+    configure(f, NULL);
+    clear_requests();
+
+    json_t *applied = create(f, CONFIG("Example.com", ",\"enabled\":true"));
+    json_t *created = json_object_get(applied, "new_state");
+    /* Enabling is refused because the domain is not verified, but the
+     * created connector is in new_state with an error diagnostic. */
+    assert_true(json_is_object(created));
+    char *text = error_text(applied);
+    assert_non_null(strstr(text, "created"));
+    free(text);
+    const char *id = json_string_value(json_object_get(created, "id"));
+    assert_non_null(id);
+    assert_int_equal(strlen(id), 32);
+    assert_string_equal(json_string_value(json_object_get(created, "email_domain")), "Example.com");
+    assert_true(json_is_false(json_object_get(created, "enabled")));
+    json_t *verification = json_object_get(created, "verification");
+    char code[128];
+    snprintf(code, sizeof(code), "cloudflare_dashboard_sso=%s", id);
+    assert_string_equal(json_string_value(json_object_get(verification, "code")), code);
+    assert_string_equal(json_string_value(json_object_get(verification, "status")), "pending");
+
+    /* Exactly a POST then a PATCH, with exactly these bodies. */
+    json_t *reqs = th_sim_requests(&sim);
+    assert_int_equal(json_array_size(reqs), 2);
+    json_t *post = json_array_get(reqs, 0), *patch = json_array_get(reqs, 1);
+    assert_string_equal(json_string_value(json_object_get(post, "method")), "POST");
+    assert_string_equal(json_string_value(json_object_get(post, "path")),
+                        "/client/v4/accounts/" ACC "/sso_connectors");
+    json_t *want = th_json("{\"email_domain\":\"Example.com\"}");
+    assert_true(json_equal(json_object_get(post, "body_json"), want));
+    json_decref(want);
+    json_t *headers = json_object_get(post, "headers");
+    assert_string_equal(json_string_value(json_object_get(headers, "content-type")),
+                        "application/json");
+    assert_non_null(
+        strstr(json_string_value(json_object_get(headers, "user-agent")), "provider-cloudflare/"));
+    assert_string_equal(json_string_value(json_object_get(patch, "method")), "PATCH");
+    char path[256];
+    snprintf(path, sizeof(path), "/client/v4/accounts/" ACC "/sso_connectors/%s", id);
+    assert_string_equal(json_string_value(json_object_get(patch, "path")), path);
+    want = th_json("{\"enabled\":true}");
+    assert_true(json_equal(json_object_get(patch, "body_json"), want));
+    json_decref(want);
+    json_decref(reqs);
+
+    /* The domain's DNS check succeeds; the next plan enables in place. */
+    char sim_path[256];
+    snprintf(sim_path, sizeof(sim_path), "/__sim/connectors/%s/verification", id);
+    long status = 0;
+    json_decref(th_sim_http(&sim, "POST", sim_path, "{\"status\":\"verified\"}", false, &status));
+    assert_int_equal(status, 200);
+    json_t *read =
+        call(f, "ReadResource",
+             json_pack("{s:s, s:O}", "type_name", "sso_connector", "current_state", created));
+    assert_no_diags(read);
+    json_t *state_now = json_object_get(read, "new_state");
+    json_t *drift = json_object_get(read, "drift");
+    /* The verification status changed outside. */
+    assert_true(json_array_size(drift) >= 1);
+    json_t *plan =
+        call(f, "PlanResourceChange",
+             json_pack("{s:s, s:O, s:o}", "type_name", "sso_connector", "prior_state", state_now,
+                       "config", th_json(CONFIG("example.com", ",\"enabled\":true"))));
+    assert_no_diags(plan);
+    assert_string_equal(json_string_value(json_object_get(plan, "action")), "update");
+    assert_int_equal(json_array_size(json_object_get(plan, "requires_replace")), 0);
+    clear_requests();
+    json_t *upd =
+        call(f, "ApplyResourceChange",
+             json_pack("{s:s, s:O, s:O, s:o}", "type_name", "sso_connector", "prior_state",
+                       state_now, "planned_state", json_object_get(plan, "planned_state"), "config",
+                       th_json(CONFIG("example.com", ",\"enabled\":true"))));
+    assert_no_diags(upd);
+    json_t *enabled_state = json_object_get(upd, "new_state");
+    assert_true(json_is_true(json_object_get(enabled_state, "enabled")));
+    assert_string_equal(json_string_value(json_object_get(enabled_state, "email_domain")),
+                        "Example.com");
+    text = request_lines();
+    char expect[512];
+    snprintf(expect, sizeof(expect), "PATCH %s\n", path);
+    assert_string_equal(text, expect);
+    free(text);
+
+    /* Someone disables it in the dashboard: the read reports the drift and
+     * the plan repairs it. */
+    snprintf(sim_path, sizeof(sim_path), "/__sim/connectors/%s", id);
+    json_decref(th_sim_http(&sim, "PATCH", sim_path,
+                            "{\"enabled\":false,\"use_fedramp_language\":true}", false, &status));
+    assert_int_equal(status, 200);
+    json_t *read2 =
+        call(f, "ReadResource",
+             json_pack("{s:s, s:O}", "type_name", "sso_connector", "current_state", enabled_state));
+    assert_no_diags(read2);
+    drift = json_object_get(read2, "drift");
+    bool saw_enabled = false, saw_fedramp = false;
+    size_t i;
+    json_t *item;
+    json_array_foreach(drift, i, item) {
+        const char *attr = json_string_value(json_array_get(json_object_get(item, "attribute"), 0));
+        if (strcmp(attr, "enabled") == 0) {
+            saw_enabled = true;
+            assert_true(json_is_true(json_object_get(item, "before")));
+            assert_true(json_is_false(json_object_get(item, "after")));
+        }
+        if (strcmp(attr, "use_fedramp_language") == 0)
+            saw_fedramp = true;
+    }
+    assert_true(saw_enabled && saw_fedramp);
+    json_t *drifted = json_object_get(read2, "new_state");
+    json_t *plan2 = call(
+        f, "PlanResourceChange",
+        json_pack(
+            "{s:s, s:O, s:o}", "type_name", "sso_connector", "prior_state", drifted, "config",
+            th_json(CONFIG("example.com", ",\"enabled\":true,\"use_fedramp_language\":false"))));
+    assert_string_equal(json_string_value(json_object_get(plan2, "action")), "update");
+    clear_requests();
+    json_t *fix = call(f, "ApplyResourceChange",
+                       json_pack("{s:s, s:O, s:O, s:o}", "type_name", "sso_connector",
+                                 "prior_state", drifted, "planned_state",
+                                 json_object_get(plan2, "planned_state"), "config", th_json("{}")));
+    assert_no_diags(fix);
+    reqs = th_sim_requests(&sim);
+    assert_int_equal(json_array_size(reqs), 1);
+    want = th_json("{\"enabled\":true,\"use_fedramp_language\":false}");
+    assert_true(json_equal(json_object_get(json_array_get(reqs, 0), "body_json"), want));
+    json_decref(want);
+    json_decref(reqs);
+
+    /* Destroy, then destroy again: a connector already gone is success. */
+    json_t *fixed_state = json_object_get(fix, "new_state");
+    for (int round = 0; round < 2; round++) {
+        json_t *del = call(f, "ApplyResourceChange",
+                           json_pack("{s:s, s:O, s:n, s:n}", "type_name", "sso_connector",
+                                     "prior_state", fixed_state, "planned_state", "config"));
+        assert_no_diags(del);
+        assert_true(json_is_null(json_object_get(del, "new_state")));
+        json_decref(del);
+    }
+    json_t *gone =
+        call(f, "ReadResource",
+             json_pack("{s:s, s:O}", "type_name", "sso_connector", "current_state", fixed_state));
+    assert_no_diags(gone);
+    assert_true(json_is_null(json_object_get(gone, "new_state")));
+    json_t *left = sim_connectors();
+    assert_int_equal(json_array_size(left), 0);
+    json_decref(left);
+
+    json_decref(gone);
+    json_decref(fix);
+    json_decref(plan2);
+    json_decref(read2);
+    json_decref(upd);
+    json_decref(plan);
+    json_decref(read);
+    json_decref(applied);
+}
+
+static void test_begin_verification_update(void **state) {
+    fixture *f = *state;
+    configure(f, NULL);
+    json_t *applied = create(f, CONFIG("awaiting.example", ",\"begin_verification\":false"));
+    assert_no_diags(applied);
+    json_t *st = json_object_get(applied, "new_state");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(st, "verification"), "status")),
+        "awaiting");
+    json_t *plan =
+        call(f, "PlanResourceChange",
+             json_pack("{s:s, s:O, s:o}", "type_name", "sso_connector", "prior_state", st, "config",
+                       th_json(CONFIG("awaiting.example", ",\"begin_verification\":true"))));
+    assert_string_equal(json_string_value(json_object_get(plan, "action")), "update");
+    assert_int_equal(json_array_size(json_object_get(plan, "requires_replace")), 0);
+    clear_requests();
+    json_t *upd = call(f, "ApplyResourceChange",
+                       json_pack("{s:s, s:O, s:O, s:o}", "type_name", "sso_connector",
+                                 "prior_state", st, "planned_state",
+                                 json_object_get(plan, "planned_state"), "config", th_json("{}")));
+    assert_no_diags(upd);
+    json_t *ns = json_object_get(upd, "new_state");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(ns, "verification"), "status")),
+        "pending");
+    assert_true(json_is_true(json_object_get(ns, "begin_verification")));
+    char *lines = request_lines();
+    char want[512];
+    const char *id = json_string_value(json_object_get(st, "id"));
+    snprintf(want, sizeof(want),
+             "POST /client/v4/accounts/" ACC "/sso_connectors/%s/begin_verification\n"
+             "GET /client/v4/accounts/" ACC "/sso_connectors/%s\n",
+             id, id);
+    assert_string_equal(lines, want);
+    free(lines);
+    json_decref(upd);
+    json_decref(plan);
+    json_decref(applied);
+}
+
+static void test_import_and_data_sources(void **state) {
+    fixture *f = *state;
+    configure(f, NULL);
+    long status = 0;
+    json_t *seeded = th_sim_http(&sim, "POST", "/__sim/accounts/" ACC "/connectors",
+                                 "{\"email_domain\":\"adopt.example\",\"enabled\":true,"
+                                 "\"verification_status\":\"verified\"}",
+                                 false, &status);
+    assert_true(status == 200 || status == 201);
+    const char *id = json_string_value(json_object_get(seeded, "id"));
+    assert_non_null(id);
+    json_decref(th_sim_http(&sim, "POST", "/__sim/accounts/" ACC "/connectors",
+                            "{\"email_domain\":\"other.example\"}", false, &status));
+
+    /* By domain (case-insensitive) and by id: the same state. */
+    json_t *by_domain =
+        call(f, "ImportResourceState",
+             th_json("{\"type_name\":\"sso_connector\",\"id\":\"%s/ADOPT.example\"}", ACC));
+    assert_no_diags(by_domain);
+    json_t *imported = json_object_get(
+        json_array_get(json_object_get(by_domain, "imported_resources"), 0), "state");
+    assert_string_equal(json_string_value(json_object_get(imported, "id")), id);
+    assert_true(json_is_true(json_object_get(imported, "enabled")));
+    json_t *by_id = call(f, "ImportResourceState",
+                         th_json("{\"type_name\":\"sso_connector\",\"id\":\"%s/%s\"}", ACC, id));
+    assert_no_diags(by_id);
+    assert_true(json_equal(
+        imported,
+        json_object_get(json_array_get(json_object_get(by_id, "imported_resources"), 0), "state")));
+
+    /* After import, a plan with the same config is quiet. */
+    json_t *plan =
+        call(f, "PlanResourceChange",
+             json_pack("{s:s, s:O, s:o}", "type_name", "sso_connector", "prior_state", imported,
+                       "config", th_json(CONFIG("adopt.example", ",\"enabled\":true"))));
+    assert_string_equal(json_string_value(json_object_get(plan, "action")), "no-op");
+    json_decref(plan);
+
+    /* Hostile ids are refused before any request. */
+    clear_requests();
+    const char *bad[] = {"../../etc",         ACC "/../zones",
+                         ACC "/x%2F..",       ACC "/" ACC "/begin_verification",
+                         ACC "/exa mple.com", "nothing"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        json_t *r = call(f, "ImportResourceState",
+                         json_pack("{s:s, s:s}", "type_name", "sso_connector", "id", bad[i]));
+        char *text = error_text(r);
+        assert_non_null(strstr(text, "Invalid import id"));
+        free(text);
+        json_decref(r);
+    }
+    char *lines = request_lines();
+    assert_string_equal(lines, "");
+    free(lines);
+    /* A well-formed id of nothing. */
+    json_t *none = call(f, "ImportResourceState",
+                        th_json("{\"type_name\":\"sso_connector\",\"id\":\"%s/%s\"}", ACC,
+                                "ffffffffffffffffffffffffffffffff"));
+    char *text = error_text(none);
+    assert_non_null(strstr(text, "non-existent"));
+    free(text);
+    json_decref(none);
+
+    /* Data sources. */
+    json_t *all =
+        call(f, "ReadDataSource",
+             th_json("{\"type_name\":\"sso_connectors\",\"config\":{\"account_id\":\"%s\"}}", ACC));
+    assert_no_diags(all);
+    assert_int_equal(json_array_size(json_object_get(json_object_get(all, "state"), "connectors")),
+                     2);
+    json_t *one = call(f, "ReadDataSource",
+                       th_json("{\"type_name\":\"sso_connector\",\"config\":{\"account_id\":\"%s\","
+                               "\"email_domain\":\"adopt.example\"}}",
+                               ACC));
+    assert_no_diags(one);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(one, "state"), "id")),
+                        id);
+    json_t *one_id =
+        call(f, "ReadDataSource",
+             th_json("{\"type_name\":\"sso_connector\",\"config\":{\"account_id\":\"%s\","
+                     "\"id\":\"%s\"}}",
+                     ACC, id));
+    assert_no_diags(one_id);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(one_id, "state"), "email_domain")),
+        "adopt.example");
+
+    /* ListResource: importable ids for everything in the account. */
+    json_t *list =
+        call(f, "ListResource",
+             th_json("{\"type_name\":\"sso_connector\",\"config\":{\"account_id\":\"%s\"}}", ACC));
+    assert_no_diags(list);
+    json_t *resources = json_object_get(list, "resources");
+    assert_int_equal(json_array_size(resources), 2);
+    size_t i;
+    json_t *item;
+    bool found = false;
+    json_array_foreach(resources, i, item) {
+        const char *import_id = json_string_value(json_object_get(item, "id"));
+        json_t *r = call(f, "ImportResourceState",
+                         json_pack("{s:s, s:s}", "type_name", "sso_connector", "id", import_id));
+        assert_no_diags(r);
+        json_decref(r);
+        if (strcmp(json_string_value(json_object_get(item, "display_name")), "adopt.example") == 0)
+            found = true;
+    }
+    assert_true(found);
+
+    json_decref(list);
+    json_decref(one_id);
+    json_decref(one);
+    json_decref(all);
+    json_decref(by_id);
+    json_decref(by_domain);
+    json_decref(seeded);
+}
+
+static void test_409_and_bad_token(void **state) {
+    fixture *f = *state;
+    configure(f, NULL);
+    long status = 0;
+    json_decref(th_sim_http(&sim, "POST", "/__sim/accounts/" ACC "/connectors",
+                            "{\"email_domain\":\"taken.example\"}", false, &status));
+    json_t *applied = create(f, CONFIG("taken.example", ""));
+    assert_true(json_is_null(json_object_get(applied, "new_state")));
+    char *text = error_text(applied);
+    assert_non_null(strstr(text, ACC "/taken.example"));
+    free(text);
+    json_decref(applied);
+
+    /* A second provider with a wrong token: the diagnostic says which
+     * permission is needed and never shows the token. */
+    th_proc other;
+    const char *argv[] = {PROVIDER_BIN, NULL};
+    const char *env[] = {"TF_LOG=TRACE", NULL};
+    assert_int_equal(th_proc_spawn(&other, argv, env), 0);
+    json_t *resp = th_proc_call(&other, "ConfigureProvider",
+                                th_json("{\"config\":{\"api_token\":\"wrong-token-abc123\","
+                                        "\"base_url\":\"%s\"}}",
+                                        sim.base_url),
+                                WAIT);
+    json_decref(resp);
+    resp = th_proc_call(
+        &other, "ReadDataSource",
+        th_json("{\"type_name\":\"sso_connectors\",\"config\":{\"account_id\":\"%s\"}}", ACC),
+        WAIT);
+    assert_non_null(resp);
+    text = error_text(json_object_get(resp, "result"));
+    assert_non_null(strstr(text, "403"));
+    assert_non_null(strstr(text, "SSO Connector"));
+    assert_null(strstr(text, "wrong-token-abc123"));
+    free(text);
+    json_decref(resp);
+    th_proc_close_stdin(&other);
+    int st;
+    assert_int_equal(th_proc_wait(&other, WAIT, &st), 0);
+    assert_null(strstr(other.err_buf, "wrong-token-abc123"));
+    th_proc_destroy(&other);
+}
+
+static void test_retries(void **state) {
+    fixture *f = *state;
+    configure(f, NULL);
+    json_t *applied = create(f, CONFIG("retry.example", ""));
+    assert_no_diags(applied);
+    json_t *st = json_object_get(applied, "new_state");
+    json_t *read_params =
+        json_pack("{s:s, s:O}", "type_name", "sso_connector", "current_state", st);
+
+    /* 429 with Retry-After: 1, then success. */
+    clear_requests();
+    add_fault("{\"method\":\"GET\",\"path\":\"/client/v4/accounts/*\",\"count\":1,\"status\":429,"
+              "\"retry_after\":\"1\"}");
+    long t0 = now_ms();
+    json_t *r = call(f, "ReadResource", json_deep_copy(read_params));
+    assert_no_diags(r);
+    assert_true(now_ms() - t0 >= 900);
+    json_decref(r);
+    char *lines = request_lines();
+    assert_int_equal(strlen(lines) > 0, 1);
+    /* Two GETs: the refused one and the retry. */
+    assert_non_null(strstr(strstr(lines, "GET") + 1, "GET"));
+    free(lines);
+
+    /* 503 twice, then success. */
+    clear_requests();
+    add_fault("{\"method\":\"GET\",\"path\":\"/client/v4/accounts/*\",\"count\":2,\"status\":503}");
+    r = call(f, "ReadResource", json_deep_copy(read_params));
+    assert_no_diags(r);
+    json_decref(r);
+    json_t *reqs = th_sim_requests(&sim);
+    assert_int_equal(json_array_size(reqs), 3);
+    json_decref(reqs);
+
+    /* Persistent 500: exactly 1 + max_retries (3) attempts, then a
+     * diagnostic with the status, and the state is kept. */
+    clear_requests();
+    add_fault(
+        "{\"method\":\"GET\",\"path\":\"/client/v4/accounts/*\",\"count\":10,\"status\":500}");
+    r = call(f, "ReadResource", json_deep_copy(read_params));
+    char *text = error_text(r);
+    assert_non_null(strstr(text, "500"));
+    free(text);
+    assert_true(json_equal(json_object_get(r, "new_state"), st));
+    json_decref(r);
+    reqs = th_sim_requests(&sim);
+    assert_int_equal(json_array_size(reqs), 4);
+    json_decref(reqs);
+    long status;
+    json_decref(th_sim_http(&sim, "DELETE", "/__sim/faults", NULL, false, &status));
+
+    json_decref(read_params);
+    json_decref(applied);
+}
+
+static void test_timeout(void **state) {
+    fixture *f = *state;
+    configure(f, "\"request_timeout\":1,\"max_retries\":0");
+    add_fault(
+        "{\"method\":\"GET\",\"path\":\"/client/v4/accounts/*\",\"count\":1,\"delay_ms\":4000}");
+    json_t *r =
+        call(f, "ReadDataSource",
+             th_json("{\"type_name\":\"sso_connectors\",\"config\":{\"account_id\":\"%s\"}}", ACC));
+    char *text = error_text(r);
+    assert_non_null(strstr(text, "imed out"));
+    free(text);
+    json_decref(r);
+}
+
+/* The create's answer is lost after the connector was committed: the
+ * provider looks the domain up instead of creating a second one. */
+static void test_lost_create_response(void **state) {
+    fixture *f = *state;
+    configure(f, NULL);
+    add_fault("{\"method\":\"POST\",\"path\":\"/client/v4/accounts/*/sso_connectors\",\"count\":1,"
+              "\"drop\":\"after\"}");
+    json_t *applied = create(f, CONFIG("lost.example", ""));
+    assert_no_diags(applied);
+    json_t *st = json_object_get(applied, "new_state");
+    assert_int_equal(strlen(json_string_value(json_object_get(st, "id"))), 32);
+    json_t *all = sim_connectors();
+    assert_int_equal(json_array_size(all), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(all, 0), "id")),
+                        json_string_value(json_object_get(st, "id")));
+    json_decref(all);
+    json_decref(applied);
+
+    /* Dropped before handling: retried, one connector. */
+    add_fault("{\"method\":\"POST\",\"path\":\"/client/v4/accounts/*/sso_connectors\",\"count\":1,"
+              "\"drop\":\"before\"}");
+    applied = create(f, CONFIG("dropped.example", ""));
+    assert_no_diags(applied);
+    all = sim_connectors();
+    assert_int_equal(json_array_size(all), 2);
+    json_decref(all);
+    json_decref(applied);
+}
+
+/* 40 reads, each delayed 1 s by the simulator, sent without waiting:
+ * they are worked on together (far less than the 40 s a serial provider
+ * would need; the bound is loose so a slow machine cannot fail it). */
+static void test_pipelined_reads(void **state) {
+    fixture *f = *state;
+    configure(f, NULL);
+    json_t *applied = create(f, CONFIG("pipe.example", ""));
+    json_t *st = json_object_get(applied, "new_state");
+    add_fault(
+        "{\"method\":\"GET\",\"path\":\"/client/v4/accounts/*\",\"count\":40,\"delay_ms\":1000}");
+    long t0 = now_ms();
+    for (int i = 0; i < 40; i++) {
+        json_t *req =
+            json_pack("{s:s, s:i, s:s, s:{s:s, s:O}}", "jsonrpc", "2.0", "id", 1000 + i, "method",
+                      "ReadResource", "params", "type_name", "sso_connector", "current_state", st);
+        char *line = json_dumps(req, JSON_COMPACT);
+        assert_int_equal(th_proc_send_line(&f->prov, line), 0);
+        free(line);
+        json_decref(req);
+    }
+    bool seen[40] = {0};
+    for (int i = 0; i < 40; i++) {
+        json_t *resp = th_proc_read_json(&f->prov, WAIT);
+        assert_non_null(resp);
+        json_int_t id = json_integer_value(json_object_get(resp, "id"));
+        assert_true(id >= 1000 && id < 1040);
+        assert_false(seen[id - 1000]);
+        seen[id - 1000] = true;
+        assert_int_equal(
+            json_array_size(json_object_get(json_object_get(resp, "result"), "diagnostics")), 0);
+        json_decref(resp);
+    }
+    long elapsed = now_ms() - t0;
+    print_message("40 delayed reads answered in %ld ms\n", elapsed);
+    assert_true(elapsed < 20000);
+    json_decref(applied);
+}
+
+/* A slow call does not hold up a fast one: a read delayed 3 s is sent
+ * first, a schema request second; the second is answered first. */
+static void test_slow_does_not_block_fast(void **state) {
+    fixture *f = *state;
+    configure(f, NULL);
+    json_t *applied = create(f, CONFIG("slow.example", ""));
+    json_t *st = json_object_get(applied, "new_state");
+    add_fault(
+        "{\"method\":\"GET\",\"path\":\"/client/v4/accounts/*\",\"count\":1,\"delay_ms\":3000}");
+    json_t *req =
+        json_pack("{s:s, s:i, s:s, s:{s:s, s:O}}", "jsonrpc", "2.0", "id", 1, "method",
+                  "ReadResource", "params", "type_name", "sso_connector", "current_state", st);
+    char *line = json_dumps(req, JSON_COMPACT);
+    th_proc_send_line(&f->prov, line);
+    free(line);
+    json_decref(req);
+    th_proc_send_line(&f->prov,
+                      "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ReadDataSource\",\"params\":{"
+                      "\"type_name\":\"sso_connectors\",\"config\":{\"account_id\":\"" ACC "\"}}}");
+    json_t *first = th_proc_read_json(&f->prov, WAIT);
+    json_t *second = th_proc_read_json(&f->prov, WAIT);
+    assert_non_null(first);
+    assert_non_null(second);
+    assert_int_equal(json_integer_value(json_object_get(first, "id")), 2);
+    assert_int_equal(json_integer_value(json_object_get(second, "id")), 1);
+    json_decref(first);
+    json_decref(second);
+    json_decref(applied);
+}
+
+/* $/cancelRequest on a delayed read answers -32800 promptly; StopProvider
+ * cancels what is in flight and answers after it. */
+static void test_cancel_and_stop(void **state) {
+    fixture *f = *state;
+    configure(f, NULL);
+    json_t *applied = create(f, CONFIG("cancel.example", ""));
+    json_t *st = json_object_get(applied, "new_state");
+    add_fault(
+        "{\"method\":\"GET\",\"path\":\"/client/v4/accounts/*\",\"count\":2,\"delay_ms\":8000}");
+    json_t *req =
+        json_pack("{s:s, s:s, s:s, s:{s:s, s:O}}", "jsonrpc", "2.0", "id", "read-1", "method",
+                  "ReadResource", "params", "type_name", "sso_connector", "current_state", st);
+    char *line = json_dumps(req, JSON_COMPACT);
+    th_proc_send_line(&f->prov, line);
+    long t0 = now_ms();
+    th_proc_send_line(
+        &f->prov,
+        "{\"jsonrpc\":\"2.0\",\"method\":\"$/cancelRequest\",\"params\":{\"id\":\"read-1\"}}");
+    json_t *resp = th_proc_read_json(&f->prov, WAIT);
+    assert_non_null(resp);
+    assert_string_equal(json_string_value(json_object_get(resp, "id")), "read-1");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(resp, "error"), "code")),
+                     -32800);
+    assert_true(now_ms() - t0 < 7000);
+    json_decref(resp);
+
+    th_proc_send_line(&f->prov, line);
+    th_proc_send_line(
+        &f->prov,
+        "{\"jsonrpc\":\"2.0\",\"id\":\"stop\",\"method\":\"StopProvider\",\"params\":{}}");
+    json_t *a = th_proc_read_json(&f->prov, WAIT);
+    json_t *b = th_proc_read_json(&f->prov, WAIT);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_string_equal(json_string_value(json_object_get(a, "id")), "read-1");
+    assert_string_equal(json_string_value(json_object_get(b, "id")), "stop");
+    assert_true(now_ms() - t0 < 7000);
+    free(line);
+    json_decref(req);
+    json_decref(a);
+    json_decref(b);
+    json_decref(applied);
+}
+
+/* SIGTERM with a call in flight: it is answered, then the provider exits 0. */
+static void test_sigterm(void **state) {
+    fixture *f = *state;
+    configure(f, NULL);
+    add_fault(
+        "{\"method\":\"GET\",\"path\":\"/client/v4/accounts/*\",\"count\":1,\"delay_ms\":8000}");
+    th_proc_send_line(&f->prov,
+                      "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"ReadDataSource\",\"params\":{"
+                      "\"type_name\":\"sso_connectors\",\"config\":{\"account_id\":\"" ACC "\"}}}");
+    /* Make sure the request is in flight before the signal. */
+    json_t *reqs = NULL;
+    for (int i = 0; i < 200; i++) {
+        reqs = th_sim_requests(&sim);
+        if (json_array_size(reqs) > 0)
+            break;
+        json_decref(reqs);
+        reqs = NULL;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    json_decref(reqs);
+    th_proc_kill(&f->prov, SIGTERM);
+    json_t *resp = th_proc_read_json(&f->prov, WAIT);
+    assert_non_null(resp);
+    assert_int_equal(json_integer_value(json_object_get(resp, "id")), 9);
+    json_decref(resp);
+    int status;
+    assert_int_equal(th_proc_wait(&f->prov, WAIT, &status), 0);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_schema_and_unconfigured, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_configure_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_begin_verification_update, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_import_and_data_sources, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_409_and_bad_token, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retries, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lost_create_response, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pipelined_reads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_slow_does_not_block_fast, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cancel_and_stop, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sigterm, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
