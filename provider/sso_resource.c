@@ -396,16 +396,10 @@ void sso_handle_apply(rpc_request *req, json_t *params, void *ctx) {
         return;
     if (json_is_object(prior))
         op->prior = value_complete_object(&sso_connector_schema, prior);
-    if (json_is_object(planned)) {
+    /* The configuration was validated when it was planned; what apply
+     * relies on (the ids) is checked again where it is used. */
+    if (json_is_object(planned))
         op->planned = value_complete_object(&sso_connector_schema, planned);
-        json_t *config = json_object_get(params, "config");
-        sso_validate_connector_config(json_is_object(config) ? config : op->planned, op->diags);
-        if (diag_has_error(op->diags)) {
-            op->state = op->prior ? json_incref(op->prior) : NULL;
-            apply_finish(op);
-            return;
-        }
-    }
     if (!op->planned)
         apply_delete(op);
     else if (!op->prior)

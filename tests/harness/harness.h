@@ -28,7 +28,9 @@ typedef struct th_proc {
     char *err_buf; /* everything the child wrote to stderr so far, NUL-terminated */
     size_t err_len, err_cap;
     bool out_eof, err_eof;
-    long next_id; /* for th_proc_call */
+    long next_id;    /* for th_proc_call */
+    bool reaped;     /* the child has been waited for */
+    int wait_status; /* its raw wait status, once reaped */
 } th_proc;
 
 /* Starts argv[0] with argv. `env` is a NULL-terminated list of "NAME=value"

@@ -290,11 +290,18 @@ json_t *th_proc_call(th_proc *p, const char *method, json_t *params, int timeout
 
 int th_proc_wait(th_proc *p, int timeout_ms, int *status) {
     long deadline = now_ms() + timeout_ms;
+    if (p->reaped) {
+        if (status)
+            *status = p->wait_status;
+        return 0;
+    }
     for (;;) {
         int st;
         pid_t r = waitpid(p->pid, &st, WNOHANG);
         if (r == p->pid) {
             p->pid = 0;
+            p->reaped = true;
+            p->wait_status = st;
             th_proc_drain(p);
             if (status)
                 *status = st;

@@ -403,10 +403,12 @@ static void test_lifecycle(void **state) {
             th_json(CONFIG("example.com", ",\"enabled\":true,\"use_fedramp_language\":false"))));
     assert_string_equal(json_string_value(json_object_get(plan2, "action")), "update");
     clear_requests();
-    json_t *fix = call(f, "ApplyResourceChange",
-                       json_pack("{s:s, s:O, s:O, s:o}", "type_name", "sso_connector",
-                                 "prior_state", drifted, "planned_state",
-                                 json_object_get(plan2, "planned_state"), "config", th_json("{}")));
+    json_t *fix =
+        call(f, "ApplyResourceChange",
+             json_pack("{s:s, s:O, s:O, s:o}", "type_name", "sso_connector", "prior_state", drifted,
+                       "planned_state", json_object_get(plan2, "planned_state"), "config",
+                       th_json(CONFIG("example.com",
+                                      ",\"enabled\":true,\"use_fedramp_language\":false"))));
     assert_no_diags(fix);
     reqs = th_sim_requests(&sim);
     assert_int_equal(json_array_size(reqs), 1);
@@ -460,10 +462,11 @@ static void test_begin_verification_update(void **state) {
     assert_string_equal(json_string_value(json_object_get(plan, "action")), "update");
     assert_int_equal(json_array_size(json_object_get(plan, "requires_replace")), 0);
     clear_requests();
-    json_t *upd = call(f, "ApplyResourceChange",
-                       json_pack("{s:s, s:O, s:O, s:o}", "type_name", "sso_connector",
-                                 "prior_state", st, "planned_state",
-                                 json_object_get(plan, "planned_state"), "config", th_json("{}")));
+    json_t *upd =
+        call(f, "ApplyResourceChange",
+             json_pack("{s:s, s:O, s:O, s:o}", "type_name", "sso_connector", "prior_state", st,
+                       "planned_state", json_object_get(plan, "planned_state"), "config",
+                       th_json(CONFIG("awaiting.example", ",\"begin_verification\":true"))));
     assert_no_diags(upd);
     json_t *ns = json_object_get(upd, "new_state");
     assert_string_equal(
