@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #define ACCOUNT    "023e105f4ecef8ad9ca31a8372d0c353"
 #define TIMEOUT_MS 30000
@@ -38,16 +39,59 @@ static json_t *masked(const json_t *v) {
     return copy;
 }
 
-static void print_json(const char *arrow, const json_t *v) {
-    json_t *safe = masked(v);
-    char *text = json_dumps(safe, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    printf("%s %s\n", arrow, text);
+/* Prints a value as indented "key: value" lines, YAML-like, so states and
+ * plans read at a glance: unknowns show as (known after apply), scalars
+ * and short arrays as JSON on one line. */
+static void print_value(const json_t *v, int indent) {
+    if (json_is_object(v) && json_object_size(v) == 1 &&
+        json_is_true(json_object_get(v, "$unknown"))) {
+        printf(" (known after apply)\n");
+        return;
+    }
+    if (json_is_object(v) && json_object_size(v) > 0) {
+        printf("\n");
+        const char *key;
+        json_t *member;
+        json_object_foreach((json_t *)v, key, member) {
+            printf("%*s%s:", indent, "", key);
+            print_value(member, indent + 2);
+        }
+        return;
+    }
+    if (json_is_array(v) && json_array_size(v) > 0 && json_is_object(json_array_get(v, 0))) {
+        printf("\n");
+        size_t i;
+        json_t *item;
+        json_array_foreach(v, i, item) {
+            printf("%*s- item %zu:", indent, "", i);
+            print_value(item, indent + 4);
+        }
+        return;
+    }
+    char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    printf(" %s\n", text);
     free(text);
+}
+
+static void print_message_json(const char *arrow, const json_t *v) {
+    json_t *safe = masked(v);
+    json_t *id = json_object_get(safe, "id");
+    const char *method = json_string_value(json_object_get(safe, "method"));
+    if (method) {
+        printf("%s %s (request %lld)", arrow, method, (long long)json_integer_value(id));
+        print_value(json_object_get(safe, "params"), 5);
+    } else {
+        printf("%s answer %lld", arrow, (long long)json_integer_value(id));
+        print_value(json_object_get(safe, "result") ? json_object_get(safe, "result")
+                                                    : json_object_get(safe, "error"),
+                    5);
+    }
     json_decref(safe);
 }
 
 static void step(const char *title) {
-    printf("\n\033[1m== %d. %s\033[0m\n", ++step_no, title);
+    bool bold = isatty(STDOUT_FILENO);
+    printf("\n%s== %d. %s%s\n", bold ? "\033[1m" : "", ++step_no, title, bold ? "\033[0m" : "");
 }
 
 static void fail(const char *what) {
@@ -62,7 +106,7 @@ static json_t *rpc(const char *method, json_t *params) {
     static long id = 1;
     json_t *req = json_pack("{s:s, s:I, s:s, s:o}", "jsonrpc", "2.0", "id", (json_int_t)id++,
                             "method", method, "params", params);
-    print_json("->", req);
+    print_message_json("->", req);
     char *line = json_dumps(req, JSON_COMPACT);
     json_decref(req);
     if (th_proc_send_line(&prov, line) < 0)
@@ -71,7 +115,7 @@ static json_t *rpc(const char *method, json_t *params) {
     json_t *resp = th_proc_read_json(&prov, TIMEOUT_MS);
     if (!resp)
         fail("no answer from the provider");
-    print_json("<-", resp);
+    print_message_json("<-", resp);
     json_t *result = json_incref(json_object_get(resp, "result"));
     json_decref(resp);
     if (!result)
@@ -132,9 +176,10 @@ int main(void) {
     json_decref(p);
     json_t *state = json_incref(json_object_get(created, "new_state"));
     json_decref(created);
-    const char *id = json_string_value(json_object_get(state, "id"));
-    if (!id)
+    char id[64];
+    if (!json_is_string(json_object_get(state, "id")))
         fail("no connector id");
+    snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(state, "id")));
     printf("\n   Add this TXT record to example.com's DNS to prove ownership:\n   %s\n",
            json_string_value(json_object_get(json_object_get(state, "verification"), "code")));
 

@@ -7,6 +7,9 @@
  * stderr into a buffer (so a chatty child never blocks). th_sim starts
  * cf-api-sim on a free port and talks to its API and control plane.
  *
+ * With TH_VALGRIND=1 in the environment every child runs under valgrind
+ * (exit status 99 on any memory error or leak).
+ *
  * Paths of the built binaries come from the build: PROVIDER_BIN, SIM_BIN,
  * and RPC_TESTD_BIN (compile definitions set in tests/CMakeLists.txt).
  */

@@ -104,6 +104,25 @@ int th_proc_spawn(th_proc *p, const char *const argv[], const char *const env[])
         close(in[0]), close(in[1]), close(out[0]), close(out[1]);
         return -1;
     }
+    /* TH_VALGRIND=1 runs every child under valgrind's memcheck: any error
+     * or leak turns into exit status 99, which the tests check. */
+    const char *vg_argv[64];
+    if (getenv("TH_VALGRIND") && strcmp(getenv("TH_VALGRIND"), "1") == 0) {
+        static const char *const vg[] = {"/usr/bin/valgrind",
+                                         "--quiet",
+                                         "--error-exitcode=99",
+                                         "--leak-check=full",
+                                         "--show-leak-kinds=definite,indirect",
+                                         "--errors-for-leak-kinds=definite,indirect",
+                                         "--track-fds=no"};
+        size_t n = 0;
+        for (; n < sizeof(vg) / sizeof(vg[0]); n++)
+            vg_argv[n] = vg[n];
+        for (size_t i = 0; argv[i] && n < 63; i++)
+            vg_argv[n++] = argv[i];
+        vg_argv[n] = NULL;
+        argv = vg_argv;
+    }
     char **child_env = build_env(env);
     pid_t pid = fork();
     if (pid < 0) {
