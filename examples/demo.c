@@ -26,6 +26,7 @@
 static th_sim sim;
 static th_proc prov;
 static int step_no;
+static FILE *record; /* --record FILE: the raw exchange, secrets masked */
 
 /* A copy of `v` with every secret-bearing member replaced by "***". */
 static json_t *masked(const json_t *v) {
@@ -107,6 +108,12 @@ static json_t *rpc(const char *method, json_t *params) {
     json_t *req = json_pack("{s:s, s:I, s:s, s:o}", "jsonrpc", "2.0", "id", (json_int_t)id++,
                             "method", method, "params", params);
     print_message_json("->", req);
+    if (record) {
+        json_t *safe = masked(req);
+        json_dumpf(safe, record, JSON_COMPACT);
+        fputc('\n', record);
+        json_decref(safe);
+    }
     char *line = json_dumps(req, JSON_COMPACT);
     json_decref(req);
     if (th_proc_send_line(&prov, line) < 0)
@@ -116,6 +123,10 @@ static json_t *rpc(const char *method, json_t *params) {
     if (!resp)
         fail("no answer from the provider");
     print_message_json("<-", resp);
+    if (record) {
+        json_dumpf(resp, record, JSON_COMPACT);
+        fputc('\n', record);
+    }
     json_t *result = json_incref(json_object_get(resp, "result"));
     json_decref(resp);
     if (!result)
@@ -148,16 +159,24 @@ static json_t *apply(const json_t *prior, const json_t *plan_result, const char 
                          config ? th_json("%s", config) : json_null()));
 }
 
-int main(void) {
+int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc == 3 && strcmp(argv[1], "--record") == 0) {
+        record = fopen(argv[2], "w");
+        if (!record)
+            fail("cannot open the record file");
+    } else if (argc != 1) {
+        fprintf(stderr, "usage: provider-demo [--record FILE]\n");
+        return 2;
+    }
     const char *token = "demo-token-not-a-real-secret";
     printf("provider-cloudflare demo: an orchestrator session against a local Cloudflare API "
            "simulator.\n");
     if (th_sim_start(&sim, token, NULL) < 0)
         fail("cannot start cf-api-sim");
     printf("cf-api-sim listening at %s\n", sim.base_url);
-    const char *argv[] = {PROVIDER_BIN, NULL};
-    if (th_proc_spawn(&prov, argv, NULL) < 0)
+    const char *prov_argv[] = {PROVIDER_BIN, NULL};
+    if (th_proc_spawn(&prov, prov_argv, NULL) < 0)
         fail("cannot start provider-cloudflare");
 
     step("Configure the provider (the token is masked in this output)");
@@ -266,6 +285,8 @@ int main(void) {
     th_proc_wait(&prov, TIMEOUT_MS, &status);
     th_proc_destroy(&prov);
     th_sim_stop(&sim);
+    if (record)
+        fclose(record);
     printf("\nDemo finished: %zu connectors left; provider exited with status %d.\n", left,
            WIFEXITED(status) ? WEXITSTATUS(status) : -1);
     return left == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
