@@ -1,0 +1,143 @@
+/*
+ * jsonrpc.c - JSON-RPC 2.0 message parsing, request validation and response
+ * formatting. See jsonrpc.h.
+ */
+#include "jsonrpc.h"
+
+#include "protocol.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PARSE_FLAGS (JSON_DECODE_ANY | JSON_REJECT_DUPLICATES)
+
+json_t *jsonrpc_parse(const char *text, size_t len, int *code, char detail[JSONRPC_DETAIL_MAX]) {
+    json_error_t err;
+    json_t *msg = json_loadb(text, len, PARSE_FLAGS, &err);
+    if (!msg && json_error_code(&err) == json_error_numeric_overflow) {
+        /* An integer past 64 bits: read every integer as a real instead. A
+         * real that overflows a double fails again and is reported. */
+        msg = json_loadb(text, len, PARSE_FLAGS | JSON_DECODE_INT_AS_REAL, &err);
+    }
+    if (msg)
+        return msg;
+    *code =
+        json_error_code(&err) == json_error_out_of_memory ? RPC_INTERNAL_ERROR : RPC_PARSE_ERROR;
+    snprintf(detail, JSONRPC_DETAIL_MAX, "%s (line %d, column %d, position %d)", err.text, err.line,
+             err.column, err.position);
+    return NULL;
+}
+
+int jsonrpc_validate(json_t *msg, jsonrpc_call *call, const char **reason) {
+    memset(call, 0, sizeof(*call));
+    if (!json_is_object(msg)) {
+        *reason = "a request must be a JSON object";
+        return RPC_INVALID_REQUEST;
+    }
+    json_t *id = json_object_get(msg, "id");
+    if (id) {
+        call->has_id = true;
+        if (!json_is_string(id) && !json_is_number(id) && !json_is_null(id)) {
+            *reason = "\"id\" must be a string, a number or null";
+            return RPC_INVALID_REQUEST;
+        }
+        call->id = id;
+        call->id_usable = true;
+    }
+    json_t *version = json_object_get(msg, "jsonrpc");
+    if (!json_is_string(version) || strcmp(json_string_value(version), "2.0") != 0) {
+        *reason = "\"jsonrpc\" must be \"2.0\"";
+        return RPC_INVALID_REQUEST;
+    }
+    json_t *method = json_object_get(msg, "method");
+    if (!json_is_string(method)) {
+        *reason = "\"method\" must be a string";
+        return RPC_INVALID_REQUEST;
+    }
+    json_t *params = json_object_get(msg, "params");
+    if (params && !json_is_object(params) && !json_is_array(params)) {
+        *reason = "\"params\" must be an object or an array";
+        return RPC_INVALID_REQUEST;
+    }
+    call->method = json_string_value(method);
+    call->params = params;
+    return 0;
+}
+
+/* Joins head + id + middle + body + "}" into one new string. Frees
+ * nothing. */
+static char *assemble(const char *id, size_t id_len, const char *middle, const char *body,
+                      size_t *out_len) {
+    static const char head[] = "{\"jsonrpc\":\"2.0\",\"id\":";
+    size_t head_len = sizeof(head) - 1, mid_len = strlen(middle), body_len = strlen(body);
+    size_t total = head_len + id_len + mid_len + body_len + 1;
+    char *out = malloc(total + 1);
+    if (!out)
+        return NULL;
+    char *p = out;
+    memcpy(p, head, head_len), p += head_len;
+    memcpy(p, id, id_len), p += id_len;
+    memcpy(p, middle, mid_len), p += mid_len;
+    memcpy(p, body, body_len), p += body_len;
+    *p++ = '}';
+    *p = '\0';
+    *out_len = total;
+    return out;
+}
+
+char *jsonrpc_format_result(const char *id, size_t id_len, json_t *result, size_t *out_len) {
+    if (!result)
+        return NULL;
+    char *body = json_dumps(result, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(result);
+    if (!body)
+        return NULL;
+    char *out = assemble(id, id_len, ",\"result\":", body, out_len);
+    free(body);
+    return out;
+}
+
+char *jsonrpc_format_error(const char *id, size_t id_len, int code, const char *message,
+                           json_t *data, size_t *out_len) {
+    json_t *text = json_string(message ? message : jsonrpc_error_message(code));
+    if (!text)
+        text = json_string(jsonrpc_error_message(code));
+    json_t *err = json_pack("{s:i, s:o}", "code", code, "message", text);
+    if (err && data) {
+        if (json_object_set_new(err, "data", data) != 0) {
+            json_decref(err);
+            err = NULL;
+        }
+    } else {
+        json_decref(data);
+    }
+    if (!err)
+        return NULL;
+    char *body = json_dumps(err, JSON_COMPACT);
+    json_decref(err);
+    if (!body)
+        return NULL;
+    char *out = assemble(id, id_len, ",\"error\":", body, out_len);
+    free(body);
+    return out;
+}
+
+const char *jsonrpc_error_message(int code) {
+    switch (code) {
+    case RPC_PARSE_ERROR:
+        return "Parse error";
+    case RPC_INVALID_REQUEST:
+        return "Invalid Request";
+    case RPC_METHOD_NOT_FOUND:
+        return "Method not found";
+    case RPC_INVALID_PARAMS:
+        return "Invalid params";
+    case RPC_INTERNAL_ERROR:
+        return "Internal error";
+    case RPC_REQUEST_CANCELLED:
+        return "Request cancelled";
+    default:
+        return "Server error";
+    }
+}

@@ -1,0 +1,753 @@
+/*
+ * server.c - the JSON-RPC session: from framed messages to handlers and back.
+ *
+ * Input chunks from the transport go through the framing decoder; each
+ * message is parsed (jsonrpc.c), split if it is a batch, validated, and
+ * dispatched to its handler. Every dispatched call becomes an rpc_request on
+ * the in-flight list, which is kept in arrival order (each request carries a
+ * sequence number). A request leaves the list when it is answered; its
+ * response is written at once, or, for a batch member, added to the batch's
+ * array, which is written when its last member is answered.
+ *
+ * Built-ins:
+ *  - "$/cancelRequest" marks the in-flight requests with that id cancelled
+ *    and runs their cancel callbacks.
+ *  - "StopProvider" cancels every request that arrived before it and is
+ *    answered when none of those is left: the stop requests wait at the
+ *    head of the ordered list, so "nothing older is in flight" is simply
+ *    "this stop is at the head".
+ *
+ * Shutdown: the input ends (EOF), or a signal or rpc_server_shutdown() stops
+ * reading and cancels everything. Once nothing is in flight and the
+ * transport has flushed every write, on_shutdown runs (once). It is never
+ * called from inside a call into the server (the `busy` counter defers it to
+ * the outermost frame), so the owner may close the server from it.
+ */
+#include "protocol.h"
+
+#include "framing.h"
+#include "jsonrpc.h"
+#include "rawjson.h"
+#include "transport.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MODULE        "provider.rpc"
+#define REQUEST_MAGIC 0x52505251u /* "RPRQ" */
+
+typedef struct rpc_batch {
+    size_t pending; /* members in flight, plus one while dispatching */
+    char *buf;      /* "[" and the answers so far, comma-separated */
+    size_t len, cap;
+    size_t count;
+    bool failed; /* out of memory while collecting */
+} rpc_batch;
+
+struct rpc_request {
+    unsigned magic;
+    rpc_server *server;
+    rpc_request *prev, *next; /* in-flight list, arrival order */
+    uint64_t seq;
+    uint64_t started; /* uv_hrtime() at dispatch */
+    json_t *msg;      /* the request object; owned reference */
+    json_t *params;   /* owned reference: "params", or a new empty object */
+    json_t *id;       /* borrowed from msg; NULL for a notification */
+    char *id_text;    /* the id's exact source text; NULL for a notification */
+    size_t id_len;
+    const char *method; /* borrowed from msg */
+    rpc_batch *batch;   /* the batch it belongs to, or NULL */
+    bool is_stop;
+    bool cancelled;
+    bool cancel_delivered;
+    rpc_cancel_cb cancel_cb;
+    void *cancel_arg;
+};
+
+struct rpc_server {
+    uv_loop_t *loop;
+    rpc_server_options opts;
+    transport *transport;
+    framing_decoder decoder;
+    uv_signal_t sigint, sigterm;
+    bool sigint_init, sigterm_init;
+
+    rpc_request *head, *tail;
+    size_t inflight;
+    uint64_t next_seq;
+
+    bool started;
+    bool stopping;      /* shutdown requested: input dropped, work cancelled */
+    bool input_done;    /* no more input will be dispatched */
+    bool shutdown_done; /* on_shutdown has run */
+    bool completing_stops;
+    bool closing;
+    int busy; /* depth of calls into the server in progress */
+    int closes_pending;
+};
+
+static void maybe_finish(rpc_server *s);
+
+/* ------------------------------------------------------------------ */
+/* Output                                                              */
+/* ------------------------------------------------------------------ */
+
+/* Writes one response (or batch array) in the input's framing. `text` is
+ * stolen. */
+static void output(rpc_server *s, char *text, size_t len) {
+    char prefix[FRAMING_PREFIX_MAX];
+    size_t prefix_len = framing_prefix(s->decoder.mode, len, prefix);
+    size_t suffix_len;
+    const char *suffix = framing_suffix(s->decoder.mode, &suffix_len);
+    log_trace(MODULE, "writing %zu bytes", len);
+    transport_write(s->transport, prefix, prefix_len, text, len, suffix, suffix_len);
+}
+
+/* Adds one answer to a batch. `text` is stolen. */
+static void batch_add(rpc_batch *b, char *text, size_t len) {
+    if (!b->failed) {
+        size_t need = b->len + len + 2;
+        if (need > b->cap) {
+            size_t want = b->cap ? b->cap * 2 : 256;
+            while (want < need)
+                want *= 2;
+            char *grown = realloc(b->buf, want);
+            if (!grown) {
+                b->failed = true;
+            } else {
+                b->buf = grown;
+                b->cap = want;
+            }
+        }
+        if (!b->failed) {
+            b->buf[b->len++] = b->count ? ',' : '[';
+            memcpy(b->buf + b->len, text, len);
+            b->len += len;
+            b->count++;
+        }
+    }
+    free(text);
+}
+
+/* Drops one reference to a batch; the last one writes its array (nothing
+ * when every member was a notification) and frees it. */
+static void batch_release(rpc_server *s, rpc_batch *b) {
+    if (--b->pending > 0)
+        return;
+    if (b->failed) {
+        log_error(MODULE, "out of memory collecting a batch response");
+        size_t len;
+        char *text = jsonrpc_format_error("null", 4, RPC_INTERNAL_ERROR, NULL, NULL, &len);
+        if (text)
+            output(s, text, len);
+        free(b->buf);
+    } else if (b->count > 0) {
+        b->buf[b->len++] = ']';
+        output(s, b->buf, b->len);
+    } else {
+        free(b->buf);
+    }
+    free(b);
+}
+
+/* Sends an answer that is not tied to an rpc_request: a protocol error. */
+static void send_error(rpc_server *s, rpc_batch *batch, const char *id, size_t id_len, int code,
+                       const char *message, const char *detail) {
+    json_t *data = detail ? json_string(detail) : NULL;
+    size_t len;
+    char *text = jsonrpc_format_error(id ? id : "null", id ? id_len : 4, code, message, data, &len);
+    if (!text) {
+        log_error(MODULE, "out of memory answering error %d", code);
+        return;
+    }
+    if (batch)
+        batch_add(batch, text, len);
+    else
+        output(s, text, len);
+}
+
+/* ------------------------------------------------------------------ */
+/* Requests                                                            */
+/* ------------------------------------------------------------------ */
+
+static void link_request(rpc_server *s, rpc_request *r) {
+    r->seq = s->next_seq++;
+    r->prev = s->tail;
+    r->next = NULL;
+    if (s->tail)
+        s->tail->next = r;
+    else
+        s->head = r;
+    s->tail = r;
+    s->inflight++;
+}
+
+static void unlink_request(rpc_server *s, rpc_request *r) {
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        s->head = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    else
+        s->tail = r->prev;
+    r->prev = r->next = NULL;
+    s->inflight--;
+}
+
+static void free_request(rpc_request *r) {
+    r->magic = 0;
+    json_decref(r->params);
+    json_decref(r->msg);
+    free(r->id_text);
+    free(r);
+}
+
+/* Creates a request for a validated call and puts it on the in-flight
+ * list. `id_text` is stolen. Returns NULL when memory ran out (id_text is
+ * freed). */
+static rpc_request *new_request(rpc_server *s, json_t *msg, const jsonrpc_call *call, char *id_text,
+                                size_t id_len, rpc_batch *batch) {
+    rpc_request *r = calloc(1, sizeof(*r));
+    json_t *params = call->params ? json_incref(call->params) : json_object();
+    if (!r || !params) {
+        free(r);
+        json_decref(params);
+        free(id_text);
+        return NULL;
+    }
+    r->magic = REQUEST_MAGIC;
+    r->server = s;
+    r->msg = json_incref(msg);
+    r->params = params;
+    r->id = call->id;
+    r->id_text = id_text;
+    r->id_len = id_len;
+    r->method = call->method;
+    r->batch = batch;
+    r->started = uv_hrtime();
+    if (batch)
+        batch->pending++;
+    link_request(s, r);
+    return r;
+}
+
+/* Answers the StopProvider requests that have nothing older left in
+ * flight. Runs as a loop, not recursively, when answering one stop makes
+ * the next one ready. */
+static void complete_stops(rpc_server *s) {
+    if (s->completing_stops)
+        return;
+    s->completing_stops = true;
+    while (s->head && s->head->is_stop) {
+        rpc_request *stop = s->head;
+        log_debug(MODULE, "StopProvider: every earlier request is answered");
+        rpc_respond(stop, json_pack("{s:[]}", "diagnostics"));
+    }
+    s->completing_stops = false;
+}
+
+/* Takes a finished request off the list, delivers its answer (`text`,
+ * stolen, NULL for none) and frees it. */
+static void finish(rpc_request *r, char *text, size_t len, const char *outcome) {
+    rpc_server *s = r->server;
+    rpc_batch *batch = r->batch;
+    if (log_enabled(LOG_LEVEL_DEBUG)) {
+        double ms = (double)(uv_hrtime() - r->started) / 1e6;
+        log_debug(MODULE, "answered %.64s id=%.*s: %s after %.1f ms%s", r->method,
+                  r->id_text ? (int)(r->id_len > 64 ? 64 : r->id_len) : 4,
+                  r->id_text ? r->id_text : "none", outcome, ms,
+                  r->cancelled ? " (cancelled)" : "");
+    }
+    unlink_request(s, r);
+    free_request(r);
+    if (text) {
+        if (batch)
+            batch_add(batch, text, len);
+        else
+            output(s, text, len);
+    }
+    if (batch)
+        batch_release(s, batch);
+    complete_stops(s);
+    maybe_finish(s);
+}
+
+void rpc_respond(rpc_request *req, json_t *result) {
+    assert(req && req->magic == REQUEST_MAGIC && "request answered twice or never created");
+    if (!result) {
+        /* A handler passes NULL when building its result failed. */
+        rpc_respond_error(req, RPC_INTERNAL_ERROR, "Internal error: no result", NULL);
+        return;
+    }
+    if (!req->id_text) {
+        json_decref(result);
+        finish(req, NULL, 0, "notification done");
+        return;
+    }
+    size_t len = 0;
+    char *text = jsonrpc_format_result(req->id_text, req->id_len, result, &len);
+    if (!text) {
+        log_error(MODULE, "out of memory formatting a response");
+        text =
+            jsonrpc_format_error(req->id_text, req->id_len, RPC_INTERNAL_ERROR, NULL, NULL, &len);
+    }
+    finish(req, text, len, "result");
+}
+
+void rpc_respond_error(rpc_request *req, int code, const char *message, json_t *data) {
+    assert(req && req->magic == REQUEST_MAGIC && "request answered twice or never created");
+    if (!req->id_text) {
+        json_decref(data);
+        finish(req, NULL, 0, "notification failed");
+        return;
+    }
+    size_t len = 0;
+    char *text = jsonrpc_format_error(req->id_text, req->id_len, code, message, data, &len);
+    if (!text)
+        text =
+            jsonrpc_format_error(req->id_text, req->id_len, RPC_INTERNAL_ERROR, NULL, NULL, &len);
+    finish(req, text, len, "error");
+}
+
+const char *rpc_request_method(const rpc_request *req) {
+    return req->method;
+}
+
+json_t *rpc_request_id(const rpc_request *req) {
+    return req->id;
+}
+
+bool rpc_request_is_cancelled(const rpc_request *req) {
+    return req->cancelled;
+}
+
+void rpc_request_on_cancel(rpc_request *req, rpc_cancel_cb cb, void *arg) {
+    req->cancel_cb = cb;
+    req->cancel_arg = cb ? arg : NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Cancellation                                                        */
+/* ------------------------------------------------------------------ */
+
+/* Whether a cancellation still has something to do for r: mark it, or run
+ * a callback it registered. */
+static bool cancel_pending(const rpc_request *r) {
+    if (r->is_stop)
+        return false;
+    return !r->cancelled || (r->cancel_cb && !r->cancel_delivered);
+}
+
+/* Marks r cancelled and runs its callback (at most once). The callback may
+ * answer r, or any other request. */
+static void cancel_one(rpc_request *r) {
+    r->cancelled = true;
+    if (r->cancel_cb && !r->cancel_delivered) {
+        rpc_cancel_cb cb = r->cancel_cb;
+        void *arg = r->cancel_arg;
+        r->cancel_delivered = true;
+        r->cancel_cb = NULL;
+        cb(r, arg);
+    }
+}
+
+/* Cancels every in-flight request older than `limit` (by sequence), or
+ * only those whose id equals `id` when it is not NULL. A callback may
+ * answer any request, so after each one the scan starts again from the
+ * head; cancel_pending() turns false for each request handled, so this
+ * ends. Quadratic in the number in flight, which stays small. */
+static size_t cancel_matching(rpc_server *s, uint64_t limit, json_t *id) {
+    size_t n = 0;
+    for (;;) {
+        rpc_request *r = s->head;
+        while (r && r->seq < limit &&
+               !(cancel_pending(r) && (!id || (r->id && json_equal(r->id, id)))))
+            r = r->next;
+        if (!r || r->seq >= limit)
+            return n;
+        n++;
+        cancel_one(r);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Dispatch                                                            */
+/* ------------------------------------------------------------------ */
+
+static const rpc_method *find_method(const rpc_server *s, const char *name) {
+    for (size_t i = 0; i < s->opts.method_count; i++) {
+        if (s->opts.methods[i].name && strcmp(s->opts.methods[i].name, name) == 0)
+            return &s->opts.methods[i];
+    }
+    return NULL;
+}
+
+/* Copies the exact text of the "id" member of the object at `span`. Falls
+ * back to jansson's rendering if the scan fails (it should not). Returns a
+ * new string or NULL. */
+static char *copy_id_text(const char *text, rawjson_span span, json_t *id, size_t *len) {
+    rawjson_span v;
+    if (rawjson_find_member(text, span, "id", &v) == 0 && v.end > v.start) {
+        char *out = malloc(v.end - v.start + 1);
+        if (out) {
+            memcpy(out, text + v.start, v.end - v.start);
+            out[v.end - v.start] = '\0';
+            *len = v.end - v.start;
+        }
+        return out;
+    }
+    char *out = json_dumps(id, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (out)
+        *len = strlen(out);
+    return out;
+}
+
+static void handle_cancel_request(rpc_server *s, json_t *params, rpc_request *self) {
+    json_t *id = json_is_object(params) ? json_object_get(params, "id") : NULL;
+    if (!id || !(json_is_string(id) || json_is_number(id))) {
+        log_warn(MODULE, "$/cancelRequest without a string or number \"id\": ignored");
+        if (self)
+            rpc_respond_error(self, RPC_INVALID_PARAMS, NULL,
+                              json_string("params.id must be a string or a number"));
+        return;
+    }
+    size_t n = cancel_matching(s, UINT64_MAX, id);
+    log_debug(MODULE, "$/cancelRequest: %zu request(s) cancelled", n);
+    if (self)
+        rpc_respond(self, json_pack("{s:[]}", "diagnostics"));
+}
+
+/* Validates one request object and dispatches it. `text`/`span` locate its
+ * source (for the id's exact text); `batch` is its batch or NULL. */
+static void handle_call(rpc_server *s, json_t *msg, const char *text, rawjson_span span,
+                        rpc_batch *batch) {
+    jsonrpc_call call;
+    const char *reason = NULL;
+    int code = jsonrpc_validate(msg, &call, &reason);
+
+    char *id_text = NULL;
+    size_t id_len = 0;
+    if (call.id_usable) {
+        id_text = copy_id_text(text, span, call.id, &id_len);
+        if (!id_text) {
+            send_error(s, batch, NULL, 0, RPC_INTERNAL_ERROR, NULL, "out of memory");
+            return;
+        }
+    }
+    if (code) {
+        /* An invalid request object is answered even without an id: it is
+         * not a valid notification either (JSON-RPC 2.0, section 5). */
+        log_warn(MODULE, "invalid request: %s", reason);
+        send_error(s, batch, id_text, id_len, code, NULL, reason);
+        free(id_text);
+        return;
+    }
+    bool is_notification = !call.has_id;
+    const char *name = call.method;
+
+    if (strcmp(name, "$/cancelRequest") == 0) {
+        rpc_request *self = NULL;
+        if (!is_notification) {
+            self = new_request(s, msg, &call, id_text, id_len, batch);
+            id_text = NULL;
+            if (!self) {
+                send_error(s, batch, NULL, 0, RPC_INTERNAL_ERROR, NULL, "out of memory");
+                return;
+            }
+        }
+        handle_cancel_request(s, call.params, self);
+        return;
+    }
+
+    bool is_stop = strcmp(name, "StopProvider") == 0;
+    const rpc_method *m = is_stop ? NULL : find_method(s, name);
+    if (!is_stop && (!m || !m->handler)) {
+        if (is_notification) {
+            log_debug(MODULE, "notification %.64s: no such method, ignored", name);
+        } else {
+            log_warn(MODULE, "unknown method %.64s", name);
+            send_error(s, batch, id_text, id_len, RPC_METHOD_NOT_FOUND, NULL, name);
+        }
+        free(id_text);
+        return;
+    }
+
+    rpc_request *r = new_request(s, msg, &call, id_text, id_len, batch);
+    if (!r) {
+        log_error(MODULE, "out of memory dispatching %.64s", name);
+        if (!is_notification)
+            send_error(s, batch, NULL, 0, RPC_INTERNAL_ERROR, NULL, "out of memory");
+        return;
+    }
+    log_debug(MODULE, "request %.64s id=%.*s", name,
+              r->id_text ? (int)(r->id_len > 64 ? 64 : r->id_len) : 4,
+              r->id_text ? r->id_text : "none");
+    if (is_stop) {
+        r->is_stop = true;
+        size_t n = cancel_matching(s, r->seq, NULL);
+        log_info(MODULE, "StopProvider: cancelling %zu request(s) in flight", n);
+        complete_stops(s);
+        return;
+    }
+    m->handler(r, r->params, s->opts.ctx);
+}
+
+/* Handles one framed message: a single call or a batch. */
+static void handle_message(rpc_server *s, const char *text, size_t len) {
+    int code = 0;
+    char detail[JSONRPC_DETAIL_MAX];
+    json_t *msg = jsonrpc_parse(text, len, &code, detail);
+    if (!msg) {
+        log_warn(MODULE, "message of %zu bytes is not valid JSON (error %d)", len, code);
+        send_error(s, NULL, NULL, 0, code, NULL, detail);
+        return;
+    }
+    rawjson_span whole = {0, len};
+    if (!json_is_array(msg)) {
+        handle_call(s, msg, text, whole, NULL);
+        json_decref(msg);
+        return;
+    }
+    if (json_array_size(msg) == 0) {
+        send_error(s, NULL, NULL, 0, RPC_INVALID_REQUEST, NULL, "empty batch");
+        json_decref(msg);
+        return;
+    }
+    rpc_batch *batch = calloc(1, sizeof(*batch));
+    rawjson_iter it;
+    if (!batch || rawjson_array_begin(&it, text, whole) != 0) {
+        free(batch);
+        send_error(s, NULL, NULL, 0, RPC_INTERNAL_ERROR, NULL, "out of memory");
+        json_decref(msg);
+        return;
+    }
+    log_debug(MODULE, "batch of %zu", json_array_size(msg));
+    batch->pending = 1; /* held while its members are dispatched */
+    for (size_t i = 0; i < json_array_size(msg); i++) {
+        rawjson_span elem = {0, 0};
+        if (rawjson_array_next(&it, &elem) != 1)
+            elem = whole; /* cannot happen on valid JSON; the id scan just fails */
+        handle_call(s, json_array_get(msg, i), text, elem, batch);
+        if (s->stopping)
+            break;
+    }
+    json_decref(msg);
+    batch_release(s, batch);
+}
+
+/* ------------------------------------------------------------------ */
+/* Input                                                               */
+/* ------------------------------------------------------------------ */
+
+static int on_frame(framing_event ev, const char *data, size_t len, void *arg) {
+    rpc_server *s = arg;
+    if (s->stopping)
+        return 1;
+    switch (ev) {
+    case FRAMING_MESSAGE:
+        log_trace(MODULE, "message of %zu bytes", len);
+        handle_message(s, data, len);
+        break;
+    case FRAMING_TOO_LARGE: {
+        char detail[128];
+        if (len)
+            snprintf(detail, sizeof(detail), "message of %zu bytes is over the limit of %zu bytes",
+                     len, s->decoder.max_message);
+        else
+            snprintf(detail, sizeof(detail), "message is over the limit of %zu bytes",
+                     s->decoder.max_message);
+        log_warn(MODULE, "%s: skipped", detail);
+        send_error(s, NULL, NULL, 0, RPC_INVALID_REQUEST, "Request too large", detail);
+        break;
+    }
+    case FRAMING_BAD_HEADER:
+        log_warn(MODULE, "malformed header block: %s", data);
+        send_error(s, NULL, NULL, 0, RPC_PARSE_ERROR, NULL, data);
+        break;
+    case FRAMING_TRUNCATED:
+        log_warn(MODULE, "input ended inside a message");
+        send_error(s, NULL, NULL, 0, RPC_PARSE_ERROR, NULL, "input ended inside a message");
+        break;
+    case FRAMING_NO_MEMORY:
+        log_error(MODULE, "out of memory reading a message: skipped");
+        send_error(s, NULL, NULL, 0, RPC_INTERNAL_ERROR, NULL, "out of memory reading a message");
+        break;
+    }
+    return s->stopping ? 1 : 0;
+}
+
+static void on_read(void *arg, const char *data, size_t len) {
+    rpc_server *s = arg;
+    log_trace(MODULE, "read %zu bytes", len);
+    s->busy++;
+    framing_decoder_feed(&s->decoder, data, len, on_frame, s);
+    s->busy--;
+    maybe_finish(s);
+}
+
+static void on_end(void *arg, int status) {
+    rpc_server *s = arg;
+    if (status < 0)
+        log_error(MODULE, "reading stdin failed: %s", uv_strerror(status));
+    else
+        log_debug(MODULE, "end of input: %zu request(s) in flight", s->inflight);
+    s->busy++;
+    framing_decoder_finish(&s->decoder, on_frame, s);
+    s->busy--;
+    s->input_done = true;
+    maybe_finish(s);
+}
+
+static void on_flushed(void *arg) {
+    maybe_finish(arg);
+}
+
+/* Runs on_shutdown once input is over, nothing is in flight and every
+ * write has completed, unless we are inside a call into the server (the
+ * outermost frame calls again). */
+static void maybe_finish(rpc_server *s) {
+    if (s->busy || !s->input_done || s->shutdown_done || s->closing || s->head ||
+        !transport_is_flushed(s->transport))
+        return;
+    s->shutdown_done = true;
+    log_debug(MODULE, "every request answered and output flushed: session over");
+    if (s->opts.on_shutdown)
+        s->opts.on_shutdown(s, s->opts.ctx);
+}
+
+/* ------------------------------------------------------------------ */
+/* Life cycle                                                          */
+/* ------------------------------------------------------------------ */
+
+static void on_signal(uv_signal_t *h, int signum) {
+    rpc_server *s = h->data;
+    log_info(MODULE, "received %s: shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
+    rpc_server_shutdown(s);
+}
+
+void rpc_server_shutdown(rpc_server *s) {
+    if (s->stopping || s->closing)
+        return;
+    s->stopping = true;
+    s->busy++;
+    if (!s->input_done) {
+        transport_stop_reading(s->transport);
+        s->input_done = true;
+    }
+    size_t n = cancel_matching(s, UINT64_MAX, NULL);
+    log_debug(MODULE, "shutdown: %zu request(s) cancelled", n);
+    s->busy--;
+    maybe_finish(s);
+}
+
+int rpc_server_new(uv_loop_t *loop, const rpc_server_options *opts, rpc_server **out) {
+    if (!loop || !opts || !out)
+        return UV_EINVAL;
+    *out = NULL;
+    rpc_server *s = calloc(1, sizeof(*s));
+    if (!s)
+        return UV_ENOMEM;
+    s->loop = loop;
+    s->opts = *opts;
+    framing_decoder_init(&s->decoder, opts->max_message_size, 0);
+    transport_callbacks cbs = {
+        .on_read = on_read, .on_end = on_end, .on_flushed = on_flushed, .arg = s};
+    int rc = transport_new(loop, opts->in_fd, opts->out_fd, &cbs, &s->transport);
+    if (rc) {
+        free(s);
+        return rc;
+    }
+    if (opts->handle_signals) {
+        rc = uv_signal_init(loop, &s->sigint);
+        if (rc == 0) {
+            s->sigint_init = true;
+            s->sigint.data = s;
+            rc = uv_signal_init(loop, &s->sigterm);
+        }
+        if (rc == 0) {
+            s->sigterm_init = true;
+            s->sigterm.data = s;
+        }
+        if (rc) {
+            /* Close what exists; memory goes in the close callbacks. */
+            rpc_server_close(s);
+            return rc;
+        }
+    }
+    *out = s;
+    return 0;
+}
+
+int rpc_server_start(rpc_server *s) {
+    if (s->started || s->closing)
+        return UV_EALREADY;
+    int rc = transport_start(s->transport);
+    if (rc)
+        return rc;
+    s->started = true;
+    if (s->sigint_init && s->sigterm_init) {
+        rc = uv_signal_start(&s->sigint, on_signal, SIGINT);
+        if (rc == 0)
+            rc = uv_signal_start(&s->sigterm, on_signal, SIGTERM);
+        if (rc) {
+            log_error(MODULE, "cannot handle signals: %s", uv_strerror(rc));
+            return rc;
+        }
+        /* Signal handlers alone should not keep the loop alive. */
+        uv_unref((uv_handle_t *)&s->sigint);
+        uv_unref((uv_handle_t *)&s->sigterm);
+    }
+    return 0;
+}
+
+static void release_server(rpc_server *s) {
+    if (--s->closes_pending > 0)
+        return;
+    framing_decoder_free(&s->decoder);
+    free(s);
+}
+
+static void signal_closed(uv_handle_t *h) {
+    release_server(h->data);
+}
+
+static void transport_closed(void *arg) {
+    release_server(arg);
+}
+
+void rpc_server_close(rpc_server *s) {
+    if (!s || s->closing)
+        return;
+    s->closing = true;
+    if (s->head) {
+        log_warn(MODULE, "closing with %zu request(s) unanswered", s->inflight);
+        while (s->head) {
+            rpc_request *r = s->head;
+            rpc_batch *batch = r->batch;
+            unlink_request(s, r);
+            free_request(r);
+            if (batch && --batch->pending == 0) {
+                free(batch->buf);
+                free(batch);
+            }
+        }
+    }
+    /* One reference for this function, so nothing is freed before it
+     * returns, plus one per handle being closed. */
+    s->closes_pending++;
+    if (s->sigint_init) {
+        s->closes_pending++;
+        uv_close((uv_handle_t *)&s->sigint, signal_closed);
+    }
+    if (s->sigterm_init) {
+        s->closes_pending++;
+        uv_close((uv_handle_t *)&s->sigterm, signal_closed);
+    }
+    s->closes_pending++;
+    transport_close(s->transport, transport_closed, s);
+    release_server(s);
+}

@@ -1,0 +1,528 @@
+/*
+ * transport.c - reading and writing the two stdio descriptors on libuv.
+ * See transport.h for what it does; the notes here are about how.
+ *
+ * Stream handles (pipe, tcp, tty) read into one buffer owned by the
+ * transport: the owner consumes each chunk before on_read returns, and
+ * libuv never holds two read buffers of one stream at a time. File
+ * descriptors use one uv_fs_t for reading (a read is issued after the last
+ * one completed) and a FIFO of write items of which only the head is in
+ * flight, so output stays in order with offset -1.
+ *
+ * Lifetimes follow libuv's rule: the transport is freed only once every
+ * handle's close callback ran and no fs request is in flight.
+ */
+#include "transport.h"
+
+#include "protocol.h"
+
+#include <assert.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STREAM_READ_SIZE (64 * 1024)
+#define FILE_READ_SIZE   (256 * 1024)
+
+typedef union any_stream {
+    uv_handle_t handle;
+    uv_stream_t stream;
+    uv_pipe_t pipe;
+    uv_tcp_t tcp;
+    uv_tty_t tty;
+} any_stream;
+
+typedef struct write_item {
+    union {
+        uv_write_t write;
+        uv_fs_t fs;
+    } req;
+    transport *t;
+    struct write_item *next;
+    char prefix[TRANSPORT_PREFIX_MAX];
+    char *body;
+    uv_buf_t bufs[3];
+    unsigned nbufs; /* bufs in use */
+    unsigned first; /* first buf not fully written (files) */
+    size_t size;    /* total bytes, for the backlog count */
+} write_item;
+
+struct transport {
+    uv_loop_t *loop;
+    transport_callbacks cbs;
+    uv_file in_fd, out_fd;
+    bool in_is_stream, out_is_stream;
+    any_stream in, out;
+    bool in_open, out_open; /* handle initialised, needs uv_close */
+    /* Never started; closed last so that the transport is always freed
+     * from a close callback, never inside a call into it. */
+    uv_idle_t reaper;
+
+    /* Reading. */
+    char *read_buf;
+    size_t read_size;
+    bool reading;     /* the owner wants input (started, not stopped, not ended) */
+    bool paused;      /* backpressure: too much output waiting */
+    bool read_active; /* stream: uv_read_start in effect; file: a read in flight */
+    uv_fs_t read_req;
+
+    /* Writing. */
+    size_t writes_pending; /* items queued or in flight */
+    size_t backlog;        /* their bytes */
+    bool output_failed;
+    write_item *fs_head, *fs_tail; /* files: queue; the head is in flight */
+
+    /* Closing. */
+    bool closing;
+    int closes_pending;
+    void (*on_closed)(void *arg);
+    void *closed_arg;
+};
+
+static void maybe_free(transport *t);
+static int start_reading(transport *t);
+static void file_write_next(transport *t);
+
+/* ------------------------------------------------------------------ */
+/* Set-up                                                              */
+/* ------------------------------------------------------------------ */
+
+static void setup_close_cb(uv_handle_t *h) {
+    transport *t = h->data;
+    if (--t->closes_pending == 0) {
+        free(t->read_buf);
+        free(t);
+    }
+}
+
+/* Initialises a stream handle for fd of the given type. `readable` only
+ * matters for terminals. */
+static int open_stream(uv_loop_t *loop, any_stream *s, uv_handle_type type, uv_file fd,
+                       bool *opened) {
+    int rc;
+    switch (type) {
+    case UV_NAMED_PIPE:
+        rc = uv_pipe_init(loop, &s->pipe, 0);
+        if (rc)
+            return rc;
+        *opened = true;
+        return uv_pipe_open(&s->pipe, fd);
+    case UV_TCP:
+        rc = uv_tcp_init(loop, &s->tcp);
+        if (rc)
+            return rc;
+        *opened = true;
+        return uv_tcp_open(&s->tcp, fd);
+    case UV_TTY:
+        rc = uv_tty_init(loop, &s->tty, fd, 0);
+        if (rc)
+            return rc;
+        *opened = true;
+        return 0;
+    default:
+        return UV_EINVAL;
+    }
+}
+
+/* Sorts a descriptor: true for a stream handle, false for fs requests.
+ * Fails for what we cannot serve (UDP, closed descriptors). */
+static int classify(uv_file fd, uv_handle_type *type, bool *is_stream) {
+    *type = uv_guess_handle(fd);
+    switch (*type) {
+    case UV_NAMED_PIPE:
+    case UV_TCP:
+    case UV_TTY:
+        *is_stream = true;
+        return 0;
+    case UV_FILE:
+        *is_stream = false;
+        return 0;
+    default:
+        return UV_EBADF;
+    }
+}
+
+int transport_new(uv_loop_t *loop, uv_file in_fd, uv_file out_fd, const transport_callbacks *cbs,
+                  transport **out) {
+    *out = NULL;
+    if (in_fd == out_fd || in_fd < 0 || out_fd < 0)
+        return UV_EINVAL;
+    uv_handle_type in_type, out_type;
+    bool in_stream, out_stream;
+    int rc = classify(in_fd, &in_type, &in_stream);
+    if (rc)
+        return rc;
+    rc = classify(out_fd, &out_type, &out_stream);
+    if (rc)
+        return rc;
+
+    transport *t = calloc(1, sizeof(*t));
+    if (!t)
+        return UV_ENOMEM;
+    t->loop = loop;
+    t->cbs = *cbs;
+    t->in_fd = in_fd;
+    t->out_fd = out_fd;
+    t->in_is_stream = in_stream;
+    t->out_is_stream = out_stream;
+    t->read_size = in_stream ? STREAM_READ_SIZE : FILE_READ_SIZE;
+    t->read_buf = malloc(t->read_size);
+    if (!t->read_buf) {
+        free(t);
+        return UV_ENOMEM;
+    }
+
+    rc = uv_idle_init(loop, &t->reaper);
+    if (rc) {
+        free(t->read_buf);
+        free(t);
+        return rc;
+    }
+    t->reaper.data = t;
+    if (in_stream)
+        rc = open_stream(loop, &t->in, in_type, in_fd, &t->in_open);
+    if (rc == 0 && out_stream)
+        rc = open_stream(loop, &t->out, out_type, out_fd, &t->out_open);
+    if (t->in_open)
+        t->in.handle.data = t;
+    if (t->out_open)
+        t->out.handle.data = t;
+    if (rc) {
+        /* A handle that was initialised must be closed before its memory
+         * goes: free in the close callbacks. */
+        if (t->in_open)
+            t->closes_pending++, uv_close(&t->in.handle, setup_close_cb);
+        if (t->out_open)
+            t->closes_pending++, uv_close(&t->out.handle, setup_close_cb);
+        t->closes_pending++;
+        uv_close((uv_handle_t *)&t->reaper, setup_close_cb);
+        return rc;
+    }
+
+    /* A write to a pipe whose reader is gone must fail with EPIPE, not
+     * kill the process. */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = SIG_IGN;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGPIPE, &sa, NULL);
+
+    *out = t;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Reading                                                             */
+/* ------------------------------------------------------------------ */
+
+static void stream_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+    (void)suggested;
+    transport *t = h->data;
+    buf->base = t->read_buf;
+    buf->len = t->read_size;
+}
+
+static void input_ended(transport *t, int status) {
+    t->reading = false;
+    if (t->cbs.on_end)
+        t->cbs.on_end(t->cbs.arg, status);
+}
+
+static void stream_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+    transport *t = s->data;
+    if (nread > 0) {
+        if (t->reading)
+            t->cbs.on_read(t->cbs.arg, buf->base, (size_t)nread);
+        return;
+    }
+    if (nread == 0)
+        return; /* EAGAIN */
+    uv_read_stop(s);
+    t->read_active = false;
+    if (t->reading)
+        input_ended(t, nread == UV_EOF ? 0 : (int)nread);
+}
+
+static void file_read_cb(uv_fs_t *req) {
+    transport *t = req->data;
+    ssize_t result = req->result;
+    uv_fs_req_cleanup(req);
+    t->read_active = false;
+    if (t->closing) {
+        maybe_free(t);
+        return;
+    }
+    if (!t->reading)
+        return;
+    if (result > 0) {
+        t->cbs.on_read(t->cbs.arg, t->read_buf, (size_t)result);
+        /* on_read may have stopped reading or closed us. */
+        if (t->reading && !t->paused && !t->closing) {
+            int rc = start_reading(t);
+            if (rc)
+                input_ended(t, rc);
+        }
+        return;
+    }
+    input_ended(t, result == 0 ? 0 : (int)result);
+}
+
+/* Starts (or resumes) reading in the way the input needs. */
+static int start_reading(transport *t) {
+    if (t->read_active)
+        return 0;
+    int rc;
+    if (t->in_is_stream) {
+        rc = uv_read_start(&t->in.stream, stream_alloc_cb, stream_read_cb);
+    } else {
+        uv_buf_t buf = uv_buf_init(t->read_buf, (unsigned)t->read_size);
+        t->read_req.data = t;
+        rc = uv_fs_read(t->loop, &t->read_req, t->in_fd, &buf, 1, -1, file_read_cb);
+    }
+    if (rc == 0)
+        t->read_active = true;
+    return rc;
+}
+
+int transport_start(transport *t) {
+    if (t->closing)
+        return UV_EINVAL;
+    t->reading = true;
+    int rc = start_reading(t);
+    if (rc)
+        t->reading = false;
+    return rc;
+}
+
+void transport_stop_reading(transport *t) {
+    t->reading = false;
+    if (t->in_is_stream && t->read_active) {
+        uv_read_stop(&t->in.stream);
+        t->read_active = false;
+    }
+    /* A file read in flight completes later and is discarded. */
+}
+
+/* Pauses or resumes reading as the output backlog crosses the marks. */
+static void apply_backpressure(transport *t) {
+    if (!t->paused && t->backlog > TRANSPORT_HIGH_WATER) {
+        t->paused = true;
+        if (t->in_is_stream && t->read_active) {
+            uv_read_stop(&t->in.stream);
+            t->read_active = false;
+        }
+        log_debug("provider.rpc", "output backlog of %zu bytes: pausing input", t->backlog);
+    } else if (t->paused && t->backlog < TRANSPORT_LOW_WATER) {
+        t->paused = false;
+        log_debug("provider.rpc", "output backlog down to %zu bytes: resuming input", t->backlog);
+        if (t->reading && !t->closing) {
+            int rc = start_reading(t);
+            if (rc)
+                input_ended(t, rc);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Writing                                                             */
+/* ------------------------------------------------------------------ */
+
+static void output_failed(transport *t, int status) {
+    if (!t->output_failed && status != UV_ECANCELED)
+        log_warn("provider.rpc", "writing to stdout failed (%s): further output is dropped",
+                 uv_strerror(status));
+    t->output_failed = true;
+}
+
+/* Completes one item: frees it, updates the counts, and tells the owner
+ * when everything is written. */
+static void write_done(transport *t, write_item *item) {
+    t->writes_pending--;
+    t->backlog -= item->size;
+    free(item->body);
+    free(item);
+    if (t->closing) {
+        maybe_free(t);
+        return;
+    }
+    apply_backpressure(t);
+    if (t->writes_pending == 0 && t->cbs.on_flushed)
+        t->cbs.on_flushed(t->cbs.arg);
+}
+
+static void stream_write_cb(uv_write_t *req, int status) {
+    write_item *item = req->data;
+    transport *t = item->t;
+    if (status < 0)
+        output_failed(t, status);
+    write_done(t, item);
+}
+
+static void file_write_cb(uv_fs_t *req) {
+    write_item *item = req->data;
+    transport *t = item->t;
+    ssize_t result = req->result;
+    uv_fs_req_cleanup(req);
+    if (result < 0) {
+        output_failed(t, (int)result);
+    } else if (!t->closing && !t->output_failed) {
+        /* Skip what was written; a short write continues from there. */
+        size_t done = (size_t)result;
+        while (item->first < item->nbufs && done >= item->bufs[item->first].len)
+            done -= item->bufs[item->first++].len;
+        if (item->first < item->nbufs) {
+            item->bufs[item->first].base += done;
+            item->bufs[item->first].len -= done;
+            int rc = uv_fs_write(t->loop, &item->req.fs, t->out_fd, item->bufs + item->first,
+                                 item->nbufs - item->first, -1, file_write_cb);
+            if (rc == 0)
+                return;
+            output_failed(t, rc);
+        }
+    }
+    t->fs_head = item->next;
+    if (!t->fs_head)
+        t->fs_tail = NULL;
+    bool closing = t->closing;
+    write_done(t, item); /* when closing, this may free t */
+    if (!closing && t->fs_head)
+        file_write_next(t);
+}
+
+/* Starts the write at the head of the file queue. Items that cannot be
+ * started (output failed) are completed at once. */
+static void file_write_next(transport *t) {
+    while (t->fs_head) {
+        write_item *item = t->fs_head;
+        if (!t->output_failed) {
+            item->req.fs.data = item;
+            int rc = uv_fs_write(t->loop, &item->req.fs, t->out_fd, item->bufs + item->first,
+                                 item->nbufs - item->first, -1, file_write_cb);
+            if (rc == 0)
+                return;
+            output_failed(t, rc);
+        }
+        t->fs_head = item->next;
+        if (!t->fs_head)
+            t->fs_tail = NULL;
+        write_done(t, item);
+    }
+}
+
+int transport_write(transport *t, const char *prefix, size_t prefix_len, char *body,
+                    size_t body_len, const char *suffix, size_t suffix_len) {
+    if (t->output_failed || t->closing) {
+        free(body);
+        return UV_EPIPE;
+    }
+    write_item *item = calloc(1, sizeof(*item));
+    if (!item) {
+        free(body);
+        return UV_ENOMEM;
+    }
+    assert(prefix_len <= TRANSPORT_PREFIX_MAX);
+    if (prefix_len > TRANSPORT_PREFIX_MAX)
+        prefix_len = TRANSPORT_PREFIX_MAX;
+    item->t = t;
+    item->body = body;
+    if (prefix_len) {
+        memcpy(item->prefix, prefix, prefix_len);
+        item->bufs[item->nbufs++] = uv_buf_init(item->prefix, (unsigned)prefix_len);
+    }
+    item->bufs[item->nbufs++] = uv_buf_init(body, (unsigned)body_len);
+    if (suffix_len)
+        item->bufs[item->nbufs++] = uv_buf_init((char *)suffix, (unsigned)suffix_len);
+    item->size = prefix_len + body_len + suffix_len;
+
+    t->writes_pending++;
+    t->backlog += item->size;
+    if (t->out_is_stream) {
+        item->req.write.data = item;
+        int rc =
+            uv_write(&item->req.write, &t->out.stream, item->bufs, item->nbufs, stream_write_cb);
+        if (rc) {
+            output_failed(t, rc);
+            t->writes_pending--;
+            t->backlog -= item->size;
+            free(item->body);
+            free(item);
+            return rc;
+        }
+    } else {
+        bool idle = t->fs_head == NULL;
+        if (t->fs_tail)
+            t->fs_tail->next = item;
+        else
+            t->fs_head = item;
+        t->fs_tail = item;
+        if (idle)
+            file_write_next(t);
+    }
+    apply_backpressure(t);
+    return 0;
+}
+
+bool transport_is_flushed(const transport *t) {
+    return t->writes_pending == 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Closing                                                             */
+/* ------------------------------------------------------------------ */
+
+/* Frees the transport once nothing refers to it any more. */
+static void maybe_free(transport *t) {
+    if (t->closes_pending > 0 || t->read_active || t->writes_pending > 0)
+        return;
+    void (*cb)(void *) = t->on_closed;
+    void *arg = t->closed_arg;
+    free(t->read_buf);
+    free(t);
+    if (cb)
+        cb(arg);
+}
+
+static void close_cb(uv_handle_t *h) {
+    transport *t = h->data;
+    t->closes_pending--;
+    maybe_free(t);
+}
+
+void transport_close(transport *t, void (*on_closed)(void *arg), void *arg) {
+    if (t->closing)
+        return;
+    t->closing = true;
+    t->reading = false;
+    t->on_closed = on_closed;
+    t->closed_arg = arg;
+    if (t->in_is_stream) {
+        t->read_active = false; /* uv_close stops reading */
+    } else if (t->read_active) {
+        uv_cancel((uv_req_t *)&t->read_req); /* completes with UV_ECANCELED */
+    }
+    if (t->in_open) {
+        t->closes_pending++;
+        uv_close(&t->in.handle, close_cb);
+    }
+    if (t->out_open) {
+        t->closes_pending++;
+        uv_close(&t->out.handle, close_cb); /* pending writes complete with UV_ECANCELED */
+    }
+    t->closes_pending++;
+    uv_close((uv_handle_t *)&t->reaper, close_cb);
+    /* File writes still queued behind the one in flight are dropped. */
+    if (!t->out_is_stream && t->fs_head) {
+        write_item *rest = t->fs_head->next;
+        t->fs_head->next = NULL;
+        t->fs_tail = t->fs_head;
+        while (rest) {
+            write_item *next = rest->next;
+            t->writes_pending--;
+            t->backlog -= rest->size;
+            free(rest->body);
+            free(rest);
+            rest = next;
+        }
+    }
+    maybe_free(t);
+}
