@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -290,6 +291,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
 }
 
+/* MHD's own messages (a client that broke the protocol, a dropped
+ * connection), marked as such on stderr. */
+static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
+static void mhd_log(void *cls, const char *fmt, va_list ap) {
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    size_t n = strlen(msg);
+    while (n > 0 && msg[n - 1] == '\n')
+        msg[--n] = '\0';
+    fprintf(stderr, "cf-api-sim: libmicrohttpd: %s\n", msg);
+}
+
 int server_start(sim_app *app, struct MHD_Daemon **out, unsigned *port, char *err, size_t errlen) {
     struct sockaddr_in sa;
     memset(&sa, 0, sizeof(sa));
@@ -303,7 +318,7 @@ int server_start(sim_app *app, struct MHD_Daemon **out, unsigned *port, char *er
         flags, (uint16_t)app->cfg.port, NULL, NULL, on_request, app, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_URI_LOG_CALLBACK,
         on_uri, app, MHD_OPTION_NOTIFY_COMPLETED, on_completed, app, MHD_OPTION_CONNECTION_TIMEOUT,
-        120u, MHD_OPTION_END);
+        120u, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
     if (!d) {
         snprintf(err, errlen, "cannot listen on 127.0.0.1:%u", app->cfg.port);
         return -1;
