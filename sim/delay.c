@@ -20,7 +20,7 @@ struct delay_timer {
     pthread_cond_t returned; /* delay_stop: a suspended request came back */
     pending *items;
     size_t n, cap;
-    size_t outstanding; /* suspended and not yet back in the handler */
+    size_t outstanding; /* suspended and not yet completed */
     bool stopping;
     bool thread_started;
     pthread_t thread;

@@ -8,9 +8,9 @@
  * a fast request is never queued behind a slow one.
  *
  * Shutdown (delay_stop) resumes every waiting connection at once and refuses
- * new delays, then waits until each resumed connection has been seen by its
- * handler again, because MHD forbids stopping a daemon while connections are
- * still suspended.
+ * new delays, then waits until each of those requests has completed: MHD
+ * forbids stopping a daemon while connections are still suspended, and a
+ * client that was promised a late answer should still get it.
  */
 #ifndef SIM_DELAY_H
 #define SIM_DELAY_H
@@ -28,11 +28,12 @@ int delay_new(delay_timer **out);
  * once). */
 int delay_suspend(delay_timer *t, struct MHD_Connection *conn, long ms);
 
-/* Called from the access handler when a suspended request comes back. */
+/* Called when a request that was suspended here has completed (its answer
+ * sent, or its connection closed). */
 void delay_returned(delay_timer *t);
 
 /* Resumes everything, refuses further delays, and waits (at most
- * `wait_ms`) until every resumed request has come back. */
+ * `wait_ms`) until every suspended request has completed. */
 void delay_stop(delay_timer *t, long wait_ms);
 
 /* Joins the thread and frees. Call after delay_stop and MHD_stop_daemon. */

@@ -41,6 +41,7 @@ typedef struct req_ctx {
     size_t body_len, body_cap;
     bool has_fault;
     fault_action fault;
+    bool was_delayed; /* counted by the delay timer until completed */
 } req_ctx;
 
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn) {
@@ -65,14 +66,22 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn) {
     return rc;
 }
 
+/*
+ * MHD_OPTION_NOTIFY_COMPLETED: the request is over (answered, dropped, or
+ * the connection failed). A delayed request reports back to the timer only
+ * here, once its answer has left, so that shutdown can wait for delayed
+ * requests to be answered rather than merely resumed.
+ */
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
-    (void)cls;
     (void)conn;
     (void)toe;
+    sim_app *app = cls;
     req_ctx *rc = *con_cls;
     if (!rc)
         return;
+    if (rc->was_delayed)
+        delay_returned(app->delay);
     fault_action_free(&rc->fault);
     free(rc->body);
     free(rc->uri);
@@ -248,8 +257,10 @@ static enum MHD_Result handle_request(sim_app *app, struct MHD_Connection *conn,
     rc->has_fault = faults_take(app->faults, method, rc->path, &rc->fault);
     if (rc->has_fault && rc->fault.delay_ms > 0) {
         rc->phase = PHASE_DELAYED;
-        if (delay_suspend(app->delay, conn, rc->fault.delay_ms) == 0)
+        if (delay_suspend(app->delay, conn, rc->fault.delay_ms) == 0) {
+            rc->was_delayed = true;
             return MHD_YES; /* MHD calls us again once resumed */
+        }
     }
     return finish_api(app, conn, rc, method);
 }
@@ -281,7 +292,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         return handle_request(app, conn, rc, method);
     case PHASE_DELAYED:
-        delay_returned(app->delay);
         return finish_api(app, conn, rc, method);
     case PHASE_ANSWERED:
     default:

@@ -22,8 +22,8 @@
  * a message in err. */
 int server_start(sim_app *app, struct MHD_Daemon **out, unsigned *port, char *err, size_t errlen);
 
-/* Resumes delayed requests, then stops the daemon (closing every
- * connection and joining its threads). */
+/* Resumes delayed requests and waits (up to 5 s) until they are answered,
+ * then stops the daemon (closing every connection, joining its threads). */
 void server_stop(sim_app *app, struct MHD_Daemon *d);
 
 #endif /* SIM_SERVER_H */
