@@ -217,6 +217,12 @@ static bool read_bools(json_t *body, const char *const names[], bool *values[], 
     return true;
 }
 
+/*
+ * POST /accounts/{a}/sso_connectors. Validation runs in the reference's
+ * field order (unknown members first, then email_domain, then the flags) so
+ * the first problem reported is stable; the duplicate check happens inside
+ * store_create under the store lock.
+ */
 static void do_create(sim_app *app, const sim_request *rq, const route *rt, sim_reply *out) {
     static const char *const allowed[] = {"email_domain", "begin_verification",
                                           "use_fedramp_language", NULL};
@@ -277,6 +283,11 @@ static void do_get(sim_app *app, const route *rt, sim_reply *out) {
         reply_cf_success(out, 200, store_connector_json(&c, false), NULL);
 }
 
+/*
+ * PATCH /accounts/{a}/sso_connectors/{id}: only enabled and
+ * use_fedramp_language. The "must be verified" rule is checked by the store
+ * under its lock, against the connector's current status.
+ */
 static void do_patch(sim_app *app, const sim_request *rq, const route *rt, sim_reply *out) {
     static const char *const allowed[] = {"enabled", "use_fedramp_language", NULL};
     json_t *body = body_object(rq, false, out);
@@ -306,6 +317,7 @@ done:
     json_decref(body);
 }
 
+/* DELETE /accounts/{a}/sso_connectors/{id}: answers {"id": id}. */
 static void do_delete(sim_app *app, const route *rt, sim_reply *out) {
     store_connector c;
     if (store_get(app->store, rt->account_id, rt->connector_id, &c) < 0 ||
@@ -315,6 +327,10 @@ static void do_delete(sim_app *app, const route *rt, sim_reply *out) {
         reply_cf_success(out, 200, json_pack("{s:s}", "id", c.id), NULL);
 }
 
+/*
+ * POST .../{id}/begin_verification: status back to pending. The answer has
+ * no "result" member at all, as in the reference.
+ */
 static void do_begin(sim_app *app, const sim_request *rq, const route *rt, sim_reply *out) {
     static const char *const allowed[] = {NULL};
     json_t *body = body_object(rq, true, out);
