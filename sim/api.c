@@ -218,8 +218,8 @@ static bool read_bools(json_t *body, const char *const names[], bool *values[], 
 }
 
 /*
- * POST /accounts/{a}/sso_connectors. Validation runs in the reference's
- * field order (unknown members first, then email_domain, then the flags) so
+ * POST /accounts/{a}/sso_connectors. Validation runs in a fixed order
+ * (unknown members first, then email_domain, then the flags) so
  * the first problem reported is stable; the duplicate check happens inside
  * store_create under the store lock.
  */
