@@ -13,6 +13,16 @@
 #define PARSE_FLAGS (JSON_DECODE_ANY | JSON_REJECT_DUPLICATES)
 
 json_t *jsonrpc_parse(const char *text, size_t len, int *code, char detail[JSONRPC_DETAIL_MAX]) {
+    /* A raw NUL byte is never valid JSON, but jansson skips one between
+     * tokens ("[1\0,2]" parses), which would make its reading and ours of
+     * the same text differ. Refuse it first. */
+    const char *nul = memchr(text, '\0', len);
+    if (nul) {
+        *code = RPC_PARSE_ERROR;
+        snprintf(detail, JSONRPC_DETAIL_MAX, "NUL byte in message (position %zu)",
+                 (size_t)(nul - text));
+        return NULL;
+    }
     json_error_t err;
     json_t *msg = json_loadb(text, len, PARSE_FLAGS, &err);
     if (!msg && json_error_code(&err) == json_error_numeric_overflow) {

@@ -6,8 +6,9 @@
  * Parsing uses jansson with JSON_DECODE_ANY (so `5` or `"x"` are valid JSON
  * and get -32600, not -32700) and JSON_REJECT_DUPLICATES (a message with a
  * repeated key is ambiguous: which "id", which "method"? It is refused with
- * -32700). jansson's depth limit (2048) turns very deep nesting into a parse
- * error. An integer that does not fit in 64 bits makes jansson fail; the
+ * -32700). A raw NUL byte anywhere is refused before jansson sees the
+ * text (jansson would skip one between tokens). jansson's depth limit (2048) turns very deep
+ * nesting into a parse error. An integer that does not fit in 64 bits makes jansson fail; the
  * message is then parsed again with JSON_DECODE_INT_AS_REAL, so it is still
  * served (its integers read as reals).
  *

@@ -15,19 +15,46 @@
 #include <string.h>
 #include <sys/wait.h>
 
+/* When PROTOCOL_E2E_VALGRIND names valgrind, rpc-testd runs under it and
+ * any memory error or leak makes it exit 99, which fails the test. */
+#define VALGRIND_FLAGS                                                                             \
+    "-q", "--error-exitcode=99", "--leak-check=full", "--errors-for-leak-kinds=definite,indirect", \
+        "--show-leak-kinds=definite,indirect", "--track-fds=no"
+
+static const char *valgrind_path(void) {
+    const char *v = getenv("PROTOCOL_E2E_VALGRIND");
+    return v && *v ? v : NULL;
+}
+
 void e2e_start(th_proc *p, const char *const extra_args[], const char *const env[]) {
-    const char *argv[16] = {RPC_TESTD_BIN};
-    size_t n = 1;
-    while (extra_args && extra_args[n - 1] && n < 15) {
-        argv[n] = extra_args[n - 1];
-        n++;
+    const char *argv[24];
+    size_t n = 0;
+    const char *vg = valgrind_path();
+    if (vg) {
+        const char *flags[] = {VALGRIND_FLAGS};
+        argv[n++] = vg;
+        for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
+            argv[n++] = flags[i];
     }
+    argv[n++] = RPC_TESTD_BIN;
+    for (size_t i = 0; extra_args && extra_args[i] && n < 23; i++)
+        argv[n++] = extra_args[i];
     argv[n] = NULL;
     assert_int_equal(th_proc_spawn(p, argv, env), 0);
 }
 
 void e2e_start_shell(th_proc *p, const char *script, const char *const env[]) {
-    const char *extra[8] = {"TESTD=" RPC_TESTD_BIN};
+    static char testd[512];
+    const char *vg = valgrind_path();
+    if (vg)
+        snprintf(testd, sizeof(testd),
+                 "TESTD=%s -q --error-exitcode=99 --leak-check=full "
+                 "--errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect "
+                 "%s",
+                 vg, RPC_TESTD_BIN);
+    else
+        snprintf(testd, sizeof(testd), "TESTD=%s", RPC_TESTD_BIN);
+    const char *extra[8] = {testd};
     size_t n = 1;
     while (env && env[n - 1] && n < 7) {
         extra[n] = env[n - 1];

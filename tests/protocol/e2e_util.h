@@ -19,8 +19,8 @@
 
 /* Starts rpc-testd (extra_args and env NULL-terminated, may be NULL). */
 void e2e_start(th_proc *p, const char *const extra_args[], const char *const env[]);
-/* Starts `/bin/sh -c script` where the script may use "$TESTD" for the
- * rpc-testd path (for redirections). */
+/* Starts `/bin/sh -c script` where the script runs rpc-testd as `$TESTD`
+ * (unquoted: under valgrind it is a command line), for redirections. */
 void e2e_start_shell(th_proc *p, const char *script, const char *const env[]);
 
 /* Reads one stdout line; fails the test on timeout or EOF. malloc'd. */

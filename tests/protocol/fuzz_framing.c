@@ -13,6 +13,7 @@
 #include "rawjson.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,8 +36,10 @@ static void examine_call(json_t *msg, const char *text, rawjson_span span) {
     if (out) {
         /* What we write must be valid JSON. */
         json_t *back = json_loadb(out, len, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, NULL);
-        if (!back)
+        if (!back) {
+            fprintf(stderr, "response is not JSON: %.*s\n", (int)len, out);
             abort();
+        }
         json_decref(back);
     }
     free(out);
@@ -57,8 +60,10 @@ static int on_event(framing_event ev, const char *text, size_t len, void *arg) {
         rawjson_span elem;
         if (rawjson_array_begin(&it, text, whole) == 0) {
             for (size_t i = 0; i < json_array_size(msg); i++) {
-                if (rawjson_array_next(&it, &elem) != 1)
+                if (rawjson_array_next(&it, &elem) != 1) {
+                    fprintf(stderr, "scanner lost element %zu of: %.*s\n", i, (int)len, text);
                     abort(); /* jansson and the scanner disagree */
+                }
                 examine_call(json_array_get(msg, i), text, elem);
             }
         }

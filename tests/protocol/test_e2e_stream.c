@@ -155,6 +155,12 @@ static void test_bad_input_stream_goes_on(void **state) {
         assert_int_equal(e2e_error_code(r), -32700);
         json_decref(r);
     }
+    /* A raw NUL byte (jansson alone would skip it between tokens). */
+    static const char nul_line[] = "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"echo\"},1\0,2]\n";
+    assert_int_equal(th_proc_write(p, nul_line, sizeof(nul_line) - 1), 0);
+    json_t *nul_answer = e2e_response(p);
+    assert_int_equal(e2e_error_code(nul_answer), -32700);
+    json_decref(nul_answer);
     e2e_expect_nothing_pending(p);
 
     size_t depth = 10000;
@@ -303,7 +309,7 @@ static void test_regular_files(void **state) {
     write_temp(in, sizeof(in), file_input);
     write_temp(out, sizeof(out), "");
     char script[512];
-    snprintf(script, sizeof(script), "exec \"$TESTD\" < %s > %s", in, out);
+    snprintf(script, sizeof(script), "exec $TESTD < %s > %s", in, out);
     e2e_start_shell(p, script, NULL);
     e2e_wait_exit0(p);
     char *text = read_file(out);
@@ -320,7 +326,7 @@ static void test_file_and_pipe_mixed(void **state) {
     char in[64], out[64];
     write_temp(in, sizeof(in), file_input);
     char script[512];
-    snprintf(script, sizeof(script), "exec \"$TESTD\" < %s", in);
+    snprintf(script, sizeof(script), "exec $TESTD < %s", in);
     e2e_start_shell(p, script, NULL);
     e2e_wait_exit0(p);
     char *text = e2e_rest_of_stdout(p);
@@ -329,7 +335,7 @@ static void test_file_and_pipe_mixed(void **state) {
     th_proc_destroy(p);
 
     write_temp(out, sizeof(out), "");
-    snprintf(script, sizeof(script), "exec \"$TESTD\" > %s", out);
+    snprintf(script, sizeof(script), "exec $TESTD > %s", out);
     e2e_start_shell(p, script, NULL);
     assert_int_equal(th_proc_write(p, file_input, strlen(file_input)), 0);
     e2e_finish(p);
@@ -344,14 +350,14 @@ static void test_dev_null(void **state) {
     th_proc *p = new_proc();
     *state = p;
     /* /dev/null as stdin: immediate end of input, nothing written. */
-    e2e_start_shell(p, "exec \"$TESTD\" < /dev/null", NULL);
+    e2e_start_shell(p, "exec $TESTD < /dev/null", NULL);
     e2e_wait_exit0(p);
     e2e_assert_stdout_done(p);
     th_proc_destroy(p);
 
     /* /dev/null as stdout: requests are served (the log says so). */
     const char *env[] = {"TF_LOG=DEBUG", NULL};
-    e2e_start_shell(p, "exec \"$TESTD\" > /dev/null", env);
+    e2e_start_shell(p, "exec $TESTD > /dev/null", env);
     assert_int_equal(th_proc_write(p, file_input, strlen(file_input)), 0);
     e2e_finish(p);
     e2e_assert_stdout_done(p);
@@ -360,7 +366,7 @@ static void test_dev_null(void **state) {
 
     /* Both at once. */
     th_proc_destroy(p);
-    e2e_start_shell(p, "exec \"$TESTD\" < /dev/null > /dev/null", NULL);
+    e2e_start_shell(p, "exec $TESTD < /dev/null > /dev/null", NULL);
     e2e_wait_exit0(p);
 }
 

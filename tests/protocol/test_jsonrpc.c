@@ -182,6 +182,17 @@ static void test_big_integer_reparsed(void **state) {
 }
 
 /* Nesting past jansson's depth limit is a parse error, not a crash. */
+/* A raw NUL byte is refused, even where jansson would skip it. */
+static void test_nul_byte_refused(void **state) {
+    (void)state;
+    static const char text[] = "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\"},1\0,2]";
+    int code = 0;
+    char detail[JSONRPC_DETAIL_MAX];
+    assert_null(jsonrpc_parse(text, sizeof(text) - 1, &code, detail));
+    assert_int_equal(code, RPC_PARSE_ERROR);
+    assert_non_null(strstr(detail, "NUL"));
+}
+
 static void test_deep_nesting(void **state) {
     (void)state;
     size_t depth = 10000;
@@ -288,9 +299,10 @@ static void test_format_result(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_validation_table),     cmocka_unit_test(test_id_echo_exact),
-        cmocka_unit_test(test_big_integer_reparsed), cmocka_unit_test(test_deep_nesting),
-        cmocka_unit_test(test_rawjson_member),       cmocka_unit_test(test_rawjson_array),
-        cmocka_unit_test(test_format_error),         cmocka_unit_test(test_format_result),
+        cmocka_unit_test(test_big_integer_reparsed), cmocka_unit_test(test_nul_byte_refused),
+        cmocka_unit_test(test_deep_nesting),         cmocka_unit_test(test_rawjson_member),
+        cmocka_unit_test(test_rawjson_array),        cmocka_unit_test(test_format_error),
+        cmocka_unit_test(test_format_result),
     };
     return cmocka_run_group_tests_name("protocol_jsonrpc", tests, NULL, NULL);
 }
