@@ -35,14 +35,14 @@ typedef struct cfapi_client cfapi_client;
 typedef struct cfapi_call cfapi_call;
 
 typedef struct cfapi_options {
-    const char *base_url;   /* e.g. "https://api.cloudflare.com/client/v4", no trailing slash */
-    const char *api_token;  /* Bearer token, or NULL */
-    const char *api_key;    /* legacy key auth (with api_email), or NULL */
+    const char *base_url;  /* e.g. "https://api.cloudflare.com/client/v4", no trailing slash */
+    const char *api_token; /* Bearer token, or NULL */
+    const char *api_key;   /* legacy key auth (with api_email), or NULL */
     const char *api_email;
-    const char *user_agent; /* e.g. "provider-cloudflare/0.1.0" */
-    int max_retries;        /* retries after the first attempt; default 4 */
-    double request_timeout; /* seconds for one HTTP attempt; default 30 */
-    double max_rps;         /* requests per second across all calls; <= 0: no limit */
+    const char *user_agent;   /* e.g. "provider-cloudflare/0.1.0" */
+    int max_retries;          /* retries after the first attempt; < 0: default 4 */
+    double request_timeout;   /* seconds for one HTTP attempt; <= 0: default 30 */
+    double max_rps;           /* requests per second across all calls; <= 0: no limit */
     unsigned backoff_base_ms; /* first backoff delay before jitter; 0 means 500 */
 } cfapi_options;
 

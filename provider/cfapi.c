@@ -1,0 +1,1221 @@
+/*
+ * cfapi.c - the Cloudflare API client for account SSO connectors. See
+ * cfapi.h for the contract and http_uv.h for the transport.
+ *
+ * Life of a call:
+ *
+ *   cfapi_get() ... -> call_new() -> schedule(0)
+ *   call->timer fires (rate-limit slot and 429 pause respected)
+ *       -> start_attempt() -> http_send()
+ *   on_http_done() -> on_op_answer() / on_lookup_answer()
+ *       -> done:   finish() -> call->timer (0 ms) -> deliver() -> callback
+ *       -> retry:  schedule(delay)
+ *       -> a create that may have reached the server: schedule a lookup
+ *          (list the account's connectors, match email_domain) before any
+ *          new create is sent
+ *
+ * Every callback is delivered from the call's own timer, so it never runs
+ * inside cfapi_*() or cfapi_call_cancel(). The call is freed in that
+ * timer's close callback.
+ */
+#include "cfapi.h"
+#include "cfapi_internal.h"
+#include "http_uv.h"
+#include "protocol.h"
+
+#include <curl/curl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define MOD "provider.cfapi"
+
+#define DEFAULT_MAX_RETRIES     4
+#define MAX_MAX_RETRIES         50
+#define DEFAULT_TIMEOUT_S       30.0
+#define DEFAULT_BACKOFF_BASE_MS 500u
+#define TRACE_BODY_MAX          16384
+
+/* ------------------------------------------------------------------ */
+/* Pure helpers (cfapi_internal.h)                                      */
+/* ------------------------------------------------------------------ */
+
+static bool is_hex(char ch) {
+    return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');
+}
+
+bool cfapi_id_is_valid(const char *id) {
+    if (!id)
+        return false;
+    for (int i = 0; i < 32; i++)
+        if (!is_hex(id[i]))
+            return false;
+    return id[32] == '\0';
+}
+
+bool cfapi_domain_is_valid(const char *d) {
+    if (!d)
+        return false;
+    size_t n = strlen(d);
+    if (n == 0 || n > 253)
+        return false;
+    int labels = 0;
+    const char *p = d;
+    bool tld_all_digits = true;
+    while (true) {
+        const char *start = p;
+        bool all_digits = true;
+        while (*p && *p != '.') {
+            char ch = *p;
+            bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                      (ch >= '0' && ch <= '9') || ch == '-';
+            if (!ok)
+                return false;
+            if (ch < '0' || ch > '9')
+                all_digits = false;
+            p++;
+        }
+        size_t len = (size_t)(p - start);
+        if (len == 0 || len > 63 || start[0] == '-' || p[-1] == '-')
+            return false;
+        labels++;
+        tld_all_digits = all_digits;
+        if (*p == '\0')
+            break;
+        p++; /* the dot; an empty label after it (trailing dot) fails above */
+    }
+    return labels >= 2 && !tld_all_digits;
+}
+
+int cfapi_build_url(const char *base, const char *account_id, const char *connector_id,
+                    bool begin_verification, char **out) {
+    *out = NULL;
+    if (!base || !cfapi_id_is_valid(account_id))
+        return UV_EINVAL;
+    if (connector_id && !cfapi_id_is_valid(connector_id))
+        return UV_EINVAL;
+    if (begin_verification && !connector_id)
+        return UV_EINVAL;
+    int n = asprintf(out, "%s/accounts/%s/sso_connectors%s%s%s", base, account_id,
+                     connector_id ? "/" : "", connector_id ? connector_id : "",
+                     begin_verification ? "/begin_verification" : "");
+    if (n < 0) {
+        *out = NULL;
+        return UV_ENOMEM;
+    }
+    return 0;
+}
+
+void cfapi_envelope_clear(cfapi_envelope *env) {
+    json_decref(env->root);
+    memset(env, 0, sizeof *env);
+}
+
+int cfapi_envelope_decode(const char *body, size_t len, cfapi_envelope *env) {
+    memset(env, 0, sizeof *env);
+    if (!body || len == 0)
+        return UV_EINVAL;
+    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+    if (!root)
+        return UV_EINVAL;
+    json_t *success = json_object_get(root, "success");
+    json_t *errors = json_object_get(root, "errors");
+    if (!json_is_object(root) || !json_is_boolean(success) ||
+        (errors && !json_is_null(errors) && !json_is_array(errors))) {
+        json_decref(root);
+        return UV_EINVAL;
+    }
+    env->root = root;
+    env->success = json_is_true(success);
+    json_t *result = json_object_get(root, "result");
+    env->result = json_is_null(result) ? NULL : result;
+    env->errors = json_is_array(errors) ? errors : NULL;
+    return 0;
+}
+
+/* Parses a non-negative decimal number that fills the whole string
+ * (surrounding blanks allowed). */
+static bool parse_nonneg(const char *s, double *out) {
+    while (*s == ' ' || *s == '\t')
+        s++;
+    if (!(*s >= '0' && *s <= '9'))
+        return false;
+    char *end;
+    double v = strtod(s, &end);
+    while (*end == ' ' || *end == '\t')
+        end++;
+    if (*end != '\0' || !(v >= 0) || v > 1e15)
+        return false;
+    *out = v;
+    return true;
+}
+
+int cfapi_retry_after_ms(const char *retry_after, const char *retry_after_ms, time_t now,
+                         uint64_t *delay_ms) {
+    double v;
+    double ms = -1;
+    if (retry_after_ms && parse_nonneg(retry_after_ms, &v)) {
+        ms = v;
+    } else if (retry_after && *retry_after) {
+        if (parse_nonneg(retry_after, &v)) {
+            ms = v * 1000.0;
+        } else {
+            time_t t = curl_getdate(retry_after, NULL);
+            if (t != (time_t)-1)
+                ms = t > now ? (double)(t - now) * 1000.0 : 0;
+        }
+    }
+    if (ms < 0)
+        return UV_EINVAL;
+    if (ms > CFAPI_MAX_RETRY_AFTER_MS)
+        ms = CFAPI_MAX_RETRY_AFTER_MS;
+    *delay_ms = (uint64_t)ms;
+    return 0;
+}
+
+uint64_t cfapi_backoff_ms(unsigned base_ms, unsigned retries_done, uint32_t rnd) {
+    uint64_t full = base_ms ? base_ms : DEFAULT_BACKOFF_BASE_MS;
+    for (unsigned i = 0; i < retries_done && full < CFAPI_MAX_BACKOFF_MS; i++)
+        full *= 2;
+    if (full > CFAPI_MAX_BACKOFF_MS)
+        full = CFAPI_MAX_BACKOFF_MS;
+    uint64_t half = full / 2;
+    return (full - half) + (uint64_t)rnd % (half + 1);
+}
+
+char *cfapi_body_excerpt(const char *body, size_t len, size_t max) {
+    bool cut = len > max;
+    size_t n = cut ? max : len;
+    char *out = malloc(n + 4);
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)body[i];
+        out[i] = (ch < 0x20 || ch == 0x7f) ? ' ' : (ch >= 0x80 ? '?' : (char)ch);
+    }
+    if (cut)
+        memcpy(out + n, "...", 3), n += 3;
+    out[n] = '\0';
+    return out;
+}
+
+/* Appends printf-style text to a malloc'd string (NULL counts as "").
+ * Returns 0 or UV_ENOMEM (leaving *s as it was). */
+static int strappf(char **s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int strappf(char **s, const char *fmt, ...) {
+    va_list ap;
+    char *add = NULL;
+    va_start(ap, fmt);
+    int n = vasprintf(&add, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return UV_ENOMEM;
+    size_t old = *s ? strlen(*s) : 0;
+    char *joined = realloc(*s, old + (size_t)n + 1);
+    if (!joined) {
+        free(add);
+        return UV_ENOMEM;
+    }
+    memcpy(joined + old, add, (size_t)n + 1);
+    free(add);
+    *s = joined;
+    return 0;
+}
+
+int cfapi_append_errors(char **text, json_t *errors) {
+    size_t i;
+    json_t *e;
+    if (!json_is_array(errors))
+        return 0;
+    json_array_foreach(errors, i, e) {
+        if (i >= 10) {
+            return strappf(text, "%s(%zu more errors)", *text && **text ? "\n" : "",
+                           json_array_size(errors) - 10);
+        }
+        json_t *code = json_object_get(e, "code");
+        const char *msg = json_string_value(json_object_get(e, "message"));
+        char codebuf[32] = "?";
+        if (json_is_integer(code))
+            snprintf(codebuf, sizeof codebuf, "%" JSON_INTEGER_FORMAT, json_integer_value(code));
+        else if (json_is_string(code))
+            snprintf(codebuf, sizeof codebuf, "%.20s", json_string_value(code));
+        char *safe = msg ? cfapi_body_excerpt(msg, strlen(msg), 300) : NULL;
+        int rc = strappf(text, "%sCloudflare error %s%s%s", *text && **text ? "\n" : "", codebuf,
+                         safe ? ": " : "", safe ? safe : "");
+        free(safe);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+char *cfapi_redact(const char *text, const char *const *secrets) {
+    char *out = strdup(text ? text : "");
+    for (const char *const *s = secrets; out && s && *s; s++) {
+        size_t slen = strlen(*s);
+        if (slen == 0)
+            continue;
+        char *hit;
+        while (out && (hit = strstr(out, *s)) != NULL) {
+            char *next = NULL;
+            if (asprintf(&next, "%.*s***%s", (int)(hit - out), out, hit + slen) < 0)
+                next = NULL;
+            free(out);
+            out = next;
+        }
+    }
+    return out;
+}
+
+/* ------------------------------------------------------------------ */
+/* The client                                                          */
+/* ------------------------------------------------------------------ */
+
+typedef enum op_kind {
+    OP_LIST,
+    OP_GET,
+    OP_CREATE,
+    OP_UPDATE,
+    OP_DELETE,
+    OP_VERIFY,
+} op_kind;
+
+typedef enum call_state {
+    CALL_WAITING,   /* timer armed for the next attempt */
+    CALL_IN_FLIGHT, /* an HTTP transfer is running */
+    CALL_DONE,      /* outcome ready; timer armed to deliver it */
+    CALL_DELIVERED, /* callback ran; timer closing */
+} call_state;
+
+struct cfapi_client {
+    uv_loop_t *loop;
+    http_client *http;
+    char *base_url;
+    char *host;          /* for diagnostics: host[:port] of base_url */
+    char *auth_lines[2]; /* "Authorization: Bearer ..." or X-Auth-Email / X-Auth-Key */
+    char *secrets[3];    /* token, key: never in a diagnostic */
+    bool key_auth;
+    int max_retries;
+    long timeout_ms;
+    double interval_ms; /* max_rps spacing; 0: none */
+    unsigned backoff_base_ms;
+    double next_slot_ms;   /* earliest start of the next request (loop time) */
+    uint64_t paused_until; /* loop time before which no request starts (429) */
+    uint64_t rng;
+    cfapi_call *calls;   /* every call not yet delivered */
+    unsigned live_calls; /* calls whose memory is not yet freed */
+    bool closing, http_closed;
+    void (*on_closed)(void *arg);
+    void *on_closed_arg;
+};
+
+struct cfapi_call {
+    cfapi_client *client;
+    op_kind kind;
+    cfapi_cb cb;
+    void *arg;
+    char account_id[33];
+    char connector_id[33];
+    char domain[254];
+    const char *method;
+    char *url;
+    char *body; /* request body, or NULL */
+    char *lookup_url;
+    call_state state;
+    uv_timer_t timer;
+    uint64_t due; /* loop time the next attempt is due at */
+    http_transfer *transfer;
+    bool in_lookup;        /* the transfer in flight is a create lookup */
+    bool need_lookup;      /* the next request is a lookup, not the operation */
+    bool lookup_after_409; /* the lookup was caused by a 409 on a retried create */
+    bool cancel_requested;
+    bool create_maybe_sent; /* some create attempt may have reached the server */
+    bool maybe_applied;
+    unsigned attempts;     /* operation requests started */
+    unsigned lookup_fails; /* failed lookups (they use the retry budget too) */
+    /* the outcome */
+    cfapi_envelope env;        /* last operation answer */
+    cfapi_envelope lookup_env; /* last lookup answer */
+    cfapi_result res;
+    cfapi_call *prev, *next;
+};
+
+static uint32_t next_random(cfapi_client *c) {
+    /* xorshift64*: jitter only, not security */
+    c->rng ^= c->rng >> 12;
+    c->rng ^= c->rng << 25;
+    c->rng ^= c->rng >> 27;
+    return (uint32_t)((c->rng * 2685821657736338717ULL) >> 32);
+}
+
+static bool is_mutating(op_kind k) {
+    return k != OP_LIST && k != OP_GET;
+}
+
+static unsigned max_tries(const cfapi_client *c) {
+    return (unsigned)c->max_retries + 1;
+}
+
+static unsigned tries_used(const cfapi_call *call) {
+    return call->attempts + call->lookup_fails;
+}
+
+/* "creating SSO connector for example.com", for summaries and logs. */
+static char *describe_op(const cfapi_call *call) {
+    char *s = NULL;
+    switch (call->kind) {
+    case OP_LIST:
+        strappf(&s, "listing SSO connectors of account %s", call->account_id);
+        break;
+    case OP_GET:
+        strappf(&s, "reading SSO connector %s", call->connector_id);
+        break;
+    case OP_CREATE:
+        strappf(&s, "creating SSO connector for %s", call->domain);
+        break;
+    case OP_UPDATE:
+        strappf(&s, "updating SSO connector %s", call->connector_id);
+        break;
+    case OP_DELETE:
+        strappf(&s, "deleting SSO connector %s", call->connector_id);
+        break;
+    case OP_VERIFY:
+        strappf(&s, "beginning verification of SSO connector %s", call->connector_id);
+        break;
+    }
+    return s;
+}
+
+/* The request path relative to base_url, for logs and diagnostics. */
+static const char *rel_path(const cfapi_call *call, const char *url) {
+    size_t n = strlen(call->client->base_url);
+    return strncmp(url, call->client->base_url, n) == 0 ? url + n : url;
+}
+
+/* Replaces the call's diagnostic with {"severity":"error", summary, detail};
+ * the detail is redacted of the client's secrets first. */
+static void set_diagnostic(cfapi_call *call, const char *summary, const char *detail) {
+    cfapi_client *c = call->client;
+    char *safe = cfapi_redact(detail ? detail : "", (const char *const *)c->secrets);
+    json_decref(call->res.diagnostic);
+    call->res.diagnostic =
+        json_pack("{s:s, s:s, s:s}", "severity", "error", "summary",
+                  summary ? summary : "Cloudflare API error", "detail", safe ? safe : "");
+    free(safe);
+}
+
+/* The permission hint for a 401/403. */
+static void append_auth_hint(const cfapi_call *call, char **detail) {
+    if (call->client->key_auth) {
+        strappf(detail,
+                "\nCloudflare did not accept api_email/api_key for account %s: check that the "
+                "key is the Global API Key of a user with access to SSO connectors on it.",
+                call->account_id);
+    } else if (is_mutating(call->kind)) {
+        strappf(detail,
+                "\nThe API token needs the account permission \"SSO Connector Write\" on "
+                "account %s (\"SSO Connector Read\" is enough only for reads).",
+                call->account_id);
+    } else {
+        strappf(detail,
+                "\nThe API token needs the account permission \"SSO Connector Read\" (or "
+                "\"SSO Connector Write\") on account %s.",
+                call->account_id);
+    }
+}
+
+static void append_attempts(const cfapi_call *call, char **detail) {
+    unsigned n = tries_used(call);
+    if (n > 1)
+        strappf(detail, "\nGave up after %u attempts.", n);
+}
+
+static void append_maybe_applied(const cfapi_call *call, char **detail) {
+    if (call->maybe_applied)
+        strappf(detail, "\nThe request may have reached Cloudflare before its answer was lost, "
+                        "so the change may have been applied; refresh to see the current state.");
+}
+
+/* The diagnostic for an HTTP answer that ends the call (status and
+ * envelope already stored in call->res / call->env). */
+static void diagnose_http(cfapi_call *call, const http_response *r, const char *url,
+                          bool is_envelope) {
+    char *op = describe_op(call);
+    char *summary = NULL, *detail = NULL;
+    strappf(&summary, "Cloudflare API error %s", op ? op : "");
+    strappf(&detail, "HTTP %ld from %s %s.", r->status, call->in_lookup ? "GET" : call->method,
+            rel_path(call, url));
+    if (!is_envelope) {
+        char *ex = cfapi_body_excerpt(r->body, r->body_len, CFAPI_EXCERPT_MAX);
+        if (r->body_too_large)
+            strappf(&detail, "\nThe answer was larger than the %zu MiB limit.",
+                    HTTP_MAX_BODY >> 20);
+        else if (r->body_len == 0)
+            strappf(&detail, "\nThe answer had no body.");
+        else
+            strappf(&detail, "\nThe answer is not a Cloudflare API response: \"%s\"", ex ? ex : "");
+        free(ex);
+    } else {
+        json_t *errors = call->in_lookup ? call->lookup_env.errors : call->env.errors;
+        char *errs = NULL;
+        cfapi_append_errors(&errs, errors);
+        if (errs)
+            strappf(&detail, "\n%s", errs);
+        else if (r->status >= 200 && r->status < 300)
+            strappf(&detail, "\nCloudflare answered success=false without an error.");
+        free(errs);
+    }
+    if (r->status == 401 || r->status == 403)
+        append_auth_hint(call, &detail);
+    if (r->status == 429)
+        strappf(&detail, "\nCloudflare's rate limit was hit; try again later, or set max_rps "
+                         "to stay under it.");
+    if (r->status == 409 && call->kind == OP_CREATE && !call->in_lookup)
+        strappf(&detail,
+                "\nAn SSO connector for %s already exists in account %s. To manage it here, "
+                "import it with the id %s/%s.",
+                call->domain, call->account_id, call->account_id, call->domain);
+    if (r->status == 404 && call->kind != OP_LIST && call->kind != OP_CREATE)
+        strappf(&detail,
+                "\nThe SSO connector %s does not exist in account %s (or the "
+                "credentials cannot see it).",
+                call->connector_id, call->account_id);
+    append_attempts(call, &detail);
+    append_maybe_applied(call, &detail);
+    set_diagnostic(call, summary, detail);
+    free(op);
+    free(summary);
+    free(detail);
+}
+
+/* The diagnostic for a transfer that got no usable answer. */
+static void diagnose_transport(cfapi_call *call, const http_response *r) {
+    cfapi_client *c = call->client;
+    char *op = describe_op(call);
+    char *summary = NULL, *detail = NULL;
+    if (r->curl_code == CURLE_OPERATION_TIMEDOUT) {
+        strappf(&summary, "Timed out waiting for the Cloudflare API while %s", op ? op : "");
+        strappf(&detail, "No complete answer from %s within %ld ms (request_timeout %.3g s).",
+                c->host, c->timeout_ms, (double)c->timeout_ms / 1000.0);
+    } else if (r->body_too_large) {
+        strappf(&summary, "Cloudflare API error %s", op ? op : "");
+        strappf(&detail, "The answer from %s was larger than the %zu MiB limit.", c->host,
+                HTTP_MAX_BODY >> 20);
+    } else {
+        strappf(&summary, "Could not reach the Cloudflare API while %s", op ? op : "");
+        strappf(&detail, "%s (host %s).", r->error, c->host);
+    }
+    append_attempts(call, &detail);
+    append_maybe_applied(call, &detail);
+    set_diagnostic(call, summary, detail);
+    free(op);
+    free(summary);
+    free(detail);
+}
+
+static void on_call_timer(uv_timer_t *timer);
+
+/* Arms the call's timer for its next request: not before `due`, not
+ * before the client-wide 429 pause ends, and (with max_rps) at the next
+ * free rate-limit slot, which this reserves. */
+static void arm(cfapi_call *call) {
+    cfapi_client *c = call->client;
+    /* Slots are placed from "now": a stale loop time (calls made before
+     * uv_run, or late in a busy iteration) would put several in the past
+     * and start them together. */
+    if (c->interval_ms > 0)
+        uv_update_time(c->loop);
+    uint64_t now = uv_now(c->loop);
+    double start = (double)(call->due > c->paused_until ? call->due : c->paused_until);
+    if (start < (double)now)
+        start = (double)now;
+    if (c->interval_ms > 0) {
+        if (start < c->next_slot_ms)
+            start = c->next_slot_ms;
+        c->next_slot_ms = start + c->interval_ms;
+    }
+    uint64_t wait = (uint64_t)(start - (double)now + 0.999);
+    call->state = CALL_WAITING;
+    uv_timer_start(&call->timer, on_call_timer, wait, 0);
+}
+
+static void schedule(cfapi_call *call, uint64_t delay_ms) {
+    call->due = uv_now(call->client->loop) + delay_ms;
+    arm(call);
+}
+
+/* Marks the call done and delivers on the next loop iteration. */
+static void finish(cfapi_call *call) {
+    call->state = CALL_DONE;
+    call->res.maybe_applied = call->maybe_applied && !call->res.ok;
+    if (call->res.ok) {
+        json_decref(call->res.diagnostic);
+        call->res.diagnostic = NULL;
+    }
+    uv_timer_start(&call->timer, on_call_timer, 0, 0);
+}
+
+static void finish_cancelled(cfapi_call *call) {
+    char *op = describe_op(call);
+    char *summary = NULL, *detail = NULL;
+    strappf(&summary, "Cancelled while %s", op ? op : "");
+    strappf(&detail, "The operation was cancelled before it completed.");
+    append_maybe_applied(call, &detail);
+    call->res.ok = false;
+    call->res.cancelled = true;
+    call->res.result = NULL;
+    set_diagnostic(call, summary, detail);
+    free(op);
+    free(summary);
+    free(detail);
+    finish(call);
+}
+
+static void finish_ok(cfapi_call *call, json_t *result) {
+    call->res.ok = true;
+    call->res.cancelled = false;
+    call->res.result = result;
+    finish(call);
+}
+
+static void on_http_done(const http_response *r, void *arg);
+
+/* Starts the next request of the call: the operation itself, or the
+ * lookup that must precede a create retry. */
+static void start_attempt(cfapi_call *call) {
+    cfapi_client *c = call->client;
+    const char *headers[6];
+    int h = 0;
+    for (int i = 0; i < 2; i++)
+        if (c->auth_lines[i])
+            headers[h++] = c->auth_lines[i];
+    headers[h++] = "Accept: application/json";
+    bool lookup = call->need_lookup;
+    http_request req;
+    memset(&req, 0, sizeof req);
+    req.timeout_ms = c->timeout_ms;
+    if (lookup) {
+        req.method = "GET";
+        req.url = call->lookup_url;
+        req.idempotent = true;
+    } else {
+        req.method = call->method;
+        req.url = call->url;
+        req.idempotent = call->kind != OP_CREATE && call->kind != OP_VERIFY;
+        if (call->body) {
+            headers[h++] = "Content-Type: application/json";
+            req.body = call->body;
+            req.body_len = strlen(call->body);
+        }
+    }
+    headers[h] = NULL;
+    req.headers = headers;
+    call->in_lookup = lookup;
+    if (!lookup)
+        call->attempts++;
+    if (!lookup && req.body)
+        log_trace(MOD, "%s %s request body: %s", req.method, rel_path(call, req.url), req.body);
+    int rc = http_send(c->http, &req, on_http_done, call, &call->transfer);
+    if (rc != 0) {
+        char *op = describe_op(call);
+        char *summary = NULL, *detail = NULL;
+        strappf(&summary, "Could not start a Cloudflare API request while %s", op ? op : "");
+        strappf(&detail, "%s.", uv_strerror(rc));
+        set_diagnostic(call, summary, detail);
+        free(op);
+        free(summary);
+        free(detail);
+        finish(call);
+        return;
+    }
+    call->state = CALL_IN_FLIGHT;
+}
+
+/* True for transport failures worth another attempt: the network or the
+ * server may do better next time. TLS verification failures, bad URLs and
+ * oversized answers are final. */
+static bool curl_code_is_retryable(int code) {
+    switch (code) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_SSL_CONNECT_ERROR:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* The wait before the next request after a retryable failure: what the
+ * server asked for, else exponential backoff with jitter. */
+static uint64_t retry_delay(cfapi_call *call, const http_response *r, bool *from_server) {
+    cfapi_client *c = call->client;
+    uint64_t ms;
+    *from_server = false;
+    if (r->status &&
+        cfapi_retry_after_ms(http_response_header(r, "Retry-After"),
+                             http_response_header(r, "Retry-After-Ms"), time(NULL), &ms) == 0) {
+        *from_server = true;
+        return ms;
+    }
+    unsigned done = tries_used(call) ? tries_used(call) - 1 : 0;
+    return cfapi_backoff_ms(c->backoff_base_ms, done, next_random(c));
+}
+
+static void log_answer(cfapi_call *call, const http_response *r) {
+    const char *url = call->in_lookup ? call->lookup_url : call->url;
+    const char *method = call->in_lookup ? "GET" : call->method;
+    unsigned n = tries_used(call) + (call->in_lookup ? 1 : 0);
+    if (r->cancelled)
+        log_debug(MOD, "%s %s -> cancelled after %.1f ms (%s%u/%u)", method, rel_path(call, url),
+                  r->duration_ms, call->in_lookup ? "lookup, attempt " : "attempt ", n,
+                  max_tries(call->client));
+    else if (r->curl_code != 0)
+        log_debug(MOD, "%s %s -> %s after %.1f ms (%s%u/%u)", method, rel_path(call, url), r->error,
+                  r->duration_ms, call->in_lookup ? "lookup, attempt " : "attempt ", n,
+                  max_tries(call->client));
+    else
+        log_debug(MOD, "%s %s -> %ld in %.1f ms (%s%u/%u)", method, rel_path(call, url), r->status,
+                  r->duration_ms, call->in_lookup ? "lookup, attempt " : "attempt ", n,
+                  max_tries(call->client));
+    if (r->body_len && log_enabled(LOG_LEVEL_TRACE))
+        log_trace(MOD, "%s %s response body: %.*s%s", method, rel_path(call, url),
+                  (int)(r->body_len > TRACE_BODY_MAX ? TRACE_BODY_MAX : r->body_len), r->body,
+                  r->body_len > TRACE_BODY_MAX ? "..." : "");
+}
+
+/* After a retryable failure: waits and tries again, or ends the call with
+ * the diagnostic already set when the budget is spent. A create that may
+ * have reached the server is looked up before it is ever re-sent. */
+static void retry_or_finish(cfapi_call *call, const http_response *r, bool ambiguous) {
+    cfapi_client *c = call->client;
+    if (call->cancel_requested) {
+        if (call->kind == OP_CREATE && ambiguous && !call->in_lookup) {
+            /* One lookup so that a connector created by this attempt is
+             * reported; no further create is sent. */
+            call->need_lookup = true;
+            schedule(call, 0);
+            return;
+        }
+        finish_cancelled(call);
+        return;
+    }
+    if (tries_used(call) >= max_tries(c)) {
+        finish(call);
+        return;
+    }
+    bool from_server;
+    uint64_t delay = retry_delay(call, r, &from_server);
+    if (r->status == 429) {
+        uint64_t until = uv_now(c->loop) + delay;
+        if (until > c->paused_until)
+            c->paused_until = until;
+        log_info(MOD, "rate limited (HTTP 429): pausing every request for %" PRIu64 " ms", delay);
+    }
+    if (call->kind == OP_CREATE && ambiguous && !call->in_lookup)
+        call->need_lookup = true;
+    log_debug(MOD, "retrying in %" PRIu64 " ms%s%s", delay,
+              from_server ? " (as the server asked)" : "",
+              call->need_lookup ? ", after looking the connector up" : "");
+    schedule(call, delay);
+}
+
+/* An answer to the operation request itself. */
+static void on_op_answer(cfapi_call *call, const http_response *r) {
+    bool mutating = is_mutating(call->kind);
+    cfapi_envelope_clear(&call->env);
+    call->res.http_status = r->status;
+    call->res.result = NULL;
+    call->res.errors = NULL;
+    if (r->cancelled) {
+        if (mutating && r->request_sent)
+            call->maybe_applied = true;
+        finish_cancelled(call);
+        return;
+    }
+    if (r->curl_code != 0 || r->status == 0) {
+        bool ambiguous = mutating && r->request_sent;
+        if (ambiguous) {
+            call->maybe_applied = true;
+            if (call->kind == OP_CREATE)
+                call->create_maybe_sent = true;
+        }
+        diagnose_transport(call, r);
+        if (curl_code_is_retryable(r->curl_code))
+            retry_or_finish(call, r, ambiguous);
+        else if (call->cancel_requested)
+            finish_cancelled(call);
+        else
+            finish(call);
+        return;
+    }
+    bool is_env = cfapi_envelope_decode(r->body, r->body_len, &call->env) == 0;
+    call->res.errors = call->env.errors;
+    bool is_2xx = r->status >= 200 && r->status < 300;
+    if (is_2xx && r->status == 204 && r->body_len == 0) {
+        finish_ok(call, NULL);
+        return;
+    }
+    if (is_2xx && is_env && call->env.success) {
+        json_t *result = call->env.result;
+        bool shape_ok = call->kind == OP_LIST ? json_is_array(result)
+                        : call->kind == OP_GET || call->kind == OP_CREATE || call->kind == OP_UPDATE
+                            ? json_is_object(result)
+                            : true;
+        if (shape_ok) {
+            finish_ok(call, result);
+            return;
+        }
+        is_env = false; /* report it as an unexpected answer */
+    }
+    bool is_5xx = r->status >= 500;
+    bool ambiguous = mutating && (is_5xx || is_2xx);
+    if (ambiguous) {
+        call->maybe_applied = true;
+        if (call->kind == OP_CREATE)
+            call->create_maybe_sent = true;
+    }
+    diagnose_http(call, r, call->url, is_env);
+    if (r->status == 409 && call->kind == OP_CREATE && call->attempts > 1 &&
+        call->create_maybe_sent) {
+        /* An earlier attempt may have created it: look before failing. */
+        call->need_lookup = true;
+        call->lookup_after_409 = true;
+        schedule(call, 0);
+        return;
+    }
+    if (r->status == 429 || is_5xx)
+        retry_or_finish(call, r, ambiguous && is_5xx);
+    else
+        finish(call); /* a final answer, reported as is even after a cancel */
+}
+
+/* Finds the connector for call->domain in a list result (case-insensitive).
+ * Returns a reference borrowed from `list`, or NULL. */
+static json_t *find_by_domain(json_t *list, const char *domain) {
+    size_t i;
+    json_t *e;
+    json_array_foreach(list, i, e) {
+        const char *d = json_string_value(json_object_get(e, "email_domain"));
+        if (d && strcasecmp(d, domain) == 0 && json_is_string(json_object_get(e, "id")))
+            return e;
+    }
+    return NULL;
+}
+
+/* An answer to the lookup that follows a create that may have been
+ * applied. Found: the create succeeded. Not found: create again (or report
+ * the 409 / the cancellation). Failed: retry the lookup within the budget. */
+static void on_lookup_answer(cfapi_call *call, const http_response *r) {
+    call->res.errors = call->env.errors; /* never into the envelope about to go */
+    call->res.result = NULL;
+    cfapi_envelope_clear(&call->lookup_env);
+    if (r->cancelled) {
+        finish_cancelled(call);
+        return;
+    }
+    bool is_env = r->curl_code == 0 && r->status != 0 &&
+                  cfapi_envelope_decode(r->body, r->body_len, &call->lookup_env) == 0;
+    if (is_env && r->status >= 200 && r->status < 300 && call->lookup_env.success &&
+        json_is_array(call->lookup_env.result)) {
+        call->need_lookup = false;
+        json_t *found = find_by_domain(call->lookup_env.result, call->domain);
+        if (found) {
+            log_info(MOD, "the SSO connector for %s exists after an uncertain create: using it",
+                     call->domain);
+            call->res.http_status = r->status;
+            call->res.errors = NULL;
+            finish_ok(call, found);
+            return;
+        }
+        log_debug(MOD, "lookup: no SSO connector for %s yet", call->domain);
+        if (call->lookup_after_409) {
+            finish(call); /* the 409's diagnostic stands */
+            return;
+        }
+        if (call->cancel_requested) {
+            finish_cancelled(call);
+            return;
+        }
+        schedule(call, 0); /* the retry's delay was already waited before the lookup */
+        return;
+    }
+    /* The lookup failed: the create's fate is unknown. */
+    call->lookup_fails++;
+    call->res.http_status = r->status;
+    call->res.errors = call->lookup_env.errors;
+    char *op = describe_op(call);
+    char *summary = NULL, *detail = NULL;
+    strappf(&summary, "Cloudflare API error %s", op ? op : "");
+    strappf(&detail, "The create request may have reached Cloudflare but its answer was lost, and "
+                     "looking the connector up by its domain failed: ");
+    if (r->curl_code != 0 || r->status == 0) {
+        strappf(&detail, "%s (host %s).", r->error, call->client->host);
+    } else {
+        strappf(&detail, "HTTP %ld from GET %s.", r->status, rel_path(call, call->lookup_url));
+        char *errs = NULL;
+        cfapi_append_errors(&errs, call->lookup_env.errors);
+        if (errs)
+            strappf(&detail, "\n%s", errs);
+        free(errs);
+        if (r->status == 401 || r->status == 403)
+            append_auth_hint(call, &detail);
+    }
+    append_attempts(call, &detail);
+    strappf(&detail, "\nThe connector for %s may exist; if it does, import it with the id %s/%s.",
+            call->domain, call->account_id, call->domain);
+    set_diagnostic(call, summary, detail);
+    free(op);
+    free(summary);
+    free(detail);
+    bool retryable = (r->curl_code != 0 || r->status == 0) ? curl_code_is_retryable(r->curl_code)
+                                                           : (r->status == 429 || r->status >= 500);
+    if (retryable && !call->cancel_requested)
+        retry_or_finish(call, r, false);
+    else if (call->cancel_requested)
+        finish_cancelled(call);
+    else
+        finish(call);
+}
+
+static void on_http_done(const http_response *r, void *arg) {
+    cfapi_call *call = arg;
+    call->transfer = NULL;
+    log_answer(call, r);
+    if (call->in_lookup)
+        on_lookup_answer(call, r);
+    else
+        on_op_answer(call, r);
+}
+
+static void maybe_finish_close(cfapi_client *c);
+static void on_http_closed(void *arg);
+
+static void on_call_closed(uv_handle_t *h) {
+    cfapi_call *call = h->data;
+    cfapi_client *c = call->client;
+    cfapi_envelope_clear(&call->env);
+    cfapi_envelope_clear(&call->lookup_env);
+    json_decref(call->res.diagnostic);
+    free(call->url);
+    free(call->body);
+    free(call->lookup_url);
+    free(call);
+    c->live_calls--;
+    maybe_finish_close(c);
+}
+
+/* Runs the callback, then releases the call. The client may be closed from
+ * inside the callback. */
+static void deliver(cfapi_call *call) {
+    cfapi_client *c = call->client;
+    call->state = CALL_DELIVERED;
+    call->cb(&call->res, call->arg);
+    if (call->prev)
+        call->prev->next = call->next;
+    else
+        c->calls = call->next;
+    if (call->next)
+        call->next->prev = call->prev;
+    uv_close((uv_handle_t *)&call->timer, on_call_closed);
+    if (c->closing && !c->calls && c->http) {
+        http_client *http = c->http;
+        c->http = NULL;
+        http_client_close(http, on_http_closed, c);
+    }
+}
+
+static void on_call_timer(uv_timer_t *timer) {
+    cfapi_call *call = timer->data;
+    cfapi_client *c = call->client;
+    if (call->state == CALL_DONE) {
+        deliver(call);
+        return;
+    }
+    if (call->state != CALL_WAITING)
+        return;
+    if (c->paused_until > uv_now(c->loop)) {
+        arm(call); /* a 429 arrived after this slot was reserved */
+        return;
+    }
+    start_attempt(call);
+}
+
+/* Validates, builds the request and schedules the first attempt on the
+ * next loop iteration. `body` (may be NULL) is stolen. */
+static int call_start(cfapi_client *c, op_kind kind, const char *method, const char *account_id,
+                      const char *connector_id, const char *domain, json_t *body, cfapi_cb cb,
+                      void *arg, cfapi_call **call_out) {
+    if (call_out)
+        *call_out = NULL;
+    int rc = UV_EINVAL;
+    if (!c || !cb || !cfapi_id_is_valid(account_id) ||
+        (connector_id && !cfapi_id_is_valid(connector_id)) ||
+        (domain && !cfapi_domain_is_valid(domain)))
+        goto fail_body;
+    rc = UV_ECANCELED;
+    if (c->closing)
+        goto fail_body;
+    rc = UV_ENOMEM;
+    cfapi_call *call = calloc(1, sizeof *call);
+    if (!call)
+        goto fail_body;
+    call->client = c;
+    call->kind = kind;
+    call->method = method;
+    call->cb = cb;
+    call->arg = arg;
+    memcpy(call->account_id, account_id, 33);
+    if (connector_id)
+        memcpy(call->connector_id, connector_id, 33);
+    if (domain)
+        snprintf(call->domain, sizeof call->domain, "%s", domain);
+    rc = cfapi_build_url(c->base_url, account_id, connector_id, kind == OP_VERIFY, &call->url);
+    if (rc == 0 && kind == OP_CREATE)
+        rc = cfapi_build_url(c->base_url, account_id, NULL, false, &call->lookup_url);
+    if (rc == 0 && body) {
+        call->body = json_dumps(body, JSON_COMPACT);
+        if (!call->body)
+            rc = UV_ENOMEM;
+    }
+    if (rc != 0) {
+        free(call->url);
+        free(call->lookup_url);
+        free(call->body);
+        free(call);
+        goto fail_body;
+    }
+    json_decref(body);
+    uv_timer_init(c->loop, &call->timer);
+    call->timer.data = call;
+    call->next = c->calls;
+    if (c->calls)
+        c->calls->prev = call;
+    c->calls = call;
+    c->live_calls++;
+    schedule(call, 0);
+    if (call_out)
+        *call_out = call;
+    return 0;
+fail_body:
+    json_decref(body);
+    return rc;
+}
+
+int cfapi_list(cfapi_client *c, const char *account_id, cfapi_cb cb, void *arg,
+               cfapi_call **call_out) {
+    return call_start(c, OP_LIST, "GET", account_id, NULL, NULL, NULL, cb, arg, call_out);
+}
+
+int cfapi_get(cfapi_client *c, const char *account_id, const char *connector_id, cfapi_cb cb,
+              void *arg, cfapi_call **call_out) {
+    if (!connector_id)
+        return UV_EINVAL;
+    return call_start(c, OP_GET, "GET", account_id, connector_id, NULL, NULL, cb, arg, call_out);
+}
+
+/* Adds "name": true/false to `obj` unless tri is -1. */
+static int set_tristate(json_t *obj, const char *name, int tri) {
+    if (tri < 0)
+        return 0;
+    return json_object_set_new(obj, name, json_boolean(tri != 0)) == 0 ? 0 : UV_ENOMEM;
+}
+
+int cfapi_create(cfapi_client *c, const char *account_id, const char *email_domain,
+                 int begin_verification, int use_fedramp_language, cfapi_cb cb, void *arg,
+                 cfapi_call **call_out) {
+    if (!cfapi_domain_is_valid(email_domain))
+        return UV_EINVAL;
+    json_t *body = json_pack("{s:s}", "email_domain", email_domain);
+    if (!body || set_tristate(body, "begin_verification", begin_verification) ||
+        set_tristate(body, "use_fedramp_language", use_fedramp_language)) {
+        json_decref(body);
+        return UV_ENOMEM;
+    }
+    return call_start(c, OP_CREATE, "POST", account_id, NULL, email_domain, body, cb, arg,
+                      call_out);
+}
+
+int cfapi_update(cfapi_client *c, const char *account_id, const char *connector_id, int enabled,
+                 int use_fedramp_language, cfapi_cb cb, void *arg, cfapi_call **call_out) {
+    if (!connector_id)
+        return UV_EINVAL;
+    json_t *body = json_object();
+    if (!body || set_tristate(body, "enabled", enabled) ||
+        set_tristate(body, "use_fedramp_language", use_fedramp_language)) {
+        json_decref(body);
+        return UV_ENOMEM;
+    }
+    return call_start(c, OP_UPDATE, "PATCH", account_id, connector_id, NULL, body, cb, arg,
+                      call_out);
+}
+
+int cfapi_delete(cfapi_client *c, const char *account_id, const char *connector_id, cfapi_cb cb,
+                 void *arg, cfapi_call **call_out) {
+    if (!connector_id)
+        return UV_EINVAL;
+    return call_start(c, OP_DELETE, "DELETE", account_id, connector_id, NULL, NULL, cb, arg,
+                      call_out);
+}
+
+int cfapi_begin_verification(cfapi_client *c, const char *account_id, const char *connector_id,
+                             cfapi_cb cb, void *arg, cfapi_call **call_out) {
+    if (!connector_id)
+        return UV_EINVAL;
+    return call_start(c, OP_VERIFY, "POST", account_id, connector_id, NULL, NULL, cb, arg,
+                      call_out);
+}
+
+/* Waiting calls end at once. A transfer in flight is aborted, except a
+ * create whose request has already been written: that attempt may create
+ * the connector, so it is allowed to finish (bounded by request_timeout)
+ * and only the retries after it are abandoned. */
+void cfapi_call_cancel(cfapi_call *call) {
+    if (!call || call->cancel_requested || call->state == CALL_DONE ||
+        call->state == CALL_DELIVERED)
+        return;
+    call->cancel_requested = true;
+    if (call->state == CALL_WAITING) {
+        uv_timer_stop(&call->timer);
+        finish_cancelled(call);
+        return;
+    }
+    if (call->kind == OP_CREATE && !call->in_lookup && http_transfer_request_sent(call->transfer)) {
+        log_debug(MOD, "cancel: letting the create for %s finish its current attempt",
+                  call->domain);
+        return;
+    }
+    http_transfer_cancel(call->transfer);
+}
+
+/* ------------------------------------------------------------------ */
+/* Creation and teardown                                               */
+/* ------------------------------------------------------------------ */
+
+/* host[:port] of a base URL, for diagnostics. */
+static char *url_host(const char *url) {
+    const char *p = strstr(url, "://");
+    p = p ? p + 3 : url;
+    const char *at = strpbrk(p, "@/");
+    if (at && *at == '@')
+        p = at + 1; /* never show userinfo */
+    size_t n = strcspn(p, "/?#");
+    return strndup(p, n);
+}
+
+static void client_free(cfapi_client *c) {
+    free(c->base_url);
+    free(c->host);
+    for (int i = 0; i < 2; i++)
+        free(c->auth_lines[i]);
+    for (int i = 0; i < 3; i++)
+        free(c->secrets[i]);
+    free(c);
+}
+
+int cfapi_client_new(uv_loop_t *loop, const cfapi_options *o, cfapi_client **out) {
+    if (!loop || !o || !out || !o->base_url || !o->user_agent || !*o->user_agent)
+        return UV_EINVAL;
+    *out = NULL;
+    if (strncmp(o->base_url, "https://", 8) != 0 && strncmp(o->base_url, "http://", 7) != 0)
+        return UV_EINVAL;
+    bool has_token = o->api_token && *o->api_token;
+    bool has_key = o->api_key && *o->api_key;
+    if (has_token == has_key || (has_key && !(o->api_email && *o->api_email)))
+        return UV_EINVAL;
+    const char *secret = has_token ? o->api_token : o->api_key;
+    if (strpbrk(secret, "\r\n") || (has_key && strpbrk(o->api_email, "\r\n")))
+        return UV_EINVAL; /* would split the header */
+    cfapi_client *c = calloc(1, sizeof *c);
+    if (!c)
+        return UV_ENOMEM;
+    c->loop = loop;
+    c->base_url = strdup(o->base_url);
+    if (c->base_url) {
+        size_t n = strlen(c->base_url);
+        while (n > 0 && c->base_url[n - 1] == '/')
+            c->base_url[--n] = '\0';
+        c->host = url_host(c->base_url);
+    }
+    c->key_auth = has_key;
+    if (has_token) {
+        if (asprintf(&c->auth_lines[0], "Authorization: Bearer %s", o->api_token) < 0)
+            c->auth_lines[0] = NULL;
+        c->secrets[0] = strdup(o->api_token);
+    } else {
+        if (asprintf(&c->auth_lines[0], "X-Auth-Email: %s", o->api_email) < 0)
+            c->auth_lines[0] = NULL;
+        if (asprintf(&c->auth_lines[1], "X-Auth-Key: %s", o->api_key) < 0)
+            c->auth_lines[1] = NULL;
+        c->secrets[0] = strdup(o->api_key);
+    }
+    if (!c->base_url || !c->host || !c->auth_lines[0] || (has_key && !c->auth_lines[1]) ||
+        !c->secrets[0] || log_add_secret(c->secrets[0]) != 0) {
+        client_free(c);
+        return UV_ENOMEM;
+    }
+    c->max_retries = o->max_retries < 0 ? DEFAULT_MAX_RETRIES : o->max_retries;
+    if (c->max_retries > MAX_MAX_RETRIES)
+        c->max_retries = MAX_MAX_RETRIES;
+    double timeout_s = o->request_timeout > 0 ? o->request_timeout : DEFAULT_TIMEOUT_S;
+    c->timeout_ms = (long)(timeout_s * 1000.0 + 0.5);
+    if (c->timeout_ms < 1)
+        c->timeout_ms = 1;
+    c->interval_ms = o->max_rps > 0 ? 1000.0 / o->max_rps : 0;
+    c->backoff_base_ms = o->backoff_base_ms ? o->backoff_base_ms : DEFAULT_BACKOFF_BASE_MS;
+    c->rng = uv_hrtime() ^ (uint64_t)(uintptr_t)c ^ 0x9e3779b97f4a7c15ULL;
+    if (!c->rng)
+        c->rng = 1;
+    int rc = http_client_new(loop, o->user_agent, &c->http);
+    if (rc != 0) {
+        client_free(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+uint64_t cfapi_client_paused_until(const cfapi_client *c) {
+    return c->paused_until;
+}
+
+static void maybe_finish_close(cfapi_client *c) {
+    if (!c->closing || !c->http_closed || c->live_calls > 0)
+        return;
+    void (*on_closed)(void *) = c->on_closed;
+    void *arg = c->on_closed_arg;
+    client_free(c);
+    if (on_closed)
+        on_closed(arg);
+}
+
+/* http_uv's close callback: libcurl and its handles are gone. */
+static void on_http_closed(void *arg) {
+    cfapi_client *c = arg;
+    c->http_closed = true;
+    maybe_finish_close(c);
+}
+
+void cfapi_client_close(cfapi_client *c, void (*on_closed)(void *arg), void *arg) {
+    if (!c || c->closing)
+        return;
+    c->closing = true;
+    c->on_closed = on_closed;
+    c->on_closed_arg = arg;
+    for (cfapi_call *call = c->calls; call; call = call->next)
+        cfapi_call_cancel(call);
+    if (!c->calls && c->http) {
+        http_client *http = c->http;
+        c->http = NULL;
+        http_client_close(http, on_http_closed, c);
+    }
+}

@@ -1,0 +1,90 @@
+/*
+ * cfapi_internal.h - the pure helpers behind cfapi.c, exposed for unit
+ * tests (tests/cfapi/). Nothing here does I/O or touches the loop; the
+ * one accessor at the end only reads the client's state.
+ */
+#ifndef CFAPI_INTERNAL_H
+#define CFAPI_INTERNAL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+/* Upper bounds on waiting between attempts. */
+#define CFAPI_MAX_BACKOFF_MS     30000u  /* exponential backoff cap */
+#define CFAPI_MAX_RETRY_AFTER_MS 300000u /* a longer Retry-After is clamped */
+/* Length of the response excerpt quoted in a diagnostic. */
+#define CFAPI_EXCERPT_MAX 200
+
+/* True for exactly 32 hex characters (either case) and nothing else. */
+bool cfapi_id_is_valid(const char *id);
+
+/* True for a DNS name as sso_is_domain() defines it: 2 or more
+ * dot-separated labels of 1-63 letters, digits or hyphens (not at either
+ * end of a label), 253 characters at most, a top-level label that is not
+ * all digits, no trailing dot. */
+bool cfapi_domain_is_valid(const char *domain);
+
+/* Builds "{base}/accounts/{account_id}/sso_connectors[/{connector_id}
+ * [/begin_verification]]" into a new malloc'd string (*out, caller frees).
+ * `connector_id` may be NULL (the collection); `begin_verification` needs a
+ * connector id. Returns 0, UV_EINVAL for an id that is not 32 hex
+ * characters (or begin_verification without an id), or UV_ENOMEM. */
+int cfapi_build_url(const char *base, const char *account_id, const char *connector_id,
+                    bool begin_verification, char **out);
+
+/* A decoded Cloudflare envelope {"success", "errors", "messages", "result"}.
+ * `root` is a new reference owned by the envelope (release it with
+ * cfapi_envelope_clear()); `result` and `errors` are borrowed from it and
+ * NULL when absent or null. */
+typedef struct cfapi_envelope {
+    json_t *root;
+    bool success;
+    json_t *result;
+    json_t *errors; /* an array when present */
+} cfapi_envelope;
+
+/* Decodes `body` as an envelope: a JSON object with a boolean "success"
+ * and, when present, an array "errors". Returns 0, or UV_EINVAL (and a
+ * cleared envelope) for anything else. */
+int cfapi_envelope_decode(const char *body, size_t len, cfapi_envelope *env);
+void cfapi_envelope_clear(cfapi_envelope *env);
+
+/* Delay asked for by the server. `retry_after_ms` (Retry-After-Ms: a
+ * non-negative number of milliseconds) wins over `retry_after`
+ * (Retry-After: delta seconds or an HTTP date, read with curl_getdate()
+ * against `now`). Either may be NULL. A date in the past gives 0. The
+ * result is clamped to CFAPI_MAX_RETRY_AFTER_MS. Returns 0 and sets
+ * *delay_ms, or UV_EINVAL when neither header gives a usable delay. */
+int cfapi_retry_after_ms(const char *retry_after, const char *retry_after_ms, time_t now,
+                         uint64_t *delay_ms);
+
+/* Exponential backoff with jitter for the retry after `retries_done`
+ * earlier retries: base_ms * 2^retries_done, capped at
+ * CFAPI_MAX_BACKOFF_MS, then scaled into [50%, 100%] by `rnd` (any 32-bit
+ * random value). base_ms 0 means 500. */
+uint64_t cfapi_backoff_ms(unsigned base_ms, unsigned retries_done, uint32_t rnd);
+
+/* A short, printable excerpt of a response body for a diagnostic: at most
+ * `max` bytes of it, control characters and non-ASCII bytes replaced,
+ * "..." appended when cut. Returns a new malloc'd string or NULL. */
+char *cfapi_body_excerpt(const char *body, size_t len, size_t max);
+
+/* Appends one line per entry of a Cloudflare errors[] array ("Cloudflare
+ * error 10000: Authentication error") to the malloc'd string *text
+ * (which may be NULL), at most 10 entries, each message cut to 300
+ * bytes. `errors` is borrowed. Returns 0 or UV_ENOMEM. */
+int cfapi_append_errors(char **text, json_t *errors);
+
+/* Returns a new malloc'd copy of `text` with every occurrence of each
+ * non-empty secret in the NULL-terminated `secrets` replaced by "***". */
+char *cfapi_redact(const char *text, const char *const *secrets);
+
+/* Introspection for tests: the loop time (uv_now, ms) before which the
+ * client starts no request because of a 429, or 0 when it never paused. */
+struct cfapi_client;
+uint64_t cfapi_client_paused_until(const struct cfapi_client *c);
+
+#endif /* CFAPI_INTERNAL_H */

@@ -1,0 +1,618 @@
+/*
+ * http_uv.c - libcurl's multi interface on a libuv loop. See http_uv.h.
+ *
+ * Shape (after curl's docs/examples/multi-uv.c):
+ *
+ *   libcurl --CURLMOPT_SOCKETFUNCTION--> on_curl_socket: one uv_poll_t per socket
+ *   libcurl --CURLMOPT_TIMERFUNCTION---> on_curl_timer: (re)arms client->timer only
+ *   uv_poll_t fires  --> curl_multi_socket_action(fd)                --> drain_done()
+ *   client->timer    --> curl_multi_socket_action(CURL_SOCKET_TIMEOUT) --> drain_done()
+ *
+ * No user callback ever runs inside a libcurl callback: transfers are
+ * reported from drain_done(), after curl_multi_socket_action() has returned,
+ * and cancelled transfers from client->defer, a second timer that runs on
+ * the next loop iteration. So a user callback may start, cancel or close
+ * anything.
+ */
+#include "http_uv.h"
+
+#include <curl/curl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+typedef enum transfer_state {
+    TRANSFER_QUEUED,     /* waiting for a free slot; not yet in the multi handle */
+    TRANSFER_ACTIVE,     /* in the multi handle */
+    TRANSFER_CANCELLED,  /* removed from the multi, callback pending on client->defer */
+    TRANSFER_DELIVERING, /* its callback is running */
+} transfer_state;
+
+/* A growable byte buffer with a hard cap (curl's dynbuf idea). */
+typedef struct capbuf {
+    char *data;
+    size_t len, cap, max;
+    bool overflowed;
+} capbuf;
+
+struct http_transfer {
+    http_client *client;
+    CURL *easy;
+    http_done_cb cb;
+    void *arg;
+    transfer_state state;
+    struct curl_slist *headers;
+    char *body; /* our copy of the request body */
+    size_t body_len;
+    capbuf resp_body;
+    capbuf resp_headers;  /* "name\0value\0" pairs of the last response */
+    bool request_sent;    /* captured when the transfer leaves the multi handle */
+    bool failed_to_start; /* libcurl refused it when it left the queue */
+    uint64_t start_ns;
+    char errbuf[CURL_ERROR_SIZE];
+    http_transfer *prev, *next;
+};
+
+/* One per socket libcurl asks us to watch. Freed only in its close
+ * callback; it does not point at the client once closing. */
+typedef struct sock_ctx {
+    uv_poll_t poll;
+    curl_socket_t fd;
+    http_client *client;
+    struct sock_ctx *prev, *next;
+} sock_ctx;
+
+typedef struct transfer_list {
+    http_transfer *head, *tail;
+} transfer_list;
+
+struct http_client {
+    uv_loop_t *loop;
+    CURLM *multi;
+    uv_timer_t timer; /* libcurl's timeout */
+    uv_timer_t defer; /* cancelled-transfer callbacks and the close sequence */
+    char *user_agent;
+    transfer_list queued; /* over HTTP_MAX_ACTIVE, waiting in order */
+    transfer_list active;
+    unsigned n_active;
+    transfer_list cancelled;
+    sock_ctx *socks; /* live (not closing) poll contexts */
+    bool closing;
+    int open_timers; /* timers not yet closed during teardown */
+    void (*on_closed)(void *arg);
+    void *on_closed_arg;
+};
+
+static void list_push(transfer_list *l, http_transfer *t) {
+    t->next = NULL;
+    t->prev = l->tail;
+    if (l->tail)
+        l->tail->next = t;
+    else
+        l->head = t;
+    l->tail = t;
+}
+
+static void list_unlink(transfer_list *l, http_transfer *t) {
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        l->head = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    else
+        l->tail = t->prev;
+    t->prev = t->next = NULL;
+}
+
+/* Appends to a capped buffer, keeping it NUL-terminated. Returns false
+ * (and sets `overflowed`) when the cap would be passed. */
+static bool capbuf_append(capbuf *b, const char *p, size_t n) {
+    if (n > b->max - b->len) {
+        b->overflowed = true;
+        return false;
+    }
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 1024;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        if (cap > b->max + 1)
+            cap = b->max + 1;
+        char *d = realloc(b->data, cap);
+        if (!d) {
+            b->overflowed = true;
+            return false;
+        }
+        b->data = d;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return true;
+}
+
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata) {
+    http_transfer *t = userdata;
+    size_t n = size * nmemb;
+    if (!capbuf_append(&t->resp_body, ptr, n))
+        return 0; /* makes libcurl fail the transfer with CURLE_WRITE_ERROR */
+    return n;
+}
+
+/* libcurl hands over one complete header line at a time, for every
+ * response it reads (1xx interim responses included). A status line starts
+ * a new block, so only the final response's headers are kept. Each header
+ * is stored as "name\0value\0" with the value trimmed. */
+static size_t on_header(char *ptr, size_t size, size_t nitems, void *userdata) {
+    http_transfer *t = userdata;
+    size_t n = size * nitems;
+    if (n >= 5 && memcmp(ptr, "HTTP/", 5) == 0) {
+        t->resp_headers.len = 0;
+        return n;
+    }
+    const char *colon = memchr(ptr, ':', n);
+    if (!colon || colon == ptr)
+        return n; /* the blank line ending the block, or junk */
+    const char *v = colon + 1, *end = ptr + n;
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    if (!capbuf_append(&t->resp_headers, ptr, (size_t)(colon - ptr)) ||
+        !capbuf_append(&t->resp_headers, "", 1) ||
+        !capbuf_append(&t->resp_headers, v, (size_t)(end - v)) ||
+        !capbuf_append(&t->resp_headers, "", 1))
+        return 0;
+    return n;
+}
+
+/* Looks a header up in the stored "name\0value\0" block. */
+const char *http_response_header(const http_response *res, const char *name) {
+    const char *p = res->header_block, *end = p + res->header_block_len;
+    if (!p)
+        return NULL;
+    while (p < end) {
+        const char *hname = p;
+        const char *hval = hname + strlen(hname) + 1;
+        if (hval >= end)
+            break;
+        if (strcasecmp(hname, name) == 0)
+            return hval;
+        p = hval + strlen(hval) + 1;
+    }
+    return NULL;
+}
+
+static void on_defer(uv_timer_t *timer);
+
+static void transfer_free(http_transfer *t) {
+    if (t->easy)
+        curl_easy_cleanup(t->easy);
+    curl_slist_free_all(t->headers);
+    free(t->body);
+    free(t->resp_body.data);
+    free(t->resp_headers.data);
+    free(t);
+}
+
+static bool easy_request_sent(CURL *easy) {
+    long size = 0;
+    if (curl_easy_getinfo(easy, CURLINFO_REQUEST_SIZE, &size) != CURLE_OK)
+        return false;
+    return size > 0;
+}
+
+/* Builds the response from the finished (or cancelled) transfer, runs the
+ * callback, then frees the transfer. The easy handle is no longer in the
+ * multi handle. */
+static void deliver(http_transfer *t, CURLcode code, bool cancelled) {
+    http_response r;
+    memset(&r, 0, sizeof r);
+    r.cancelled = cancelled;
+    r.curl_code = (int)code;
+    r.request_sent = t->request_sent;
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &r.status);
+    r.body_too_large = t->resp_body.overflowed || code == CURLE_FILESIZE_EXCEEDED;
+    if (t->failed_to_start) {
+        r.cancelled = false;
+        r.curl_code = CURLE_OUT_OF_MEMORY;
+        r.error = "could not start the transfer";
+    } else if (cancelled)
+        r.error = "cancelled";
+    else if (r.body_too_large)
+        r.error = "response body larger than the 8 MiB limit";
+    else if (t->resp_headers.overflowed)
+        r.error = "response headers larger than the 64 KiB limit";
+    else if (code != CURLE_OK)
+        r.error = t->errbuf[0] ? t->errbuf : curl_easy_strerror(code);
+    else
+        r.error = "";
+    r.body = t->resp_body.data ? t->resp_body.data : "";
+    r.body_len = t->resp_body.len;
+    r.header_block = t->resp_headers.data;
+    r.header_block_len = t->resp_headers.len;
+    r.duration_ms = (double)(uv_hrtime() - t->start_ns) / 1e6;
+    t->state = TRANSFER_DELIVERING;
+    t->cb(&r, t->arg);
+    transfer_free(t);
+}
+
+/* Hands the transfer to libcurl. Adding the handle only arms the timer
+ * (0 ms): the transfer starts on the next loop iteration. */
+static int activate(http_client *c, http_transfer *t) {
+    t->start_ns = uv_hrtime();
+    if (curl_multi_add_handle(c->multi, t->easy) != CURLM_OK)
+        return UV_ENOMEM;
+    t->state = TRANSFER_ACTIVE;
+    list_push(&c->active, t);
+    c->n_active++;
+    return 0;
+}
+
+/* Moves queued transfers into libcurl while there is room. A transfer that
+ * libcurl refuses is reported (as failed) on the next iteration. */
+static void promote_queued(http_client *c) {
+    while (!c->closing && c->queued.head && c->n_active < HTTP_MAX_ACTIVE) {
+        http_transfer *t = c->queued.head;
+        list_unlink(&c->queued, t);
+        if (activate(c, t) != 0) {
+            t->failed_to_start = true;
+            t->state = TRANSFER_CANCELLED;
+            list_push(&c->cancelled, t);
+            uv_timer_start(&c->defer, on_defer, 0, 0);
+        }
+    }
+}
+
+/* Collects every finished transfer. Called after each
+ * curl_multi_socket_action(), whatever it returned and whatever the running
+ * count says: a transfer can finish on any action. */
+static void drain_done(http_client *c) {
+    CURLMsg *msg;
+    int pending;
+    while (c->multi && (msg = curl_multi_info_read(c->multi, &pending))) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        CURL *easy = msg->easy_handle;
+        CURLcode code = msg->data.result;
+        char *priv = NULL;
+        curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
+        http_transfer *t = (http_transfer *)priv;
+        t->request_sent = easy_request_sent(easy);
+        curl_multi_remove_handle(c->multi, easy); /* msg is invalid from here */
+        list_unlink(&c->active, t);
+        c->n_active--;
+        deliver(t, code, false);
+        promote_queued(c);
+    }
+}
+
+static void on_sock_closed(uv_handle_t *h) {
+    free(h->data);
+}
+
+static void sock_ctx_close(http_client *c, sock_ctx *ctx) {
+    if (ctx->prev)
+        ctx->prev->next = ctx->next;
+    else
+        c->socks = ctx->next;
+    if (ctx->next)
+        ctx->next->prev = ctx->prev;
+    ctx->client = NULL;
+    uv_close((uv_handle_t *)&ctx->poll, on_sock_closed);
+}
+
+static void on_poll(uv_poll_t *h, int status, int events) {
+    sock_ctx *ctx = h->data;
+    http_client *c = ctx->client;
+    curl_socket_t fd = ctx->fd; /* ctx may be closed by the action below */
+    int flags = 0;
+    int running = 0;
+    if (!c || !c->multi)
+        return;
+    if (status < 0) {
+        flags = CURL_CSELECT_ERR;
+    } else {
+        if (events & UV_READABLE)
+            flags |= CURL_CSELECT_IN;
+        if (events & UV_WRITABLE)
+            flags |= CURL_CSELECT_OUT;
+    }
+    curl_multi_socket_action(c->multi, fd, flags, &running);
+    drain_done(c);
+}
+
+/* CURLMOPT_SOCKETFUNCTION: start, change or stop watching one socket.
+ * libcurl reports CURL_POLL_REMOVE before it closes a socket, so the poll
+ * handle is stopped (by uv_close) while its descriptor is still open. */
+static int on_curl_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp) {
+    http_client *c = userp;
+    sock_ctx *ctx = socketp;
+    (void)easy;
+    if (what == CURL_POLL_REMOVE) {
+        if (ctx)
+            sock_ctx_close(c, ctx);
+        return 0;
+    }
+    if (!ctx) {
+        ctx = calloc(1, sizeof *ctx);
+        if (!ctx)
+            return -1;
+        if (uv_poll_init_socket(c->loop, &ctx->poll, s) != 0) {
+            free(ctx);
+            return -1;
+        }
+        ctx->fd = s;
+        ctx->client = c;
+        ctx->poll.data = ctx;
+        ctx->next = c->socks;
+        if (c->socks)
+            c->socks->prev = ctx;
+        c->socks = ctx;
+        curl_multi_assign(c->multi, s, ctx);
+    }
+    int events = 0;
+    if (what & CURL_POLL_IN)
+        events |= UV_READABLE;
+    if (what & CURL_POLL_OUT)
+        events |= UV_WRITABLE;
+    if (uv_poll_start(&ctx->poll, events, on_poll) != 0)
+        return -1;
+    return 0;
+}
+
+static void on_timeout(uv_timer_t *timer) {
+    http_client *c = timer->data;
+    int running = 0;
+    if (!c->multi)
+        return;
+    curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    drain_done(c);
+}
+
+/* CURLMOPT_TIMERFUNCTION: only (re)arms the uv timer. Calling into libcurl
+ * from here would re-enter it; a 0 ms timeout fires on the next loop
+ * iteration instead. */
+static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp) {
+    http_client *c = userp;
+    (void)multi;
+    if (timeout_ms < 0)
+        uv_timer_stop(&c->timer);
+    else
+        uv_timer_start(&c->timer, on_timeout, (uint64_t)timeout_ms, 0);
+    return 0;
+}
+
+static void on_timer_closed(uv_handle_t *h) {
+    http_client *c = h->data;
+    if (--c->open_timers > 0)
+        return;
+    void (*on_closed)(void *) = c->on_closed;
+    void *arg = c->on_closed_arg;
+    free(c->user_agent);
+    free(c);
+    curl_global_cleanup();
+    if (on_closed)
+        on_closed(arg);
+}
+
+/* The last step of http_client_close(), run from client->defer once every
+ * transfer has been reported. curl_multi_cleanup() may still call the
+ * socket and timer functions (for connections it closes), so the timers are
+ * closed after it, and any poll context libcurl did not remove is closed
+ * too. The client is freed when the second timer's close callback runs. */
+static void finish_close(http_client *c) {
+    curl_multi_cleanup(c->multi);
+    c->multi = NULL;
+    while (c->socks)
+        sock_ctx_close(c, c->socks);
+    c->open_timers = 2;
+    uv_close((uv_handle_t *)&c->timer, on_timer_closed);
+    uv_close((uv_handle_t *)&c->defer, on_timer_closed);
+}
+
+/* Reports cancelled transfers. Only the transfers cancelled before this
+ * pass are reported in it; a cancellation made by one of these callbacks
+ * re-arms the timer and waits for the next loop iteration. */
+static void on_defer(uv_timer_t *timer) {
+    http_client *c = timer->data;
+    transfer_list batch = c->cancelled;
+    c->cancelled.head = c->cancelled.tail = NULL;
+    while (batch.head) {
+        http_transfer *t = batch.head;
+        list_unlink(&batch, t);
+        deliver(t, CURLE_ABORTED_BY_CALLBACK, true);
+    }
+    if (c->closing && !c->active.head && !c->queued.head && !c->cancelled.head)
+        finish_close(c);
+}
+
+int http_client_new(uv_loop_t *loop, const char *user_agent, http_client **out) {
+    if (!loop || !user_agent || !out)
+        return UV_EINVAL;
+    *out = NULL;
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return UV_ENOMEM;
+    http_client *c = calloc(1, sizeof *c);
+    if (!c) {
+        curl_global_cleanup();
+        return UV_ENOMEM;
+    }
+    c->loop = loop;
+    c->user_agent = strdup(user_agent);
+    c->multi = curl_multi_init();
+    if (!c->user_agent || !c->multi) {
+        if (c->multi)
+            curl_multi_cleanup(c->multi);
+        free(c->user_agent);
+        free(c);
+        curl_global_cleanup();
+        return UV_ENOMEM;
+    }
+    curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+    curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
+    curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+    curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
+    curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)HTTP_MAX_HOST_CONNECTIONS);
+    curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, (long)HTTP_MAX_HOST_CONNECTIONS);
+    uv_timer_init(loop, &c->timer);
+    uv_timer_init(loop, &c->defer);
+    c->timer.data = c;
+    c->defer.data = c;
+    *out = c;
+    return 0;
+}
+
+/* Sets the method and body. A POST without a body still sends
+ * "Content-Length: 0", and its Content-Type is suppressed (libcurl would
+ * otherwise add application/x-www-form-urlencoded). */
+static int set_method(http_transfer *t, const char *method, struct curl_slist **hdrs) {
+    CURL *e = t->easy;
+    if (t->body) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->body);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)t->body_len);
+        if (strcmp(method, "POST") != 0)
+            curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+    } else if (strcmp(method, "GET") == 0) {
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    } else if (strcmp(method, "POST") == 0) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, "");
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
+        struct curl_slist *n = curl_slist_append(*hdrs, "Content-Type:");
+        if (!n)
+            return UV_ENOMEM;
+        *hdrs = n;
+    } else if (strcmp(method, "HEAD") == 0) {
+        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    } else {
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+    }
+    return 0;
+}
+
+int http_send(http_client *c, const http_request *req, http_done_cb cb, void *arg,
+              http_transfer **transfer_out) {
+    if (transfer_out)
+        *transfer_out = NULL;
+    if (!c || !req || !req->method || !req->url || !cb || (!req->body && req->body_len))
+        return UV_EINVAL;
+    if (c->closing)
+        return UV_ECANCELED;
+    http_transfer *t = calloc(1, sizeof *t);
+    if (!t)
+        return UV_ENOMEM;
+    t->client = c;
+    t->cb = cb;
+    t->arg = arg;
+    t->resp_body.max = HTTP_MAX_BODY;
+    t->resp_headers.max = HTTP_MAX_HEADERS;
+    int rc = UV_ENOMEM;
+    if (req->body) {
+        t->body = malloc(req->body_len + 1);
+        if (!t->body)
+            goto fail;
+        memcpy(t->body, req->body, req->body_len);
+        t->body[req->body_len] = '\0';
+        t->body_len = req->body_len;
+    }
+    for (const char *const *h = req->headers; h && *h; h++) {
+        struct curl_slist *n = curl_slist_append(t->headers, *h);
+        if (!n)
+            goto fail;
+        t->headers = n;
+    }
+    t->easy = curl_easy_init();
+    if (!t->easy)
+        goto fail;
+    rc = set_method(t, req->method, &t->headers);
+    if (rc != 0)
+        goto fail;
+    CURL *e = t->easy;
+    rc = UV_EINVAL;
+    if (curl_easy_setopt(e, CURLOPT_URL, req->url) != CURLE_OK ||
+        curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK ||
+        curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") != CURLE_OK)
+        goto fail;
+    curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)t);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, c->user_agent);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)HTTP_MAX_BODY);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    /* Over TLS (where HTTP/2 is negotiated), wait for the first connection
+     * to say whether it can multiplex instead of opening one connection per
+     * request. Not over plain http: there it would only hold every request
+     * behind the first answer, as HTTP/1.1 cannot multiplex. */
+    if (strncasecmp(req->url, "https://", 8) == 0)
+        curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    if (req->timeout_ms > 0)
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, req->timeout_ms);
+    if (!req->idempotent)
+        curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+    t->start_ns = uv_hrtime();
+    /* Nothing runs inside this call: an active transfer starts on the next
+     * loop iteration, a queued one when an active one ends. */
+    if (c->n_active < HTTP_MAX_ACTIVE && !c->queued.head) {
+        rc = activate(c, t);
+        if (rc != 0)
+            goto fail;
+    } else {
+        t->state = TRANSFER_QUEUED;
+        list_push(&c->queued, t);
+    }
+    if (transfer_out)
+        *transfer_out = t;
+    return 0;
+fail:
+    transfer_free(t);
+    return rc;
+}
+
+bool http_transfer_request_sent(const http_transfer *t) {
+    if (t->state != TRANSFER_ACTIVE)
+        return t->request_sent;
+    return easy_request_sent(t->easy);
+}
+
+void http_transfer_cancel(http_transfer *t) {
+    if (!t || (t->state != TRANSFER_ACTIVE && t->state != TRANSFER_QUEUED))
+        return;
+    http_client *c = t->client;
+    if (t->state == TRANSFER_QUEUED) {
+        list_unlink(&c->queued, t);
+    } else {
+        t->request_sent = easy_request_sent(t->easy);
+        curl_multi_remove_handle(c->multi, t->easy);
+        list_unlink(&c->active, t);
+        c->n_active--;
+    }
+    t->state = TRANSFER_CANCELLED;
+    list_push(&c->cancelled, t);
+    uv_timer_start(&c->defer, on_defer, 0, 0);
+    promote_queued(c);
+}
+
+void http_client_close(http_client *c, void (*on_closed)(void *arg), void *arg) {
+    if (!c || c->closing)
+        return;
+    c->closing = true;
+    c->on_closed = on_closed;
+    c->on_closed_arg = arg;
+    while (c->queued.head)
+        http_transfer_cancel(c->queued.head);
+    while (c->active.head)
+        http_transfer_cancel(c->active.head);
+    /* Even with nothing to cancel, finish on the next iteration: the caller
+     * may be inside one of our callbacks. */
+    uv_timer_start(&c->defer, on_defer, 0, 0);
+}

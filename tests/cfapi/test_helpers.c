@@ -1,0 +1,305 @@
+/*
+ * test_helpers.c - unit tests of cfapi's pure helpers (cfapi_internal.h):
+ * the id and domain guards, URL building, envelope decoding, Retry-After
+ * parsing, backoff bounds, body excerpts, error lines and redaction.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "cfapi_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#define ACCT "023e105f4ecef8ad9ca31a8372d0c353"
+#define CONN "8C6BD4C4A1B24F0E9E4B2D8C1A0F3E55"
+
+static void test_id_guard(void **state) {
+    (void)state;
+    static const struct {
+        const char *id;
+        bool ok;
+    } cases[] = {
+        {ACCT, true},
+        {CONN, true},
+        {"0123456789abcdefABCDEF0123456789", true},
+        {"", false},
+        {"023e105f4ecef8ad9ca31a8372d0c35", false},   /* 31 */
+        {"023e105f4ecef8ad9ca31a8372d0c3533", false}, /* 33 */
+        {"023e105f4ecef8ad9ca31a8372d0c35g", false},
+        {"023e105f4ecef8ad9ca31a8372d0c35/", false},
+        {"../../../../../../../../../../..", false},
+        {"023e105f4ecef8ad9ca31a8372d0c35 ", false},
+        {"023e105f4ecef8ad9ca31a8372d0c3%2", false},
+        {"023e105f4ecef8ad9ca31a8372d0c353\n", false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        if (cfapi_id_is_valid(cases[i].id) != cases[i].ok)
+            fail_msg("case %zu (\"%s\"): expected %s", i, cases[i].id,
+                     cases[i].ok ? "valid" : "invalid");
+    }
+    assert_false(cfapi_id_is_valid(NULL));
+}
+
+static void test_domain_guard(void **state) {
+    (void)state;
+    static const struct {
+        const char *d;
+        bool ok;
+    } cases[] = {
+        {"example.com", true},
+        {"Example.COM", true},
+        {"a.b.c.example.co.uk", true},
+        {"xn--bcher-kva.example", true},
+        {"my-domain.io", true},
+        {"com", false},
+        {"", false},
+        {".example.com", false},
+        {"example.com.", false},
+        {"example..com", false},
+        {"-example.com", false},
+        {"example-.com", false},
+        {"exa mple.com", false},
+        {"example.com/x", false},
+        {"example.com\"", false},
+        {"under_score.com", false},
+        {"1.2.3.4", false},
+        {"example.123", false},
+        {"example.c0m", true},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        if (cfapi_domain_is_valid(cases[i].d) != cases[i].ok)
+            fail_msg("case %zu (\"%s\"): expected %s", i, cases[i].d,
+                     cases[i].ok ? "valid" : "invalid");
+    }
+    char label[70];
+    memset(label, 'a', 63);
+    strcpy(label + 63, ".com");
+    assert_true(cfapi_domain_is_valid(label));
+    memset(label, 'a', 64);
+    strcpy(label + 64, ".com");
+    assert_false(cfapi_domain_is_valid(label));
+    char longname[300];
+    size_t n = 0;
+    while (n + 10 < 254) { /* "aaaaaaaaa." blocks */
+        memcpy(longname + n, "aaaaaaaaa.", 10);
+        n += 10;
+    }
+    memcpy(longname + n, "com", 4); /* 253 + 0 */
+    assert_int_equal(strlen(longname), 253);
+    assert_true(cfapi_domain_is_valid(longname));
+    memcpy(longname + n, "comm", 5);
+    assert_false(cfapi_domain_is_valid(longname));
+    assert_false(cfapi_domain_is_valid(NULL));
+}
+
+static void test_build_url(void **state) {
+    (void)state;
+    const char *base = "https://api.cloudflare.com/client/v4";
+    char *u = NULL;
+    assert_int_equal(cfapi_build_url(base, ACCT, NULL, false, &u), 0);
+    assert_string_equal(u, "https://api.cloudflare.com/client/v4/accounts/" ACCT "/sso_connectors");
+    free(u);
+    assert_int_equal(cfapi_build_url(base, ACCT, CONN, false, &u), 0);
+    assert_string_equal(u, "https://api.cloudflare.com/client/v4/accounts/" ACCT
+                           "/sso_connectors/" CONN);
+    free(u);
+    assert_int_equal(cfapi_build_url(base, ACCT, CONN, true, &u), 0);
+    assert_string_equal(u, "https://api.cloudflare.com/client/v4/accounts/" ACCT
+                           "/sso_connectors/" CONN "/begin_verification");
+    free(u);
+    assert_int_equal(cfapi_build_url(base, ACCT, NULL, true, &u), UV_EINVAL);
+    assert_null(u);
+    assert_int_equal(cfapi_build_url(base, "../admin", NULL, false, &u), UV_EINVAL);
+    assert_null(u);
+    assert_int_equal(cfapi_build_url(base, ACCT, ACCT "/../x", false, &u), UV_EINVAL);
+    assert_int_equal(cfapi_build_url(base, ACCT, "short", false, &u), UV_EINVAL);
+    assert_int_equal(cfapi_build_url(base, NULL, NULL, false, &u), UV_EINVAL);
+}
+
+static void test_envelope(void **state) {
+    (void)state;
+    cfapi_envelope env;
+    const char *ok = "{\"success\":true,\"errors\":[],\"messages\":[],\"result\":{\"id\":\"x\"}}";
+    assert_int_equal(cfapi_envelope_decode(ok, strlen(ok), &env), 0);
+    assert_true(env.success);
+    assert_non_null(env.result);
+    assert_string_equal(json_string_value(json_object_get(env.result, "id")), "x");
+    assert_true(json_is_array(env.errors));
+    cfapi_envelope_clear(&env);
+    assert_null(env.root);
+
+    const char *fail =
+        "{\"success\":false,\"errors\":[{\"code\":10000,\"message\":\"Authentication "
+        "error\"}],\"result\":null}";
+    assert_int_equal(cfapi_envelope_decode(fail, strlen(fail), &env), 0);
+    assert_false(env.success);
+    assert_null(env.result);
+    assert_int_equal(json_array_size(env.errors), 1);
+    cfapi_envelope_clear(&env);
+
+    const char *noresult = "{\"success\":true,\"errors\":[],\"messages\":[]}";
+    assert_int_equal(cfapi_envelope_decode(noresult, strlen(noresult), &env), 0);
+    assert_true(env.success);
+    assert_null(env.result);
+    cfapi_envelope_clear(&env);
+
+    static const char *const bad[] = {
+        "",
+        "<html><body>502 Bad Gateway</body></html>",
+        "[]",
+        "{}",
+        "{\"success\":\"true\"}",
+        "{\"success\":1}",
+        "{\"success\":true,\"errors\":{}}",
+        "{\"success\":true",
+        "null",
+        "{\"success\":true,\"success\":false}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        if (cfapi_envelope_decode(bad[i], strlen(bad[i]), &env) != UV_EINVAL)
+            fail_msg("bad envelope %zu accepted: %s", i, bad[i]);
+        assert_null(env.root);
+    }
+    assert_int_equal(cfapi_envelope_decode(NULL, 0, &env), UV_EINVAL);
+}
+
+static void test_retry_after(void **state) {
+    (void)state;
+    uint64_t ms = 0;
+    time_t now = 1700000000; /* Tue, 14 Nov 2023 22:13:20 GMT */
+    assert_int_equal(cfapi_retry_after_ms("2", NULL, now, &ms), 0);
+    assert_int_equal(ms, 2000);
+    assert_int_equal(cfapi_retry_after_ms(" 0 ", NULL, now, &ms), 0);
+    assert_int_equal(ms, 0);
+    assert_int_equal(cfapi_retry_after_ms("1.5", NULL, now, &ms), 0);
+    assert_int_equal(ms, 1500);
+    /* Retry-After-Ms wins */
+    assert_int_equal(cfapi_retry_after_ms("2", "1500", now, &ms), 0);
+    assert_int_equal(ms, 1500);
+    assert_int_equal(cfapi_retry_after_ms(NULL, "250", now, &ms), 0);
+    assert_int_equal(ms, 250);
+    /* a bad Retry-After-Ms falls back to Retry-After */
+    assert_int_equal(cfapi_retry_after_ms("3", "soon", now, &ms), 0);
+    assert_int_equal(ms, 3000);
+    /* HTTP dates */
+    assert_int_equal(cfapi_retry_after_ms("Tue, 14 Nov 2023 22:13:25 GMT", NULL, now, &ms), 0);
+    assert_int_equal(ms, 5000);
+    assert_int_equal(cfapi_retry_after_ms("Tue, 14 Nov 2023 22:00:00 GMT", NULL, now, &ms), 0);
+    assert_int_equal(ms, 0); /* in the past */
+    /* clamped */
+    assert_int_equal(cfapi_retry_after_ms("86400", NULL, now, &ms), 0);
+    assert_int_equal(ms, CFAPI_MAX_RETRY_AFTER_MS);
+    /* unusable */
+    ms = 77;
+    assert_int_equal(cfapi_retry_after_ms(NULL, NULL, now, &ms), UV_EINVAL);
+    assert_int_equal(cfapi_retry_after_ms("-1", NULL, now, &ms), UV_EINVAL);
+    assert_int_equal(cfapi_retry_after_ms("", "", now, &ms), UV_EINVAL);
+    assert_int_equal(cfapi_retry_after_ms("soon", "-5", now, &ms), UV_EINVAL);
+    assert_int_equal(cfapi_retry_after_ms("nan", NULL, now, &ms), UV_EINVAL);
+    assert_int_equal(cfapi_retry_after_ms("5s", NULL, now, &ms), UV_EINVAL);
+    assert_int_equal(ms, 77);
+}
+
+static void test_backoff(void **state) {
+    (void)state;
+    static const uint32_t rnds[] = {0, 1, 12345, 0x7fffffff, 0xffffffff};
+    for (unsigned retry = 0; retry < 40; retry++) {
+        uint64_t full = 100;
+        for (unsigned i = 0; i < retry && full < CFAPI_MAX_BACKOFF_MS; i++)
+            full *= 2;
+        if (full > CFAPI_MAX_BACKOFF_MS)
+            full = CFAPI_MAX_BACKOFF_MS;
+        for (size_t k = 0; k < sizeof rnds / sizeof rnds[0]; k++) {
+            uint64_t d = cfapi_backoff_ms(100, retry, rnds[k]);
+            if (d < (full + 1) / 2 || d > full)
+                fail_msg("retry %u rnd %u: %llu outside [%llu, %llu]", retry, rnds[k],
+                         (unsigned long long)d, (unsigned long long)(full + 1) / 2,
+                         (unsigned long long)full);
+        }
+    }
+    /* both ends of the jitter range are reachable */
+    assert_int_equal(cfapi_backoff_ms(100, 0, 0), 50);
+    assert_int_equal(cfapi_backoff_ms(100, 0, 50), 100);
+    /* base 0 means 500 */
+    uint64_t d = cfapi_backoff_ms(0, 0, 7);
+    assert_true(d >= 250 && d <= 500);
+    /* jitter actually varies */
+    uint64_t a = cfapi_backoff_ms(1000, 3, 1), b = cfapi_backoff_ms(1000, 3, 3000);
+    assert_true(a != b);
+}
+
+static void test_excerpt(void **state) {
+    (void)state;
+    static const char html[] = "<html>\r\n\tbad\x01\xff</html>";
+    char *e = cfapi_body_excerpt(html, sizeof html - 1, 200);
+    assert_string_equal(e, "<html>   bad ?</html>");
+    free(e);
+    char big[1000];
+    memset(big, 'x', sizeof big);
+    e = cfapi_body_excerpt(big, sizeof big, 10);
+    assert_string_equal(e, "xxxxxxxxxx...");
+    free(e);
+    e = cfapi_body_excerpt("", 0, 10);
+    assert_string_equal(e, "");
+    free(e);
+}
+
+static void test_errors_lines(void **state) {
+    (void)state;
+    json_t *errs =
+        json_pack("[{s:i, s:s}, {s:i}, {s:s, s:s}]", "code", 10000, "message",
+                  "Authentication error", "code", 7003, "code", "x1", "message", "line\nbreak");
+    char *text = NULL;
+    assert_int_equal(cfapi_append_errors(&text, errs), 0);
+    assert_string_equal(text, "Cloudflare error 10000: Authentication error\n"
+                              "Cloudflare error 7003\n"
+                              "Cloudflare error x1: line break");
+    free(text);
+    json_decref(errs);
+
+    json_t *many = json_array();
+    for (int i = 0; i < 15; i++)
+        json_array_append_new(many, json_pack("{s:i, s:s}", "code", 1000 + i, "message", "m"));
+    text = NULL;
+    assert_int_equal(cfapi_append_errors(&text, many), 0);
+    assert_non_null(strstr(text, "Cloudflare error 1009: m"));
+    assert_null(strstr(text, "Cloudflare error 1010"));
+    assert_non_null(strstr(text, "(5 more errors)"));
+    free(text);
+    json_decref(many);
+
+    text = NULL;
+    assert_int_equal(cfapi_append_errors(&text, NULL), 0);
+    assert_null(text);
+}
+
+static void test_redact(void **state) {
+    (void)state;
+    const char *secrets[] = {"tok-SECRET-123", "", "key42xyz", NULL};
+    char *r = cfapi_redact("a tok-SECRET-123 b key42xyz c tok-SECRET-123", secrets);
+    assert_string_equal(r, "a *** b *** c ***");
+    free(r);
+    r = cfapi_redact("nothing here", secrets);
+    assert_string_equal(r, "nothing here");
+    free(r);
+    r = cfapi_redact(NULL, NULL);
+    assert_string_equal(r, "");
+    free(r);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_id_guard),    cmocka_unit_test(test_domain_guard),
+        cmocka_unit_test(test_build_url),   cmocka_unit_test(test_envelope),
+        cmocka_unit_test(test_retry_after), cmocka_unit_test(test_backoff),
+        cmocka_unit_test(test_excerpt),     cmocka_unit_test(test_errors_lines),
+        cmocka_unit_test(test_redact),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,518 @@
+/*
+ * test_http.c - http_uv (libcurl multi on libuv) against a real HTTP
+ * server on 127.0.0.1 (canned_server, on the same loop): requests and
+ * answers, header lookup, the body cap, connection reuse and the
+ * per-host connection cap, cancellation, teardown.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "canned_server.h"
+#include "http_uv.h"
+
+#include <curl/curl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define UA "cfapi-test-agent/1.0"
+
+typedef struct seen {
+    int calls;
+    bool cancelled;
+    int curl_code;
+    long status;
+    bool request_sent;
+    bool body_too_large;
+    size_t body_len;
+    char body[256];
+    char error[CURL_ERROR_SIZE + 64];
+    char retry_after[64];
+    char retry_after_ms[64];
+    bool has_missing_header;
+} seen;
+
+static void on_done(const http_response *r, void *arg) {
+    seen *s = arg;
+    s->calls++;
+    s->cancelled = r->cancelled;
+    s->curl_code = r->curl_code;
+    s->status = r->status;
+    s->request_sent = r->request_sent;
+    s->body_too_large = r->body_too_large;
+    s->body_len = r->body_len;
+    snprintf(s->body, sizeof s->body, "%s", r->body);
+    snprintf(s->error, sizeof s->error, "%s", r->error);
+    const char *h = http_response_header(r, "retry-after");
+    snprintf(s->retry_after, sizeof s->retry_after, "%s", h ? h : "(none)");
+    h = http_response_header(r, "RETRY-AFTER-MS");
+    snprintf(s->retry_after_ms, sizeof s->retry_after_ms, "%s", h ? h : "(none)");
+    s->has_missing_header = http_response_header(r, "X-Not-There") != NULL;
+}
+
+typedef struct fixture {
+    uv_loop_t loop;
+    canned_server server;
+    http_client *http;
+    bool closed;
+} fixture;
+
+static int setup(void **state) {
+    fixture *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    assert_int_equal(uv_loop_init(&f->loop), 0);
+    assert_int_equal(canned_start(&f->server, &f->loop), 0);
+    assert_int_equal(http_client_new(&f->loop, UA, &f->http), 0);
+    *state = f;
+    return 0;
+}
+
+static void on_closed(void *arg) {
+    ((fixture *)arg)->closed = true;
+}
+
+/* Closes the client (if the test has not), stops the server, and checks
+ * that nothing is left on the loop. */
+static int teardown(void **state) {
+    fixture *f = *state;
+    if (f->http)
+        http_client_close(f->http, on_closed, f);
+    canned_stop(&f->server);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    assert_true(f->closed);
+    assert_int_equal(uv_loop_close(&f->loop), 0);
+    free(f);
+    return 0;
+}
+
+static int send_get(fixture *f, const char *url, seen *s, http_transfer **t) {
+    http_request req = {.method = "GET", .url = url, .timeout_ms = 20000, .idempotent = true};
+    return http_send(f->http, &req, on_done, s, t);
+}
+
+static void test_get_and_headers(void **state) {
+    fixture *f = *state;
+    f->server.body = "{\"hello\":1}";
+    f->server.body_len = strlen(f->server.body);
+    f->server.extra_headers = "Retry-After: 7\r\nretry-after-ms:   1500  \r\n";
+    seen s = {0};
+    const char *headers[] = {"Accept: application/json", "X-Test: yes", NULL};
+    http_request req = {.method = "GET",
+                        .url = f->server.url,
+                        .headers = headers,
+                        .timeout_ms = 20000,
+                        .idempotent = true};
+    assert_int_equal(http_send(f->http, &req, on_done, &s, NULL), 0);
+    assert_int_equal(s.calls, 0); /* never from inside http_send */
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    assert_int_equal(s.calls, 1);
+    assert_int_equal(s.curl_code, 0);
+    assert_int_equal(s.status, 200);
+    assert_true(s.request_sent);
+    assert_string_equal(s.body, "{\"hello\":1}");
+    assert_string_equal(s.retry_after, "7");
+    assert_string_equal(s.retry_after_ms, "1500");
+    assert_false(s.has_missing_header);
+    /* what the server saw */
+    assert_non_null(strstr(f->server.last_head, "GET / HTTP/1.1\r\n"));
+    assert_non_null(strstr(f->server.last_head, "\r\nUser-Agent: " UA "\r\n"));
+    assert_non_null(strstr(f->server.last_head, "\r\nX-Test: yes\r\n"));
+    assert_non_null(strstr(f->server.last_head, "\r\nAccept: application/json\r\n"));
+    assert_null(strstr(f->server.last_head, "Content-Type"));
+}
+
+static void test_post_bodies(void **state) {
+    fixture *f = *state;
+    seen s = {0};
+    /* a POST without a body: Content-Length 0 and no Content-Type */
+    http_request req = {.method = "POST", .url = f->server.url, .timeout_ms = 20000};
+    assert_int_equal(http_send(f->http, &req, on_done, &s, NULL), 0);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    assert_int_equal(s.calls, 1);
+    assert_int_equal(s.status, 200);
+    assert_non_null(strstr(f->server.last_head, "POST / HTTP/1.1\r\n"));
+    assert_non_null(strstr(f->server.last_head, "\r\nContent-Length: 0\r\n"));
+    assert_null(strstr(f->server.last_head, "Content-Type"));
+    /* a PATCH with a body; the caller's buffer may change after http_send */
+    char body[] = "{\"enabled\":true}";
+    const char *headers[] = {"Content-Type: application/json", NULL};
+    http_request patch = {.method = "PATCH",
+                          .url = f->server.url,
+                          .headers = headers,
+                          .body = body,
+                          .body_len = strlen(body),
+                          .timeout_ms = 20000,
+                          .idempotent = true};
+    seen s2 = {0};
+    assert_int_equal(http_send(f->http, &patch, on_done, &s2, NULL), 0);
+    memset(body, 'X', strlen(body)); /* the body was copied */
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    assert_int_equal(s2.calls, 1);
+    assert_non_null(strstr(f->server.last_head, "PATCH / HTTP/1.1\r\n"));
+    assert_non_null(strstr(f->server.last_head, "\r\nContent-Type: application/json\r\n"));
+    assert_string_equal(f->server.last_body, "{\"enabled\":true}");
+    /* DELETE: no body at all */
+    http_request del = {.method = "DELETE", .url = f->server.url, .idempotent = true};
+    seen s3 = {0};
+    assert_int_equal(http_send(f->http, &del, on_done, &s3, NULL), 0);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    assert_int_equal(s3.calls, 1);
+    assert_non_null(strstr(f->server.last_head, "DELETE / HTTP/1.1\r\n"));
+    assert_null(strstr(f->server.last_head, "Content-Type"));
+    assert_string_equal(f->server.last_body, "");
+}
+
+/* 9 MiB with a Content-Length (refused up front) and without one (cut off
+ * by the write callback at 8 MiB). Neither grows past the cap. */
+static void test_body_cap(void **state) {
+    fixture *f = *state;
+    size_t big = (size_t)9 * 1024 * 1024;
+    char *body = malloc(big);
+    assert_non_null(body);
+    memset(body, 'a', big);
+    f->server.body = body;
+    f->server.body_len = big;
+    seen s = {0};
+    assert_int_equal(send_get(f, f->server.url, &s, NULL), 0);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    assert_int_equal(s.calls, 1);
+    assert_true(s.body_too_large);
+    assert_int_not_equal(s.curl_code, 0);
+    assert_non_null(strstr(s.error, "8 MiB"));
+
+    f->server.close_delimited = true;
+    seen s2 = {0};
+    assert_int_equal(send_get(f, f->server.url, &s2, NULL), 0);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    assert_int_equal(s2.calls, 1);
+    assert_true(s2.body_too_large);
+    assert_int_not_equal(s2.curl_code, 0);
+    assert_true(s2.body_len <= HTTP_MAX_BODY);
+
+    /* exactly at the cap is fine */
+    f->server.close_delimited = false;
+    f->server.body_len = HTTP_MAX_BODY;
+    seen s3 = {0};
+    assert_int_equal(send_get(f, f->server.url, &s3, NULL), 0);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    assert_int_equal(s3.calls, 1);
+    assert_int_equal(s3.curl_code, 0);
+    assert_false(s3.body_too_large);
+    assert_int_equal(s3.body_len, HTTP_MAX_BODY);
+    free(body);
+}
+
+typedef struct chain {
+    fixture *f;
+    int left;
+    int ok;
+    seen s;
+} chain;
+
+static void on_chain(const http_response *r, void *arg) {
+    chain *c = arg;
+    if (r->curl_code == 0 && r->status == 200)
+        c->ok++;
+    if (--c->left > 0) {
+        http_request req = {
+            .method = "GET", .url = c->f->server.url, .timeout_ms = 20000, .idempotent = true};
+        assert_int_equal(http_send(c->f->http, &req, on_chain, c, NULL), 0);
+    }
+}
+
+/* Sequential requests share one kept-alive connection; requests that must
+ * not be re-sent (idempotent = false) each get a fresh one. */
+static void test_connection_reuse(void **state) {
+    fixture *f = *state;
+    f->server.body = "{}";
+    f->server.body_len = 2;
+    chain c = {.f = f, .left = 20};
+    http_request req = {
+        .method = "GET", .url = f->server.url, .timeout_ms = 20000, .idempotent = true};
+    assert_int_equal(http_send(f->http, &req, on_chain, &c, NULL), 0);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    assert_int_equal(c.ok, 20);
+    assert_int_equal(f->server.requests, 20);
+    assert_int_equal(f->server.accepted, 1);
+
+    for (int i = 0; i < 3; i++) {
+        seen s = {0};
+        http_request post = {.method = "POST",
+                             .url = f->server.url,
+                             .body = "{}",
+                             .body_len = 2,
+                             .timeout_ms = 20000,
+                             .idempotent = false};
+        assert_int_equal(http_send(f->http, &post, on_done, &s, NULL), 0);
+        uv_run(&f->loop, UV_RUN_DEFAULT);
+        assert_int_equal(s.status, 200);
+    }
+    assert_int_equal(f->server.accepted, 4);
+}
+
+/* 200 concurrent requests to one host never hold more than
+ * HTTP_MAX_HOST_CONNECTIONS connections; the rest queue and all finish. */
+static void test_connection_cap(void **state) {
+    fixture *f = *state;
+    enum { N = 200 };
+    f->server.body = "{}";
+    f->server.body_len = 2;
+    f->server.delay_ms = 50;
+    seen *s = calloc(N, sizeof *s);
+    assert_non_null(s);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(send_get(f, f->server.url, &s[i], NULL), 0);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(s[i].calls, 1);
+        assert_int_equal(s[i].status, 200);
+    }
+    assert_int_equal(f->server.requests, N);
+    assert_true(f->server.max_open <= HTTP_MAX_HOST_CONNECTIONS);
+    assert_true(f->server.max_open > 1); /* and they did run in parallel */
+    assert_true(f->server.accepted <= HTTP_MAX_HOST_CONNECTIONS);
+    free(s);
+}
+
+/* More requests than HTTP_MAX_ACTIVE wait in http_uv's queue, and their
+ * timeout only starts when they leave it: 4 waves of 400 ms answers take
+ * over 1.6 s, yet none of them times out at 1.5 s. */
+static void test_queue_does_not_eat_timeouts(void **state) {
+    fixture *f = *state;
+    enum { N = 4 * HTTP_MAX_ACTIVE };
+    f->server.body = "{}";
+    f->server.body_len = 2;
+    f->server.delay_ms = 400;
+    seen *s = calloc(N, sizeof *s);
+    assert_non_null(s);
+    http_request req = {
+        .method = "GET", .url = f->server.url, .timeout_ms = 1500, .idempotent = true};
+    uint64_t t0 = uv_hrtime();
+    for (int i = 0; i < N; i++)
+        assert_int_equal(http_send(f->http, &req, on_done, &s[i], NULL), 0);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    double ms = (double)(uv_hrtime() - t0) / 1e6;
+    for (int i = 0; i < N; i++) {
+        if (s[i].calls != 1 || s[i].status != 200)
+            fail_msg("request %d: calls %d status %ld error %s", i, s[i].calls, s[i].status,
+                     s[i].error);
+    }
+    assert_int_equal(f->server.requests, N);
+    assert_true(f->server.max_open <= HTTP_MAX_HOST_CONNECTIONS);
+    assert_true(ms >= 1600); /* it really was longer than one timeout */
+    free(s);
+}
+
+/* Two requests started together are both on the wire at once (plain
+ * http must not wait for the first answer to decide on multiplexing). */
+static void test_parallel_start(void **state) {
+    fixture *f = *state;
+    f->server.delay_ms = 30000;
+    seen a = {0}, b = {0};
+    http_transfer *ta = NULL, *tb = NULL;
+    assert_int_equal(send_get(f, f->server.url, &a, &ta), 0);
+    assert_int_equal(send_get(f, f->server.url, &b, &tb), 0);
+    /* run until the server has both requests (the real signal), then cancel */
+    while (f->server.requests < 2)
+        uv_run(&f->loop, UV_RUN_ONCE);
+    assert_true(http_transfer_request_sent(ta));
+    assert_true(http_transfer_request_sent(tb));
+    http_transfer_cancel(ta);
+    http_transfer_cancel(tb);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    assert_int_equal(f->server.accepted, 2);
+    assert_true(a.cancelled && b.cancelled);
+    assert_true(a.request_sent && b.request_sent);
+}
+
+/* Cancelling a request still waiting in the queue. */
+static void test_cancel_queued(void **state) {
+    fixture *f = *state;
+    enum { N = HTTP_MAX_ACTIVE + 3 };
+    f->server.body = "{}";
+    f->server.body_len = 2;
+    f->server.delay_ms = 100;
+    seen *s = calloc(N, sizeof *s);
+    http_transfer **t = calloc(N, sizeof *t);
+    assert_non_null(s);
+    assert_non_null(t);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(send_get(f, f->server.url, &s[i], &t[i]), 0);
+    http_transfer_cancel(t[N - 1]);
+    assert_false(http_transfer_request_sent(t[N - 1]));
+    assert_int_equal(s[N - 1].calls, 0);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    assert_int_equal(s[N - 1].calls, 1);
+    assert_true(s[N - 1].cancelled);
+    assert_false(s[N - 1].request_sent);
+    for (int i = 0; i < N - 1; i++) {
+        assert_int_equal(s[i].calls, 1);
+        assert_int_equal(s[i].status, 200);
+    }
+    assert_int_equal(f->server.requests, N - 1);
+    free(s);
+    free(t);
+}
+
+typedef struct cancel_ctx {
+    http_transfer *t;
+    seen *s;
+} cancel_ctx;
+
+static void on_cancel_timer(uv_timer_t *timer) {
+    cancel_ctx *c = timer->data;
+    http_transfer_cancel(c->t);
+    assert_int_equal(c->s->calls, 0); /* not from inside cancel */
+    uv_close((uv_handle_t *)timer, NULL);
+}
+
+/* A cancelled transfer reports once, later, with `cancelled`; cancelling
+ * one transfer leaves the others alone. */
+static void test_cancel(void **state) {
+    fixture *f = *state;
+    f->server.delay_ms = 30000;
+    f->server.body = "{}";
+    f->server.body_len = 2;
+    seen waiting = {0}, inflight = {0};
+    http_transfer *t1 = NULL, *t2 = NULL;
+    assert_int_equal(send_get(f, f->server.url, &waiting, &t1), 0);
+    assert_non_null(t1);
+    http_transfer_cancel(t1);
+    http_transfer_cancel(t1); /* a second cancel is a no-op */
+    assert_int_equal(waiting.calls, 0);
+    assert_false(http_transfer_request_sent(t1));
+
+    assert_int_equal(send_get(f, f->server.url, &inflight, &t2), 0);
+    uv_timer_t timer;
+    cancel_ctx cc = {.t = t2, .s = &inflight};
+    uv_timer_init(&f->loop, &timer);
+    timer.data = &cc;
+    uv_timer_start(&timer, on_cancel_timer, 200, 0);
+    uint64_t t0 = uv_hrtime();
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    uint64_t elapsed_ms = (uv_hrtime() - t0) / 1000000;
+    assert_int_equal(waiting.calls, 1);
+    assert_true(waiting.cancelled);
+    assert_false(waiting.request_sent);
+    assert_int_equal(inflight.calls, 1);
+    assert_true(inflight.cancelled);
+    assert_true(inflight.request_sent); /* the server had the request */
+    assert_int_equal(f->server.requests, 1);
+    assert_true(elapsed_ms < 20000); /* far from the server's 30 s delay */
+}
+
+/* Closing with transfers in flight cancels them, then releases everything:
+ * the teardown checks uv_loop_close() == 0. */
+static void test_close_in_flight(void **state) {
+    fixture *f = *state;
+    f->server.delay_ms = 30000;
+    seen s[5] = {0};
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(send_get(f, f->server.url, &s[i], NULL), 0);
+    http_client_close(f->http, on_closed, f);
+    http_request req = {.method = "GET", .url = f->server.url, .idempotent = true};
+    seen late = {0};
+    assert_int_equal(http_send(f->http, &req, on_done, &late, NULL), UV_ECANCELED);
+    f->http = NULL;
+    canned_stop(&f->server);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    assert_true(f->closed);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(s[i].calls, 1);
+        assert_true(s[i].cancelled);
+    }
+    assert_int_equal(late.calls, 0);
+}
+
+static void test_connect_refused_and_protocols(void **state) {
+    fixture *f = *state;
+    /* a port with nothing listening: bind one, then close it */
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/", f->server.port);
+    canned_stop(&f->server);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    seen s = {0};
+    assert_int_equal(send_get(f, url, &s, NULL), 0);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    assert_int_equal(s.calls, 1);
+    assert_int_equal(s.curl_code, CURLE_COULDNT_CONNECT);
+    assert_int_equal(s.status, 0);
+    assert_false(s.request_sent);
+    assert_true(strlen(s.error) > 0);
+
+    seen s2 = {0};
+    assert_int_equal(send_get(f, "file:///etc/passwd", &s2, NULL), 0);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    assert_int_equal(s2.calls, 1);
+    assert_int_equal(s2.curl_code, CURLE_UNSUPPORTED_PROTOCOL);
+    assert_int_equal(s2.body_len, 0);
+
+    assert_int_equal(canned_start(&f->server, &f->loop), 0); /* for teardown */
+}
+
+typedef struct close_inside {
+    fixture *f;
+    int calls;
+} close_inside;
+
+static void on_done_close(const http_response *r, void *arg) {
+    close_inside *ci = arg;
+    (void)r;
+    ci->calls++;
+    if (ci->f->http) {
+        http_client_close(ci->f->http, on_closed, ci->f);
+        ci->f->http = NULL;
+    }
+}
+
+/* The client may be closed from inside a transfer's callback, with other
+ * transfers finishing in the same pass. */
+static void test_close_from_callback(void **state) {
+    fixture *f = *state;
+    f->server.body = "{}";
+    f->server.body_len = 2;
+    close_inside ci = {.f = f};
+    for (int i = 0; i < 3; i++) {
+        http_request req = {
+            .method = "GET", .url = f->server.url, .timeout_ms = 20000, .idempotent = true};
+        assert_int_equal(http_send(f->http, &req, on_done_close, &ci, NULL), 0);
+    }
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    assert_true(f->closed);
+    assert_int_equal(ci.calls, 3);
+}
+
+static void test_bad_arguments(void **state) {
+    fixture *f = *state;
+    seen s = {0};
+    http_request req = {.method = "GET", .url = NULL};
+    assert_int_equal(http_send(f->http, &req, on_done, &s, NULL), UV_EINVAL);
+    http_request nobody = {.method = "POST", .url = f->server.url, .body_len = 3};
+    assert_int_equal(http_send(f->http, &nobody, on_done, &s, NULL), UV_EINVAL);
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+    assert_int_equal(s.calls, 0);
+}
+
+int main(void) {
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_get_and_headers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_post_bodies, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_body_cap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_connection_reuse, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_connection_cap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_does_not_eat_timeouts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_parallel_start, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cancel_queued, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close_in_flight, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_connect_refused_and_protocols, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close_from_callback, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
