@@ -81,6 +81,11 @@ int main(int argc, char **argv) {
         rc = rpc_server_start(server);
     if (rc < 0) {
         log_error("provider", "cannot start: %s", uv_strerror(rc));
+        /* Handles set up before the failure are already closing: let their
+         * close callbacks run. */
+        uv_run(&loop, UV_RUN_DEFAULT);
+        uv_loop_close(&loop);
+        curl_global_cleanup();
         return 1;
     }
     uv_run(&loop, UV_RUN_DEFAULT);

@@ -10,8 +10,8 @@
  * With TH_VALGRIND=1 in the environment every child runs under valgrind
  * (exit status 99 on any memory error or leak).
  *
- * Paths of the built binaries come from the build: PROVIDER_BIN, SIM_BIN,
- * and RPC_TESTD_BIN (compile definitions set in tests/CMakeLists.txt).
+ * Paths of the built binaries come from the build: PROVIDER_BIN and SIM_BIN
+ * (compile definitions of the test_harness target, tests/CMakeLists.txt).
  */
 #ifndef TEST_HARNESS_H
 #define TEST_HARNESS_H
