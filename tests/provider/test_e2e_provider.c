@@ -889,6 +889,98 @@ static void test_sigterm(void **state) {
     assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* The methods that need no API: validation and state upgrade. */
+static void test_validation_and_upgrade(void **state) {
+    fixture *f = *state;
+    json_t *r = call(f, "ValidateProviderConfig",
+                     th_json("{\"config\":{\"api_token\":\"x\",\"max_retries\":-2,"
+                             "\"base_url\":\"http://10.1.2.3/client/v4\"}}"));
+    json_t *d = diagnostics(r);
+    assert_int_equal(json_array_size(d), 2);
+    json_decref(r);
+    r = call(f, "ValidateProviderConfig",
+             th_json("{\"config\":{\"api_token\":{\"$unknown\":true}}}"));
+    assert_no_diags(r);
+    json_decref(r);
+
+    r = call(f, "ValidateDataResourceConfig",
+             th_json("{\"type_name\":\"sso_connector\",\"config\":{\"account_id\":\"" ACC "\"}}"));
+    char *text = error_text(r);
+    assert_non_null(strstr(text, "id or email_domain"));
+    free(text);
+    json_decref(r);
+    r = call(f, "ValidateDataResourceConfig",
+             th_json("{\"type_name\":\"sso_connectors\",\"config\":{\"account_id\":\"" ACC "\"}}"));
+    assert_no_diags(r);
+    json_decref(r);
+
+    r = call(f, "UpgradeResourceState",
+             th_json("{\"type_name\":\"sso_connector\",\"version\":0,\"raw_state\":{\"id\":\"x\","
+                     "\"account_id\":\"" ACC "\",\"legacy\":1}}"));
+    json_t *up = json_object_get(r, "upgraded_state");
+    assert_int_equal(json_object_size(up), 9);
+    assert_null(json_object_get(up, "legacy"));
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(diagnostics(r), 0), "severity")),
+        "warning");
+    json_decref(r);
+    r = call(f, "UpgradeResourceState",
+             th_json("{\"type_name\":\"sso_connector\",\"version\":3,\"raw_state\":{}}"));
+    text = error_text(r);
+    assert_non_null(strstr(text, "newer"));
+    free(text);
+    json_decref(r);
+}
+
+/* An apply whose plan changes email_domain in place is refused: the
+ * orchestrator must replace. Nothing is sent to the API. */
+static void test_apply_refuses_in_place_replacement(void **state) {
+    fixture *f = *state;
+    configure(f, NULL);
+    json_t *applied = create(f, CONFIG("keep.example", ""));
+    json_t *st = json_object_get(applied, "new_state");
+    json_t *planned = json_deep_copy(st);
+    json_object_set_new(planned, "email_domain", json_string("moved.example"));
+    clear_requests();
+    json_t *r =
+        call(f, "ApplyResourceChange",
+             json_pack("{s:s, s:O, s:o, s:o}", "type_name", "sso_connector", "prior_state", st,
+                       "planned_state", planned, "config", th_json(CONFIG("moved.example", ""))));
+    char *text = error_text(r);
+    assert_non_null(strstr(text, "replacement"));
+    free(text);
+    assert_true(json_equal(json_object_get(r, "new_state"), st));
+    char *lines = request_lines();
+    assert_string_equal(lines, "");
+    free(lines);
+    json_decref(r);
+    json_decref(applied);
+}
+
+/* At TRACE the provider logs every request and answer, yet the token
+ * appears nowhere: not on stdout, not in any log line (teardown checks
+ * both for every test; this test makes sure there is a lot to check). */
+static void test_token_never_logged(void **state) {
+    fixture *f = *state;
+    configure(f, NULL);
+    json_t *applied = create(f, CONFIG("secret.example", ",\"enabled\":true"));
+    json_decref(applied);
+    add_fault("{\"method\":\"GET\",\"path\":\"/client/v4/accounts/*\",\"count\":1,\"status\":403}");
+    json_t *r =
+        call(f, "ReadDataSource",
+             th_json("{\"type_name\":\"sso_connectors\",\"config\":{\"account_id\":\"%s\"}}", ACC));
+    json_decref(r);
+    th_proc_drain(&f->prov);
+    assert_non_null(f->prov.err_buf);
+    size_t trace_lines = 0;
+    for (const char *p = f->prov.err_buf; (p = strstr(p, "[TRACE]")); p++)
+        trace_lines++;
+    print_message("%zu TRACE lines checked\n", trace_lines);
+    assert_true(trace_lines >= 5);
+    assert_null(strstr(f->prov.err_buf, TOKEN));
+    assert_null(strstr(f->prov.out_buf ? f->prov.out_buf : "", TOKEN));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_schema_and_unconfigured, setup, teardown),
@@ -904,6 +996,9 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_slow_does_not_block_fast, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_and_stop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigterm, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_validation_and_upgrade, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_apply_refuses_in_place_replacement, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_token_never_logged, setup, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
