@@ -124,18 +124,14 @@ static void handle_configure(rpc_request *req, json_t *params, void *ctx) {
 
 static void handle_validate_resource(rpc_request *req, json_t *params, void *ctx) {
     (void)ctx;
-    json_t *type_name = json_object_get(params, "type_name");
-    if (!json_is_string(type_name)) {
-        rpc_respond_error(req, RPC_INVALID_PARAMS, "params.type_name must be a string", NULL);
-        return;
-    }
-    json_t *config = config_param(req, params);
-    if (!config)
+    const char *type_name;
+    json_t *config;
+    if (!sso_params_type_and_config(req, params, &type_name, &config))
         return;
     json_t *diags = json_array();
-    if (!sso_resource_schema(json_string_value(type_name)))
+    if (!sso_resource_schema(type_name))
         diag_error(diags, NULL, "Unknown resource type",
-                   "This provider has no resource type \"%s\".", json_string_value(type_name));
+                   "This provider has no resource type \"%s\".", type_name);
     else
         sso_validate_connector_config(config, diags);
     respond_with(req, json_object(), diags);
@@ -143,16 +139,12 @@ static void handle_validate_resource(rpc_request *req, json_t *params, void *ctx
 
 static void handle_validate_data(rpc_request *req, json_t *params, void *ctx) {
     (void)ctx;
-    json_t *type_name = json_object_get(params, "type_name");
-    if (!json_is_string(type_name)) {
-        rpc_respond_error(req, RPC_INVALID_PARAMS, "params.type_name must be a string", NULL);
-        return;
-    }
-    json_t *config = config_param(req, params);
-    if (!config)
+    const char *type_name;
+    json_t *config;
+    if (!sso_params_type_and_config(req, params, &type_name, &config))
         return;
     json_t *diags = json_array();
-    sso_validate_data_config(json_string_value(type_name), config, diags);
+    sso_validate_data_config(type_name, config, diags);
     respond_with(req, json_object(), diags);
 }
 

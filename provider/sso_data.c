@@ -84,20 +84,17 @@ static void data_listed(sso_op *op, const cfapi_result *res) {
 }
 
 void sso_handle_read_data(rpc_request *req, json_t *params, void *ctx) {
-    json_t *type_name = json_object_get(params, "type_name");
-    json_t *config = json_object_get(params, "config");
-    if (!json_is_string(type_name) || !json_is_object(config)) {
-        rpc_respond_error(req, RPC_INVALID_PARAMS,
-                          "params.type_name must be a string and params.config an object", NULL);
+    const char *type_name;
+    json_t *config;
+    if (!sso_params_type_and_config(req, params, &type_name, &config))
         return;
-    }
     if (!sso_require_configured(ctx, req, empty_data_result()))
         return;
     sso_op *op = sso_op_new(ctx, req);
     if (!op)
         return;
-    const schema_block *block = sso_data_source_schema(json_string_value(type_name));
-    if (sso_validate_data_config(json_string_value(type_name), config, op->diags) > 0) {
+    const schema_block *block = sso_data_source_schema(type_name);
+    if (sso_validate_data_config(type_name, config, op->diags) > 0) {
         sso_op_respond(op, empty_data_result());
         return;
     }
@@ -157,19 +154,16 @@ static void list_got(sso_op *op, const cfapi_result *res) {
 }
 
 void sso_handle_list(rpc_request *req, json_t *params, void *ctx) {
-    json_t *type_name = json_object_get(params, "type_name");
-    json_t *config = json_object_get(params, "config");
-    if (!json_is_string(type_name) || !json_is_object(config)) {
-        rpc_respond_error(req, RPC_INVALID_PARAMS,
-                          "params.type_name must be a string and params.config an object", NULL);
+    const char *type_name;
+    json_t *config;
+    if (!sso_params_type_and_config(req, params, &type_name, &config))
         return;
-    }
     if (!sso_require_configured(ctx, req, empty_list_result()))
         return;
     sso_op *op = sso_op_new(ctx, req);
     if (!op)
         return;
-    if (!sso_resource_schema(json_string_value(type_name))) {
+    if (!sso_resource_schema(type_name)) {
         diag_error(op->diags, NULL, "Unknown resource type",
                    "This provider can list \"" SSO_CONNECTOR_TYPE "\" only.");
         sso_op_respond(op, empty_list_result());

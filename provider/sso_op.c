@@ -136,6 +136,17 @@ bool sso_is_not_found(const cfapi_result *res) {
     return !res->ok && !res->cancelled && res->http_status == 404 && res->errors != NULL;
 }
 
+bool sso_params_type_and_config(rpc_request *req, json_t *params, const char **type_name,
+                                json_t **config) {
+    *type_name = json_string_value(json_object_get(params, "type_name"));
+    *config = json_object_get(params, "config");
+    if (*type_name && json_is_object(*config))
+        return true;
+    rpc_respond_error(req, RPC_INVALID_PARAMS,
+                      "params.type_name must be a string and params.config an object", NULL);
+    return false;
+}
+
 bool sso_require_configured(struct provider *prov, rpc_request *req, json_t *extra) {
     if (prov->configured) {
         json_decref(extra);

@@ -84,6 +84,12 @@ json_t *sso_find_by_domain(const json_t *list, const char *domain);
  * Cloudflare error envelope (a bare 404 from elsewhere is not proof). */
 bool sso_is_not_found(const cfapi_result *res);
 
+/* Reads params.type_name (a string) and params.config (an object) into
+ * the out-arguments (borrowed from params). When either is missing or of
+ * the wrong shape it answers -32602 and returns false. */
+bool sso_params_type_and_config(rpc_request *req, json_t *params, const char **type_name,
+                                json_t **config);
+
 /* Checks the provider is configured; otherwise answers with an error
  * diagnostic (and `extra`, stolen, merged into the result) and returns
  * false. */
