@@ -183,9 +183,14 @@ static void handle_upgrade(rpc_request *req, json_t *params, void *ctx) {
     const char *key;
     json_t *v;
     json_object_foreach(raw, key, v) {
-        if (!schema_find_attr(block, key))
-            diag_warning(diags, path_attr(key), "Attribute dropped from state",
+        const schema_attr *attr = schema_find_attr(block, key);
+        json_t *path = path_attr(key);
+        if (!attr)
+            diag_warning(diags, json_incref(path), "Attribute dropped from state",
                          "\"%s\" is not an attribute of this resource.", key);
+        else
+            value_check_type(attr->type, v, path, diags);
+        json_decref(path);
     }
     respond_with(req, json_pack("{s:o}", "upgraded_state", value_complete_object(block, raw)),
                  diags);

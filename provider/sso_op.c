@@ -126,14 +126,24 @@ json_t *sso_find_by_domain(const json_t *list, const char *domain) {
     size_t i;
     json_t *item;
     json_array_foreach(list, i, item) {
-        if (sso_domain_equal(json_string_value(json_object_get(item, "email_domain")), domain))
+        if (sso_domain_equal(json_string_value(json_object_get(item, "email_domain")), domain) &&
+            sso_is_hex_id(json_string_value(json_object_get(item, "id"))))
             return item;
     }
     return NULL;
 }
 
 bool sso_is_not_found(const cfapi_result *res) {
-    return !res->ok && !res->cancelled && res->http_status == 404 && res->errors != NULL;
+    if (res->ok || res->cancelled || res->http_status != 404 || !json_is_array(res->errors))
+        return false;
+    size_t i;
+    json_t *e;
+    json_array_foreach(res->errors, i, e) {
+        json_int_t code = json_integer_value(json_object_get(e, "code"));
+        if (code == 7003 || code == 10000)
+            return false;
+    }
+    return true;
 }
 
 bool sso_params_type_and_config(rpc_request *req, json_t *params, const char **type_name,

@@ -51,6 +51,7 @@ struct sso_op {
     sso_step next;
     bool cancelled;
     bool changed_remote; /* a mutating call has succeeded */
+    bool looked_up;      /* the lost-create lookup has been done */
 };
 
 /* Creates an op for `req` and registers its cancel callback. NULL only on
@@ -77,11 +78,14 @@ int sso_op_delete(sso_op *op, sso_step next);
 int sso_op_begin_verification(sso_op *op, sso_step next);
 
 /* The connector of a list result whose email_domain equals `domain`
- * ignoring case; borrowed from `list`, NULL when none. */
+ * ignoring case and whose id is valid; borrowed from `list`, NULL when
+ * none. */
 json_t *sso_find_by_domain(const json_t *list, const char *domain);
 
 /* True when the API said the object does not exist: HTTP 404 with a
- * Cloudflare error envelope (a bare 404 from elsewhere is not proof). */
+ * Cloudflare error envelope (a bare 404 from elsewhere is not proof), and
+ * not a routing (7003) or authentication (10000) error, which say nothing
+ * about the connector. */
 bool sso_is_not_found(const cfapi_result *res);
 
 /* Reads params.type_name (a string) and params.config (an object) into

@@ -8,6 +8,7 @@
 #include "sso_ids.h"
 #include "sso_schema.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* Checks account_id and email_domain values when they are known strings. */
@@ -205,11 +206,42 @@ json_t *sso_state_from_api(const char *account_id, const json_t *api, const json
     json_t *state = value_complete_object(&sso_connector_schema, item);
     json_decref(item);
     json_object_set_new(state, "account_id", json_string(account_id));
+    /* Every member of the API's answer is optional: what it leaves out (or
+     * sends with the wrong type) is kept from the prior state, as long as
+     * that value is known. */
+    for (size_t i = 0; i < sso_connector_schema.attr_count; i++) {
+        const char *name = sso_connector_schema.attrs[i].name;
+        json_t *kept = value_attr(keep, name);
+        if (value_is_null(json_object_get(state, name)) && kept && value_is_wholly_known(kept))
+            json_object_set_new(state, name, json_deep_copy(kept));
+    }
     json_t *kept_domain = value_attr(keep, "email_domain");
     if (same_domain(kept_domain, json_object_get(state, "email_domain")))
         json_object_set_new(state, "email_domain", json_deep_copy(kept_domain));
     keep_attr(state, keep, "begin_verification");
     return state;
+}
+
+int sso_state_check_applied(const json_t *planned, const json_t *new_state, json_t *diags) {
+    int errors = 0;
+    for (size_t i = 0; i < sso_connector_schema.attr_count; i++) {
+        const char *name = sso_connector_schema.attrs[i].name;
+        json_t *want = json_object_get(planned, name);
+        json_t *got = json_object_get(new_state, name);
+        if (!value_is_wholly_known(want) || value_equal(want, got) ||
+            (strcmp(name, "email_domain") == 0 && same_domain(want, got)))
+            continue;
+        char *want_text = json_dumps(want ? want : json_null(), JSON_ENCODE_ANY | JSON_COMPACT);
+        char *got_text = json_dumps(got ? got : json_null(), JSON_ENCODE_ANY | JSON_COMPACT);
+        diag_error(diags, path_attr(name), "Provider produced inconsistent result after apply",
+                   "The plan said %s would be %s, but Cloudflare now reports %s. The state "
+                   "records what Cloudflare reports; run a refresh and plan again.",
+                   name, want_text ? want_text : "?", got_text ? got_text : "?");
+        free(want_text);
+        free(got_text);
+        errors++;
+    }
+    return errors;
 }
 
 json_t *sso_state_drift(const json_t *before, const json_t *after) {

@@ -48,6 +48,12 @@ bool sso_plan_begins_verification(const json_t *prior, const json_t *planned);
  * reference. */
 json_t *sso_state_from_api(const char *account_id, const json_t *api, const json_t *keep);
 
+/* Checks an apply's outcome against its plan: every value `planned` knows
+ * must come back unchanged in `new_state` (email_domain ignoring case).
+ * Appends one error diagnostic per attribute that differs and returns
+ * their number. */
+int sso_state_check_applied(const json_t *planned, const json_t *new_state, json_t *diags);
+
 /* The drift between two states: a new array of
  * {"attribute": [name], "before": v, "after": v} for every attribute whose
  * value differs (email_domain ignoring case). */

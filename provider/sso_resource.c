@@ -14,6 +14,7 @@
 #include "sso_schema.h"
 
 #include <string.h>
+#include <strings.h>
 
 #define MOD "provider.sso_connector"
 
@@ -63,6 +64,20 @@ static void refuse_start(sso_op *op, int rc, json_t *result) {
     sso_op_respond(op, result);
 }
 
+/* True when the API object is the connector the op works on (or does not
+ * say which it is). A different id is an error: taking it would re-point
+ * the resource at someone else's connector. */
+static bool api_is_our_connector(sso_op *op, const json_t *api) {
+    const char *id = json_string_value(json_object_get(api, "id"));
+    if (!id || !op->connector_id[0] || strcasecmp(id, op->connector_id) == 0)
+        return true;
+    diag_error(op->diags, NULL, "Unexpected API answer",
+               "Cloudflare answered for connector %.40s while %s was asked for; the answer "
+               "was ignored.",
+               id, op->connector_id);
+    return false;
+}
+
 /* ------------------------------------------------------------------ */
 /* ReadResource                                                        */
 /* ------------------------------------------------------------------ */
@@ -83,6 +98,10 @@ static void read_got(sso_op *op, const cfapi_result *res) {
     }
     if (!res->ok) {
         sso_op_add_api_error(op, res, NULL);
+        sso_op_respond(op, json_pack("{s:O, s:[]}", "new_state", op->prior, "drift"));
+        return;
+    }
+    if (!api_is_our_connector(op, res->result)) {
         sso_op_respond(op, json_pack("{s:O, s:[]}", "new_state", op->prior, "drift"));
         return;
     }
@@ -122,30 +141,42 @@ static json_t *empty_apply_result(void) {
     return json_pack("{s:n}", "new_state");
 }
 
-/* Answers with the op's best-known state (null when nothing exists). */
+/* Answers with the op's best-known state (null when nothing exists). When
+ * the apply went through without an error, every value the plan knew must
+ * have come back unchanged; a difference is reported, not hidden. */
 static void apply_finish(sso_op *op) {
+    if (op->state && op->planned && !diag_has_error(op->diags))
+        sso_state_check_applied(op->planned, op->state, op->diags);
     json_t *state = op->state ? json_incref(op->state) : json_null();
     sso_op_respond(op, json_pack("{s:o}", "new_state", state));
 }
 
-/* A cancellation arrived: answer -32800 when nothing changed remotely,
- * else the state as it now is with an error diagnostic. */
-static void apply_cancelled(sso_op *op) {
-    if (!op->changed_remote && !op->state) {
+/* A cancellation arrived. Nothing sent that could have changed the
+ * connector: -32800. Otherwise the state as far as it is known, with an
+ * error diagnostic saying what may have happened. */
+static void apply_cancelled(sso_op *op, bool maybe_applied) {
+    if (!op->changed_remote && !maybe_applied) {
         sso_op_respond_cancelled(op);
         return;
     }
     diag_error(op->diags, NULL, "Apply cancelled",
-               "The apply was cancelled after it had changed the connector; the new state "
-               "records what was done. Run a refresh and plan again.");
+               op->changed_remote
+                   ? "The apply was cancelled after it had changed the connector; the new state "
+                     "records what was done. Run a refresh and plan again."
+                   : "The apply was cancelled after a change was sent; it may have been applied. "
+                     "Run a refresh and plan again.");
     apply_finish(op);
 }
 
 /* Replaces the op's state with the API object, keeping planned values the
- * API does not return (begin_verification, email_domain spelling). */
-static void apply_take_state(sso_op *op, const json_t *api) {
+ * API does not return (begin_verification, email_domain spelling). Returns
+ * false, leaving the state alone, when the object is another connector. */
+static bool apply_take_state(sso_op *op, const json_t *api) {
+    if (!api_is_our_connector(op, api))
+        return false;
     json_decref(op->state);
     op->state = sso_state_from_api(op->account_id, api, op->planned);
+    return true;
 }
 
 static int bool_or_omit(const json_t *v) {
@@ -163,21 +194,21 @@ static void patch_fields(sso_op *op, int *enabled, int *fedramp) {
 }
 
 static void apply_after_begin_read(sso_op *op, const cfapi_result *res) {
-    if (res->ok)
-        apply_take_state(op, res->result);
-    else if (!res->cancelled)
-        sso_op_add_api_error(op, res,
-                             "Verification was started, but reading the connector back failed");
     if (res->cancelled) {
-        apply_cancelled(op);
+        apply_cancelled(op, false);
         return;
     }
+    if (!res->ok)
+        sso_op_add_api_error(op, res,
+                             "Verification was started, but reading the connector back failed");
+    else
+        apply_take_state(op, res->result);
     apply_finish(op);
 }
 
 static void apply_after_begin(sso_op *op, const cfapi_result *res) {
     if (res->cancelled) {
-        apply_cancelled(op);
+        apply_cancelled(op, res->maybe_applied);
         return;
     }
     if (!res->ok) {
@@ -195,7 +226,7 @@ static void apply_after_begin(sso_op *op, const cfapi_result *res) {
  * it, else finish. */
 static void apply_maybe_begin(sso_op *op) {
     if (op->cancelled) {
-        apply_cancelled(op);
+        apply_cancelled(op, false);
         return;
     }
     if (!sso_plan_begins_verification(op->prior, op->planned)) {
@@ -213,7 +244,7 @@ static void apply_maybe_begin(sso_op *op) {
 
 static void apply_after_patch(sso_op *op, const cfapi_result *res) {
     if (res->cancelled) {
-        apply_cancelled(op);
+        apply_cancelled(op, res->maybe_applied);
         return;
     }
     if (!res->ok) {
@@ -224,29 +255,49 @@ static void apply_after_patch(sso_op *op, const cfapi_result *res) {
         return;
     }
     op->changed_remote = true;
-    apply_take_state(op, res->result);
-    if (op->prior) {
-        apply_maybe_begin(op);
+    if (!apply_take_state(op, res->result) || !op->prior) {
+        apply_finish(op);
         return;
     }
+    apply_maybe_begin(op);
+}
+
+static void apply_after_lookup(sso_op *op, const cfapi_result *res);
+
+/* Looks the domain up after a create whose outcome is unclear. Returns
+ * false when the lookup could not be started. */
+static bool apply_lookup(sso_op *op) {
+    if (op->looked_up)
+        return false;
+    op->looked_up = true;
+    return sso_op_list(op, apply_after_lookup) == 0;
+}
+
+static void apply_may_have_created(sso_op *op) {
+    diag_error(op->diags, NULL, "The connector may have been created",
+               "The create request may have reached Cloudflare, and the connector could not be "
+               "found afterwards. If it exists, import it with the id %s/%s.",
+               op->account_id, op->domain);
     apply_finish(op);
 }
 
 /* After a create: PATCH what the create could not set (enabled), then
  * finish. */
 static void apply_after_created(sso_op *op, const json_t *api) {
-    op->changed_remote = true;
-    apply_take_state(op, api);
-    const char *id = json_string_value(json_object_get(op->state, "id"));
+    const char *id = json_string_value(json_object_get(api, "id"));
     if (!sso_is_hex_id(id)) {
+        /* Created, but with no id to find it by: look it up by domain. */
         diag_error(op->diags, NULL, "Unexpected API answer",
-                   "The API created the connector but returned no valid id.");
-        apply_finish(op);
+                   "Cloudflare answered the create without a valid connector id.");
+        if (!apply_lookup(op))
+            apply_may_have_created(op);
         return;
     }
+    op->changed_remote = true;
     strcpy(op->connector_id, id);
+    apply_take_state(op, api);
     if (op->cancelled) {
-        apply_cancelled(op);
+        apply_cancelled(op, false);
         return;
     }
     int enabled, fedramp;
@@ -268,11 +319,9 @@ static void apply_after_lookup(sso_op *op, const cfapi_result *res) {
         apply_after_created(op, found);
         return;
     }
-    diag_error(op->diags, NULL, "The connector may have been created",
-               "The create request may have reached Cloudflare, and the connector could not be "
-               "found afterwards. If it exists, import it with the id %s/%s.",
-               op->account_id, op->domain);
-    apply_finish(op);
+    if (!res->ok && !res->cancelled)
+        sso_op_add_api_error(op, res, "Looking the connector up after the create failed");
+    apply_may_have_created(op);
 }
 
 static void apply_after_create(sso_op *op, const cfapi_result *res) {
@@ -280,23 +329,21 @@ static void apply_after_create(sso_op *op, const cfapi_result *res) {
         apply_after_created(op, res->result);
         return;
     }
-    if (res->cancelled && !res->maybe_applied) {
-        sso_op_respond_cancelled(op);
+    if (!res->maybe_applied) {
+        if (res->cancelled) {
+            sso_op_respond_cancelled(op);
+            return;
+        }
+        sso_op_add_api_error(op, res, NULL);
+        apply_finish(op);
         return;
     }
+    /* The create may have been applied (its answer was lost, or it was
+     * cancelled after it was sent): look the domain up before saying so,
+     * even when cancelled, so a created connector is not forgotten. */
     sso_op_add_api_error(op, res, NULL);
-    if (res->maybe_applied && !res->cancelled) {
-        /* The answer was lost: look the domain up before reporting failure. */
-        int rc = sso_op_list(op, apply_after_lookup);
-        if (rc == 0)
-            return;
-    }
-    if (res->maybe_applied)
-        diag_error(op->diags, NULL, "The connector may have been created",
-                   "The create was interrupted after it was sent. If the connector exists, "
-                   "import it with the id %s/%s.",
-                   op->account_id, op->domain);
-    apply_finish(op);
+    if (!apply_lookup(op))
+        apply_may_have_created(op);
 }
 
 static void apply_create(sso_op *op) {
@@ -326,7 +373,11 @@ static void apply_update(sso_op *op) {
     if (plan_attr_changed(op->prior, op->planned, "account_id") ||
         !sso_domain_equal(json_string_value(value_attr(op->prior, "email_domain")),
                           planned_domain)) {
-        diag_error(op->diags, path_attr("email_domain"), "Change requires replacement",
+        diag_error(op->diags,
+                   path_attr(plan_attr_changed(op->prior, op->planned, "account_id")
+                                 ? "account_id"
+                                 : "email_domain"),
+                   "Change requires replacement",
                    "account_id and email_domain cannot be updated in place; the orchestrator "
                    "must delete the connector and create a new one.");
         op->state = json_incref(op->prior);

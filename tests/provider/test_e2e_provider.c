@@ -790,8 +790,13 @@ static void test_slow_does_not_block_fast(void **state) {
     configure(f, NULL);
     json_t *applied = create(f, CONFIG("slow.example", ""));
     json_t *st = json_object_get(applied, "new_state");
-    add_fault(
-        "{\"method\":\"GET\",\"path\":\"/client/v4/accounts/*\",\"count\":1,\"delay_ms\":3000}");
+    /* Only the connector's GET is slow: the fast request lists the account. */
+    char fault[256];
+    snprintf(fault, sizeof(fault),
+             "{\"method\":\"GET\",\"path\":\"/client/v4/accounts/*/sso_connectors/%s\","
+             "\"count\":1,\"delay_ms\":3000}",
+             json_string_value(json_object_get(st, "id")));
+    add_fault(fault);
     json_t *req =
         json_pack("{s:s, s:i, s:s, s:{s:s, s:O}}", "jsonrpc", "2.0", "id", 1, "method",
                   "ReadResource", "params", "type_name", "sso_connector", "current_state", st);
@@ -981,6 +986,177 @@ static void test_token_never_logged(void **state) {
     assert_null(strstr(f->prov.out_buf ? f->prov.out_buf : "", TOKEN));
 }
 
+/* Odd answers from the API: a read answered for another connector is
+ * refused (the state keeps its id); members the API leaves out are kept
+ * from the prior state instead of turning into null drift. */
+static void test_odd_api_answers(void **state) {
+    fixture *f = *state;
+    configure(f, "\"max_retries\":0");
+    json_t *applied = create(f, CONFIG("odd.example", ""));
+    json_t *st = json_object_get(applied, "new_state");
+    json_t *read_params =
+        json_pack("{s:s, s:O}", "type_name", "sso_connector", "current_state", st);
+
+    add_fault(
+        "{\"method\":\"GET\",\"path\":\"/client/v4/accounts/*\",\"count\":1,\"status\":200,"
+        "\"body\":\"{\\\"success\\\":true,\\\"errors\\\":[],\\\"messages\\\":[],\\\"result\\\":"
+        "{\\\"id\\\":\\\"ffffffffffffffffffffffffffffffff\\\",\\\"email_domain\\\":"
+        "\\\"evil.example\\\"}}\"}");
+    json_t *r = call(f, "ReadResource", json_deep_copy(read_params));
+    char *text = error_text(r);
+    assert_non_null(strstr(text, "ffffffffffffffffffffffffffffffff"));
+    free(text);
+    assert_true(json_equal(json_object_get(r, "new_state"), st));
+    json_decref(r);
+
+    add_fault(
+        "{\"method\":\"GET\",\"path\":\"/client/v4/accounts/*\",\"count\":1,\"status\":200,"
+        "\"body\":\"{\\\"success\\\":true,\\\"errors\\\":[],\\\"messages\\\":[],\\\"result\\\":"
+        "{\\\"enabled\\\":true}}\"}");
+    r = call(f, "ReadResource", json_deep_copy(read_params));
+    assert_no_diags(r);
+    json_t *ns = json_object_get(r, "new_state");
+    assert_string_equal(json_string_value(json_object_get(ns, "id")),
+                        json_string_value(json_object_get(st, "id")));
+    assert_true(
+        json_equal(json_object_get(ns, "verification"), json_object_get(st, "verification")));
+    json_t *drift = json_object_get(r, "drift");
+    assert_int_equal(json_array_size(drift), 1);
+    assert_string_equal(json_string_value(json_array_get(
+                            json_object_get(json_array_get(drift, 0), "attribute"), 0)),
+                        "enabled");
+    json_decref(r);
+
+    /* A create answered 200 without an id: the provider finds the
+     * connector by its domain instead of storing an id-less state. */
+    json_t *created = create(f, CONFIG("noid.example", ""));
+    json_decref(created);
+    add_fault(
+        "{\"method\":\"POST\",\"path\":\"/client/v4/accounts/*/sso_connectors\",\"count\":1,"
+        "\"status\":200,\"body\":\"{\\\"success\\\":true,\\\"errors\\\":[],\\\"messages\\\":[],"
+        "\\\"result\\\":{}}\"}");
+    long status;
+    json_decref(th_sim_http(&sim, "POST", "/__sim/accounts/" ACC "/connectors",
+                            "{\"email_domain\":\"ghost.example\"}", false, &status));
+    created = create(f, CONFIG("ghost.example", ""));
+    assert_no_diags(created);
+    assert_int_equal(
+        strlen(json_string_value(json_object_get(json_object_get(created, "new_state"), "id"))),
+        32);
+    json_decref(created);
+    json_decref(read_params);
+    json_decref(applied);
+}
+
+/* The API accepts a PATCH but reports values other than planned: the
+ * apply says so instead of returning an inconsistent state silently. */
+static void test_inconsistent_apply_reported(void **state) {
+    fixture *f = *state;
+    configure(f, "\"max_retries\":0");
+    json_t *applied = create(f, CONFIG("incons.example", ""));
+    json_t *st = json_object_get(applied, "new_state");
+    char body[1024];
+    snprintf(
+        body, sizeof(body),
+        "{\"method\":\"PATCH\",\"path\":\"/client/v4/accounts/*\",\"count\":1,\"status\":200,"
+        "\"body\":\"{\\\"success\\\":true,\\\"errors\\\":[],\\\"messages\\\":[],\\\"result\\\":"
+        "{\\\"id\\\":\\\"%s\\\",\\\"enabled\\\":false}}\"}",
+        json_string_value(json_object_get(st, "id")));
+    add_fault(body);
+    json_t *planned = json_deep_copy(st);
+    json_object_set_new(planned, "enabled", json_true());
+    json_object_set_new(planned, "updated_on", th_json("{\"$unknown\":true}"));
+    json_t *r = call(f, "ApplyResourceChange",
+                     json_pack("{s:s, s:O, s:o, s:o}", "type_name", "sso_connector", "prior_state",
+                               st, "planned_state", planned, "config",
+                               th_json(CONFIG("incons.example", ",\"enabled\":true"))));
+    char *text = error_text(r);
+    assert_non_null(strstr(text, "inconsistent"));
+    free(text);
+    json_t *attr = json_object_get(json_array_get(diagnostics(r), 0), "attribute");
+    assert_string_equal(json_string_value(json_array_get(attr, 0)), "enabled");
+    json_decref(r);
+    json_decref(applied);
+}
+
+/* An update cancelled while it waits for its rate-limit slot has sent
+ * nothing: -32800, and no PATCH reaches the API. */
+static void test_cancel_before_send(void **state) {
+    fixture *f = *state;
+    configure(f, "\"max_rps\":0.5");
+    json_t *applied = create(f, CONFIG("rps.example", ""));
+    json_t *st = json_object_get(applied, "new_state");
+    clear_requests();
+    json_t *planned = json_deep_copy(st);
+    json_object_set_new(planned, "use_fedramp_language", json_true());
+    json_object_set_new(planned, "updated_on", th_json("{\"$unknown\":true}"));
+    json_t *req = json_pack("{s:s, s:s, s:s, s:{s:s, s:O, s:o, s:o}}", "jsonrpc", "2.0", "id",
+                            "apply-1", "method", "ApplyResourceChange", "params", "type_name",
+                            "sso_connector", "prior_state", st, "planned_state", planned, "config",
+                            th_json(CONFIG("rps.example", ",\"use_fedramp_language\":true")));
+    char *line = json_dumps(req, JSON_COMPACT);
+    th_proc_send_line(&f->prov, line);
+    th_proc_send_line(
+        &f->prov,
+        "{\"jsonrpc\":\"2.0\",\"method\":\"$/cancelRequest\",\"params\":{\"id\":\"apply-1\"}}");
+    json_t *resp = th_proc_read_json(&f->prov, WAIT);
+    assert_non_null(resp);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(resp, "error"), "code")),
+                     -32800);
+    char *lines = request_lines();
+    assert_null(strstr(lines, "PATCH"));
+    free(lines);
+    free(line);
+    json_decref(resp);
+    json_decref(req);
+    json_decref(applied);
+}
+
+/* A create whose answer is lost, cancelled while the client waits to
+ * retry: the connector exists, so the answer carries it (with an error
+ * diagnostic), never new_state null. */
+static void test_cancel_after_lost_create(void **state) {
+    fixture *f = *state;
+    configure(f, NULL);
+    add_fault("{\"method\":\"POST\",\"path\":\"/client/v4/accounts/*/sso_connectors\",\"count\":1,"
+              "\"drop\":\"after\"}");
+    json_t *plan = plan_create(f, CONFIG("cancelled.example", ""));
+    json_t *req =
+        json_pack("{s:s, s:s, s:s, s:{s:s, s:n, s:O, s:o}}", "jsonrpc", "2.0", "id", "create-1",
+                  "method", "ApplyResourceChange", "params", "type_name", "sso_connector",
+                  "prior_state", "planned_state", json_object_get(plan, "planned_state"), "config",
+                  th_json(CONFIG("cancelled.example", "")));
+    char *line = json_dumps(req, JSON_COMPACT);
+    th_proc_send_line(&f->prov, line);
+    /* Wait until the create reached the simulator, then cancel. */
+    for (int i = 0; i < 500; i++) {
+        json_t *all = sim_connectors();
+        size_t n = json_array_size(all);
+        json_decref(all);
+        if (n > 0)
+            break;
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    th_proc_send_line(
+        &f->prov,
+        "{\"jsonrpc\":\"2.0\",\"method\":\"$/cancelRequest\",\"params\":{\"id\":\"create-1\"}}");
+    json_t *resp = th_proc_read_json(&f->prov, WAIT);
+    assert_non_null(resp);
+    json_t *result = json_object_get(resp, "result");
+    assert_non_null(result);
+    json_t *ns = json_object_get(result, "new_state");
+    json_t *all = sim_connectors();
+    assert_int_equal(json_array_size(all), 1);
+    assert_string_equal(json_string_value(json_object_get(ns, "id")),
+                        json_string_value(json_object_get(json_array_get(all, 0), "id")));
+    json_decref(all);
+    free(line);
+    json_decref(resp);
+    json_decref(req);
+    json_decref(plan);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_schema_and_unconfigured, setup, teardown),
@@ -999,6 +1175,10 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_validation_and_upgrade, setup, teardown),
         cmocka_unit_test_setup_teardown(test_apply_refuses_in_place_replacement, setup, teardown),
         cmocka_unit_test_setup_teardown(test_token_never_logged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_odd_api_answers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_inconsistent_apply_reported, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cancel_before_send, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cancel_after_lost_create, setup, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
