@@ -241,6 +241,50 @@ static void test_state_from_odd_api(void **state) {
     json_decref(api);
 }
 
+/* Apply's promise: every value the plan knows comes back unchanged. */
+static void test_check_applied(void **state) {
+    (void)state;
+    json_t *planned = parse("{\"id\":" UNK ",\"account_id\":\"" ACC "\",\"email_domain\":"
+                            "\"Example.com\",\"enabled\":true,\"use_fedramp_language\":" UNK
+                            ",\"begin_verification\":null,\"created_on\":" UNK
+                            ",\"updated_on\":" UNK ",\"verification\":" UNK "}");
+    json_t *good = parse(PRIOR("verified", "true", "null"));
+    json_object_set_new(good, "email_domain", json_string("example.COM"));
+    json_t *diags = json_array();
+    assert_int_equal(sso_state_check_applied(planned, good, diags), 0);
+    json_t *bad = parse(PRIOR("verified", "false", "true"));
+    assert_int_equal(sso_state_check_applied(planned, bad, diags), 2);
+    assert_string_equal(json_string_value(json_array_get(
+                            json_object_get(json_array_get(diags, 0), "attribute"), 0)),
+                        "enabled");
+    json_decref(diags);
+    json_decref(bad);
+    json_decref(good);
+    json_decref(planned);
+}
+
+/* Members the API leaves out keep their known prior values; unknown
+ * planned values are never copied into a state. */
+static void test_state_keeps_omitted(void **state) {
+    (void)state;
+    json_t *prior = parse(BASE);
+    json_t *api = parse("{\"enabled\":true}");
+    json_t *now = sso_state_from_api(ACC, api, prior);
+    assert_string_equal(json_string_value(json_object_get(now, "id")), CID);
+    assert_true(json_is_true(json_object_get(now, "enabled")));
+    assert_true(
+        json_equal(json_object_get(now, "verification"), json_object_get(prior, "verification")));
+    json_decref(now);
+    json_t *planned = parse("{\"id\":" UNK ",\"created_on\":" UNK "}");
+    now = sso_state_from_api(ACC, api, planned);
+    assert_true(json_is_null(json_object_get(now, "id")));
+    assert_true(json_is_null(json_object_get(now, "created_on")));
+    json_decref(now);
+    json_decref(planned);
+    json_decref(api);
+    json_decref(prior);
+}
+
 static void test_data_config(void **state) {
     (void)state;
     struct {
@@ -271,10 +315,9 @@ static void test_data_config(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_plan_table),
-        cmocka_unit_test(test_state_and_drift),
-        cmocka_unit_test(test_state_from_odd_api),
-        cmocka_unit_test(test_data_config),
+        cmocka_unit_test(test_plan_table),         cmocka_unit_test(test_state_and_drift),
+        cmocka_unit_test(test_state_from_odd_api), cmocka_unit_test(test_data_config),
+        cmocka_unit_test(test_check_applied),      cmocka_unit_test(test_state_keeps_omitted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
