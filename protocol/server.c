@@ -513,6 +513,7 @@ static void handle_message(rpc_server *s, const char *text, size_t len) {
         return;
     }
     if (json_array_size(msg) == 0) {
+        log_warn(MODULE, "invalid request: empty batch");
         send_error(s, NULL, NULL, 0, RPC_INVALID_REQUEST, NULL, "empty batch");
         json_decref(msg);
         return;

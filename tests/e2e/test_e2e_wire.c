@@ -1537,18 +1537,13 @@ static void test_log_levels_from_env(void **state) {
     assert_int_equal(strncmp(p->err_buf, "[WARN] provider.rpc: invalid request", 36), 0);
     th_proc_destroy(p);
 
-    /* BUG (reported, left out until fixed): the empty batch "[]" is
-     * answered -32600 but logged at no level, although docs/PROTOCOL.md
-     * says WARN logs every invalid request (protocol/server.c,
-     * handle_message, the json_array_size(msg) == 0 branch has no
-     * log_warn). Re-enable by setting the #if to 1. */
-#if 0
+    /* The empty batch is an invalid request too, and is logged as one. */
     assert_int_equal(th_proc_spawn(p, argv, env), 0);
     sendf(p, "[]");
     json_decref(read_response(p));
     finish(p);
-    assert_non_null(strstr(p->err_buf, "[WARN] provider.rpc: "));
-#endif
+    assert_non_null(strstr(p->err_buf, "[WARN] provider.rpc: invalid request: empty batch"));
+    th_proc_destroy(p);
 }
 
 /* ------------------------------------------------------------------ */
