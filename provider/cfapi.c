@@ -331,6 +331,7 @@ struct cfapi_call {
     bool in_lookup;        /* the transfer in flight is a create lookup */
     bool need_lookup;      /* the next request is a lookup, not the operation */
     bool lookup_after_409; /* the lookup was caused by a 409 on a retried create */
+    bool final_lookup;     /* the lookup after the last create attempt: no create follows */
     bool cancel_requested;
     bool create_maybe_sent; /* some create attempt may have reached the server */
     bool maybe_applied;
@@ -434,7 +435,15 @@ static void append_attempts(const cfapi_call *call, char **detail) {
 }
 
 static void append_maybe_applied(const cfapi_call *call, char **detail) {
-    if (call->maybe_applied)
+    if (!call->maybe_applied)
+        return;
+    if (call->kind == OP_CREATE)
+        strappf(detail,
+                "\nThe request may have reached Cloudflare before its answer was lost, so the "
+                "connector may have been created; if an SSO connector for %s exists in account "
+                "%s, import it with the id %s/%s.",
+                call->domain, call->account_id, call->account_id, call->domain);
+    else
         strappf(detail, "\nThe request may have reached Cloudflare before its answer was lost, "
                         "so the change may have been applied; refresh to see the current state.");
 }
@@ -698,30 +707,31 @@ static void log_answer(cfapi_call *call, const http_response *r) {
  * have reached the server is looked up before it is ever re-sent. */
 static void retry_or_finish(cfapi_call *call, const http_response *r, bool ambiguous) {
     cfapi_client *c = call->client;
-    if (call->cancel_requested) {
-        if (call->kind == OP_CREATE && ambiguous && !call->in_lookup) {
-            /* One lookup so that a connector created by this attempt is
-             * reported; no further create is sent. */
-            call->need_lookup = true;
-            schedule(call, 0);
-            return;
-        }
-        finish_cancelled(call);
-        return;
-    }
-    if (tries_used(call) >= max_tries(c)) {
-        finish(call);
-        return;
-    }
     bool from_server;
     uint64_t delay = retry_delay(call, r, &from_server);
     if (r->status == 429) {
+        /* Every call of the client waits, whether or not this one retries. */
         uint64_t until = uv_now(c->loop) + delay;
         if (until > c->paused_until)
             c->paused_until = until;
         log_info(MOD, "rate limited (HTTP 429): pausing every request for %" PRIu64 " ms", delay);
     }
-    if (call->kind == OP_CREATE && ambiguous && !call->in_lookup)
+    bool create_unsure = call->kind == OP_CREATE && ambiguous && !call->in_lookup;
+    if (call->cancel_requested || tries_used(call) >= max_tries(c)) {
+        if (create_unsure) {
+            /* No further create, but one lookup, so that a connector this
+             * attempt created is reported rather than lost. */
+            call->need_lookup = true;
+            call->final_lookup = true;
+            schedule(call, call->cancel_requested ? 0 : delay);
+        } else if (call->cancel_requested) {
+            finish_cancelled(call);
+        } else {
+            finish(call);
+        }
+        return;
+    }
+    if (create_unsure)
         call->need_lookup = true;
     log_debug(MOD, "retrying in %" PRIu64 " ms%s%s", delay,
               from_server ? " (as the server asked)" : "",
@@ -838,12 +848,12 @@ static void on_lookup_answer(cfapi_call *call, const http_response *r) {
             return;
         }
         log_debug(MOD, "lookup: no SSO connector for %s yet", call->domain);
-        if (call->lookup_after_409) {
-            finish(call); /* the 409's diagnostic stands */
-            return;
-        }
         if (call->cancel_requested) {
             finish_cancelled(call);
+            return;
+        }
+        if (call->lookup_after_409 || call->final_lookup) {
+            finish(call); /* the create's own diagnostic stands */
             return;
         }
         schedule(call, 0); /* the retry's delay was already waited before the lookup */

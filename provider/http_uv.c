@@ -79,6 +79,7 @@ struct http_client {
     transfer_list cancelled;
     sock_ctx *socks; /* live (not closing) poll contexts */
     bool closing;
+    bool in_timeout; /* inside on_timeout(), i.e. inside libuv's timer pass */
     int open_timers; /* timers not yet closed during teardown */
     void (*on_closed)(void *arg);
     void *on_closed_arg;
@@ -368,20 +369,27 @@ static void on_timeout(uv_timer_t *timer) {
     int running = 0;
     if (!c->multi)
         return;
+    c->in_timeout = true;
     curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    c->in_timeout = false;
     drain_done(c);
 }
 
 /* CURLMOPT_TIMERFUNCTION: only (re)arms the uv timer. Calling into libcurl
  * from here would re-enter it; a 0 ms timeout fires on the next loop
- * iteration instead. */
+ * iteration instead. One exception: libuv 1.44 runs a timer re-armed with
+ * 0 ms from inside a timer callback again in the same pass, before any
+ * I/O is polled, so there 1 ms is used, which cannot starve the sockets. */
 static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp) {
     http_client *c = userp;
     (void)multi;
-    if (timeout_ms < 0)
+    if (timeout_ms < 0) {
         uv_timer_stop(&c->timer);
-    else
-        uv_timer_start(&c->timer, on_timeout, (uint64_t)timeout_ms, 0);
+        return 0;
+    }
+    if (timeout_ms == 0 && c->in_timeout)
+        timeout_ms = 1;
+    uv_timer_start(&c->timer, on_timeout, (uint64_t)timeout_ms, 0);
     return 0;
 }
 
@@ -415,7 +423,8 @@ static void finish_close(http_client *c) {
 
 /* Reports cancelled transfers. Only the transfers cancelled before this
  * pass are reported in it; a cancellation made by one of these callbacks
- * re-arms the timer and waits for the next loop iteration. */
+ * re-arms the timer and is reported in a later pass (never from inside
+ * http_transfer_cancel() itself). */
 static void on_defer(uv_timer_t *timer) {
     http_client *c = timer->data;
     transfer_list batch = c->cancelled;
