@@ -4,7 +4,7 @@
  *
  * Life of a call:
  *
- *   cfapi_get() ... -> call_new() -> schedule(0)
+ *   cfapi_get() ... -> call_start() -> schedule(0)
  *   call->timer fires (rate-limit slot and 429 pause respected)
  *       -> start_attempt() -> http_send()
  *   on_http_done() -> on_op_answer() / on_lookup_answer()
@@ -556,7 +556,9 @@ static void schedule(cfapi_call *call, uint64_t delay_ms) {
     arm(call);
 }
 
-/* Marks the call done and delivers on the next loop iteration. */
+/* Marks the call done; the callback runs from the call's timer, after
+ * whatever called this has returned (never from inside cfapi_*() or
+ * cfapi_call_cancel()). */
 static void finish(cfapi_call *call) {
     call->state = CALL_DONE;
     call->res.maybe_applied = call->maybe_applied && !call->res.ok;
