@@ -912,24 +912,55 @@ static void test_not_an_envelope(void **state) {
 /* Cancellation and close                                              */
 /* ------------------------------------------------------------------ */
 
-typedef struct canceller {
-    cfapi_call *call;
-    uint64_t at_ns;
+/* Acts once the simulator has logged `want` API requests (the real signal
+ * that they are in flight), polling its request log every 10 ms from the
+ * loop. Then runs `then(arg)` and closes itself. */
+typedef struct req_waiter {
+    fx *f;
     uv_timer_t timer;
-} canceller;
+    size_t want;
+    void (*then)(void *arg);
+    void *arg;
+    uint64_t at_ns; /* when `then` ran */
+} req_waiter;
 
-static void on_cancel_timer(uv_timer_t *t) {
-    canceller *c = t->data;
-    c->at_ns = uv_hrtime();
-    cfapi_call_cancel(c->call);
+static void on_req_poll(uv_timer_t *t) {
+    req_waiter *w = t->data;
+    json_t *reqs = requests();
+    size_t n = json_array_size(reqs);
+    json_decref(reqs);
+    if (n < w->want && !w->f->watchdog_fired)
+        return;
+    uv_timer_stop(t);
     uv_close((uv_handle_t *)t, NULL);
+    w->at_ns = uv_hrtime();
+    w->then(w->arg);
 }
 
-static void cancel_later(fx *f, canceller *c, cfapi_call *call, uint64_t ms) {
-    c->call = call;
-    uv_timer_init(&f->loop, &c->timer);
-    c->timer.data = c;
-    uv_timer_start(&c->timer, on_cancel_timer, ms, 0);
+static void when_logged(fx *f, req_waiter *w, size_t want, void (*then)(void *), void *arg) {
+    w->f = f;
+    w->want = want;
+    w->then = then;
+    w->arg = arg;
+    uv_timer_init(&f->loop, &w->timer);
+    w->timer.data = w;
+    uv_timer_start(&w->timer, on_req_poll, 10, 10);
+}
+
+static void cancel_call(void *arg) {
+    cfapi_call_cancel(arg);
+}
+
+static void cancel_two(void *arg) {
+    cfapi_call **calls = arg;
+    cfapi_call_cancel(calls[0]);
+    cfapi_call_cancel(calls[1]);
+}
+
+static void close_client(void *arg) {
+    fx *f = arg;
+    cfapi_client_close(f->client, on_closed, f);
+    f->client = NULL;
 }
 
 static void test_cancel_waiting(void **state) {
@@ -956,7 +987,7 @@ static void test_cancel_waiting(void **state) {
 }
 
 /* A GET in flight is aborted at once; a PATCH in flight too, and it may
- * have been applied. */
+ * have been applied. Both are cancelled once the server has them. */
 static void test_cancel_in_flight(void **state) {
     fx *f = *state;
     char id[33];
@@ -965,17 +996,12 @@ static void test_cancel_in_flight(void **state) {
     cfapi_options o = default_opts();
     new_client(f, &o);
     outcome got = {0}, patched = {0};
-    cfapi_call *c1 = NULL, *c2 = NULL;
-    assert_int_equal(cfapi_get(f->client, ACCT, id, on_result, &got, &c1), 0);
-    assert_int_equal(cfapi_update(f->client, ACCT, id, -1, 1, on_result, &patched, &c2), 0);
-    canceller k1, k2;
-    cancel_later(f, &k1, c1, 400);
-    cancel_later(f, &k2, c2, 400);
+    cfapi_call *calls[2] = {NULL, NULL};
+    assert_int_equal(cfapi_get(f->client, ACCT, id, on_result, &got, &calls[0]), 0);
+    assert_int_equal(cfapi_update(f->client, ACCT, id, -1, 1, on_result, &patched, &calls[1]), 0);
+    req_waiter w;
+    when_logged(f, &w, 2, cancel_two, calls);
     run(f);
-    /* both requests had reached the server when they were cancelled */
-    json_t *reqs = requests();
-    assert_int_equal(json_array_size(reqs), 2);
-    json_decref(reqs);
     assert_int_equal(got.calls, 1);
     assert_true(got.cancelled);
     assert_false(got.maybe_applied);
@@ -983,8 +1009,8 @@ static void test_cancel_in_flight(void **state) {
     assert_int_equal(patched.calls, 1);
     assert_true(patched.cancelled);
     assert_true(patched.maybe_applied);
-    double ms1 = ms_since(k1.at_ns, got.done_ns), ms2 = ms_since(k2.at_ns, patched.done_ns);
-    if (ms1 > 5000 || ms2 > 5000)
+    double ms1 = ms_since(w.at_ns, got.done_ns), ms2 = ms_since(w.at_ns, patched.done_ns);
+    if (ms1 > 5000 || ms2 > 5000) /* the server would answer after 20 s */
         fail_msg("cancelled calls answered %.0f / %.0f ms after the cancel", ms1, ms2);
     outcome_clear(&got);
     outcome_clear(&patched);
@@ -1000,11 +1026,11 @@ static void test_cancel_during_retry_wait(void **state) {
     outcome r = {0};
     cfapi_call *call = NULL;
     assert_int_equal(cfapi_list(f->client, ACCT, on_result, &r, &call), 0);
-    canceller k;
-    cancel_later(f, &k, call, 500);
+    req_waiter w;
+    when_logged(f, &w, 1, cancel_call, call);
     run(f);
     assert_true(r.cancelled);
-    assert_true(ms_since(k.at_ns, r.done_ns) < 5000);
+    assert_true(ms_since(w.at_ns, r.done_ns) < 5000); /* the retry was 30 s away */
     json_t *reqs = requests();
     assert_int_equal(json_array_size(reqs), 1);
     json_decref(reqs);
@@ -1022,8 +1048,8 @@ static void test_cancel_create_in_flight(void **state) {
     cfapi_call *call = NULL;
     assert_int_equal(cfapi_create(f->client, ACCT, "keep.example.com", 1, 0, on_result, &r, &call),
                      0);
-    canceller k;
-    cancel_later(f, &k, call, 400);
+    req_waiter w;
+    when_logged(f, &w, 1, cancel_call, call);
     run(f);
     assert_int_equal(r.calls, 1);
     assert_true(r.ok);
@@ -1034,52 +1060,37 @@ static void test_cancel_create_in_flight(void **state) {
     outcome_clear(&r);
 }
 
-typedef struct close_ctx {
-    fx *f;
-    uint64_t at_ns;
-    uv_timer_t timer;
-} close_ctx;
-
-static void on_close_timer(uv_timer_t *t) {
-    close_ctx *c = t->data;
-    c->at_ns = uv_hrtime();
-    cfapi_client_close(c->f->client, on_closed, c->f);
-    c->f->client = NULL;
-    uv_close((uv_handle_t *)t, NULL);
-}
-
 /* Closing the client with calls in flight and waiting ends them all as
  * cancelled, then releases everything (the teardown checks
- * uv_loop_close() == 0). */
+ * uv_loop_close() == 0). With max_rps 2, two requests are out (and held
+ * by the server) while six calls still wait for their slot. */
 static void test_close_with_calls_in_flight(void **state) {
     fx *f = *state;
-    add_fault("{\"method\":\"GET\",\"path\":\"" COLL "\",\"count\":5,\"delay_ms\":20000}");
+    add_fault("{\"method\":\"GET\",\"path\":\"" COLL "\",\"count\":8,\"delay_ms\":20000}");
     cfapi_options o = default_opts();
-    o.max_rps = 2; /* the last calls are still waiting for a slot */
+    o.max_rps = 2;
     new_client(f, &o);
     enum { N = 8 };
     outcome r[N];
     memset(r, 0, sizeof r);
     for (int i = 0; i < N; i++)
         assert_int_equal(cfapi_list(f->client, ACCT, on_result, &r[i], NULL), 0);
-    close_ctx cc = {.f = f};
-    uv_timer_init(&f->loop, &cc.timer);
-    cc.timer.data = &cc;
-    uv_timer_start(&cc.timer, on_close_timer, 1200, 0);
+    req_waiter w;
+    when_logged(f, &w, 2, close_client, f);
     run(f);
     assert_true(f->closed);
     for (int i = 0; i < N; i++) {
         assert_int_equal(r[i].calls, 1);
         assert_true(r[i].cancelled);
-        assert_true(ms_since(cc.at_ns, r[i].done_ns) < 5000);
+        assert_true(ms_since(w.at_ns, r[i].done_ns) < 5000);
         outcome_clear(&r[i]);
     }
     json_t *reqs = requests();
     size_t sent = json_array_size(reqs);
-    assert_true(sent >= 1 && sent < N); /* some were in flight, some still waiting */
+    if (sent < 2 || sent >= N)
+        fail_msg("%zu requests sent; expected some in flight and some waiting", sent);
     json_decref(reqs);
-    /* a closed client takes no calls: the struct is gone, so only check
-     * that a new client on the same loop works */
+    /* a new client on the same loop works */
     new_client(f, &o);
     outcome again = {0};
     assert_int_equal(cfapi_list(f->client, OTHER_ACCT, on_result, &again, NULL), 0);
@@ -1105,20 +1116,30 @@ static void on_result_close(const cfapi_result *r, void *arg) {
     }
 }
 
-/* The client may be closed from inside a callback. */
+static void start_closing_call(void *arg) {
+    close_in_cb *c = arg;
+    assert_int_equal(cfapi_list(c->f->client, OTHER_ACCT, on_result_close, c, NULL), 0);
+}
+
+/* The client may be closed from inside a callback: once the server holds
+ * three slow calls, a quick one closes the client when it answers. */
 static void test_close_from_callback(void **state) {
     fx *f = *state;
     add_fault("{\"method\":\"GET\",\"path\":\"" COLL "\",\"count\":3,\"delay_ms\":20000}");
     cfapi_options o = default_opts();
     new_client(f, &o);
     close_in_cb c = {.f = f};
-    assert_int_equal(cfapi_list(f->client, OTHER_ACCT, on_result_close, &c, NULL), 0);
     for (int i = 0; i < 3; i++)
         assert_int_equal(cfapi_list(f->client, ACCT, on_result_close, &c, NULL), 0);
+    req_waiter w;
+    when_logged(f, &w, 3, start_closing_call, &c);
     run(f);
     assert_true(f->closed);
     assert_int_equal(c.calls, 4);
     assert_int_equal(c.cancelled, 3);
+    json_t *reqs = requests();
+    assert_int_equal(json_array_size(reqs), 4);
+    json_decref(reqs);
 }
 
 /* ------------------------------------------------------------------ */
