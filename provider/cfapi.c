@@ -326,7 +326,8 @@ struct cfapi_call {
     char *lookup_url;
     call_state state;
     uv_timer_t timer;
-    uint64_t due; /* loop time the next attempt is due at */
+    uint64_t due;       /* loop time the next attempt is due at */
+    bool slot_reserved; /* (max_rps) the timer now waits for this call's slot */
     http_transfer *transfer;
     bool in_lookup;        /* the transfer in flight is a create lookup */
     bool need_lookup;      /* the next request is a lookup, not the operation */
@@ -527,28 +528,36 @@ static void diagnose_transport(cfapi_call *call, const http_response *r) {
 
 static void on_call_timer(uv_timer_t *timer);
 
-/* Arms the call's timer for its next request: not before `due`, not
- * before the client-wide 429 pause ends, and (with max_rps) at the next
- * free rate-limit slot, which this reserves. */
+/* Arms the call's timer for its next request: not before `due` and not
+ * before the client-wide 429 pause ends. The max_rps slot is reserved
+ * only once the call is due (on_call_timer), so a call backing off for
+ * seconds never holds a slot, and never delays the calls behind it. */
 static void arm(cfapi_call *call) {
     cfapi_client *c = call->client;
-    /* Slots are placed from "now": a stale loop time (calls made before
-     * uv_run, or late in a busy iteration) would put several in the past
-     * and start them together. */
-    if (c->interval_ms > 0)
-        uv_update_time(c->loop);
     uint64_t now = uv_now(c->loop);
-    double start = (double)(call->due > c->paused_until ? call->due : c->paused_until);
-    if (start < (double)now)
-        start = (double)now;
-    if (c->interval_ms > 0) {
-        if (start < c->next_slot_ms)
-            start = c->next_slot_ms;
-        c->next_slot_ms = start + c->interval_ms;
-    }
-    uint64_t wait = (uint64_t)(start - (double)now + 0.999);
+    uint64_t start = call->due > c->paused_until ? call->due : c->paused_until;
+    call->slot_reserved = false;
     call->state = CALL_WAITING;
-    uv_timer_start(&call->timer, on_call_timer, wait, 0);
+    uv_timer_start(&call->timer, on_call_timer, start > now ? start - now : 0, 0);
+}
+
+/* With max_rps: takes the next free slot for a call that is due. Returns
+ * true when the slot is now; otherwise re-arms the timer for it. Slots are
+ * placed from the current time: a stale loop time would put several in the
+ * past and start them together. */
+static bool take_rate_slot(cfapi_call *call) {
+    cfapi_client *c = call->client;
+    if (c->interval_ms <= 0 || call->slot_reserved)
+        return true;
+    uv_update_time(c->loop);
+    double now = (double)uv_now(c->loop);
+    double slot = c->next_slot_ms > now ? c->next_slot_ms : now;
+    c->next_slot_ms = slot + c->interval_ms;
+    if (slot <= now)
+        return true;
+    call->slot_reserved = true;
+    uv_timer_start(&call->timer, on_call_timer, (uint64_t)(slot - now + 0.999), 0);
+    return false;
 }
 
 static void schedule(cfapi_call *call, uint64_t delay_ms) {
@@ -956,9 +965,12 @@ static void on_call_timer(uv_timer_t *timer) {
     if (call->state != CALL_WAITING)
         return;
     if (c->paused_until > uv_now(c->loop)) {
-        arm(call); /* a 429 arrived after this slot was reserved */
+        arm(call); /* a 429 arrived while this call waited */
         return;
     }
+    if (!take_rate_slot(call))
+        return;
+    call->slot_reserved = false;
     start_attempt(call);
 }
 

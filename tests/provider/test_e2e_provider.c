@@ -1157,6 +1157,52 @@ static void test_cancel_after_lost_create(void **state) {
     json_decref(plan);
 }
 
+/* With max_rps, a call backing off after a 503 (Retry-After: 3) holds no
+ * rate-limit slot: a later request is answered first. */
+static void test_backoff_holds_no_slot(void **state) {
+    fixture *f = *state;
+    configure(f, "\"max_rps\":100");
+    json_t *applied = create(f, CONFIG("backoff.example", ""));
+    json_t *st = json_object_get(applied, "new_state");
+    char fault[256];
+    snprintf(fault, sizeof(fault),
+             "{\"method\":\"GET\",\"path\":\"/client/v4/accounts/*/sso_connectors/%s\","
+             "\"count\":1,\"status\":503,\"retry_after\":\"3\"}",
+             json_string_value(json_object_get(st, "id")));
+    add_fault(fault);
+    clear_requests();
+    json_t *req =
+        json_pack("{s:s, s:i, s:s, s:{s:s, s:O}}", "jsonrpc", "2.0", "id", 1, "method",
+                  "ReadResource", "params", "type_name", "sso_connector", "current_state", st);
+    char *line = json_dumps(req, JSON_COMPACT);
+    th_proc_send_line(&f->prov, line);
+    /* Send the second request once the first has been refused (the 503
+     * is in the log). */
+    for (int i = 0; i < 500; i++) {
+        json_t *reqs = th_sim_requests(&sim);
+        size_t n = json_array_size(reqs);
+        json_decref(reqs);
+        if (n >= 1)
+            break;
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    th_proc_send_line(&f->prov,
+                      "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ReadDataSource\",\"params\":{"
+                      "\"type_name\":\"sso_connectors\",\"config\":{\"account_id\":\"" ACC "\"}}}");
+    json_t *first = th_proc_read_json(&f->prov, WAIT);
+    json_t *second = th_proc_read_json(&f->prov, WAIT);
+    assert_non_null(first);
+    assert_non_null(second);
+    assert_int_equal(json_integer_value(json_object_get(first, "id")), 2);
+    assert_int_equal(json_integer_value(json_object_get(second, "id")), 1);
+    free(line);
+    json_decref(first);
+    json_decref(second);
+    json_decref(req);
+    json_decref(applied);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_schema_and_unconfigured, setup, teardown),
@@ -1179,6 +1225,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_inconsistent_apply_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_before_send, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_after_lost_create, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_backoff_holds_no_slot, setup, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
