@@ -324,6 +324,9 @@ struct cfapi_call {
     char *url;
     char *body; /* request body, or NULL */
     char *lookup_url;
+    char *list_url; /* OP_LIST: the first page's URL, without a query */
+    json_t *pages;  /* OP_LIST: the connectors of the pages read so far */
+    unsigned page;  /* OP_LIST: the page being read, from 1 */
     call_state state;
     uv_timer_t timer;
     uint64_t due;       /* loop time the next attempt is due at */
@@ -602,6 +605,40 @@ static void finish_ok(cfapi_call *call, json_t *result) {
 }
 
 static void on_http_done(const http_response *r, void *arg);
+static void schedule(cfapi_call *call, uint64_t delay_ms);
+
+/* Collects one page of a list. The envelope's result_info says whether
+ * more pages follow (count so far below total_count); then the next page
+ * is requested with ?page=N, with a fresh retry budget. The answer is every
+ * page's connectors together. At most 1000 pages are read. */
+static void list_page_done(cfapi_call *call, json_t *result) {
+    if (!call->pages)
+        call->pages = json_array();
+    json_array_extend(call->pages, result);
+    json_t *info = json_object_get(call->env.root, "result_info");
+    json_t *total = json_object_get(info, "total_count");
+    bool more = json_is_integer(total) && json_array_size(result) > 0 &&
+                (json_int_t)json_array_size(call->pages) < json_integer_value(total) &&
+                call->page < 1000;
+    if (!more) {
+        finish_ok(call, call->pages);
+        return;
+    }
+    if (!call->list_url)
+        call->list_url = strdup(call->url);
+    char *next = NULL;
+    if (!call->list_url || asprintf(&next, "%s?page=%u", call->list_url, call->page + 1) < 0) {
+        finish_ok(call, call->pages); /* out of memory: what was read */
+        return;
+    }
+    free(call->url);
+    call->url = next;
+    call->page++;
+    call->attempts = 0;
+    log_debug(MOD, "list: %zu of %lld connectors read, reading page %u",
+              json_array_size(call->pages), (long long)json_integer_value(total), call->page);
+    schedule(call, 0);
+}
 
 /* Starts the next request of the call: the operation itself, or the
  * lookup that must precede a create retry. */
@@ -792,6 +829,10 @@ static void on_op_answer(cfapi_call *call, const http_response *r) {
                         : call->kind == OP_GET || call->kind == OP_CREATE || call->kind == OP_UPDATE
                             ? json_is_object(result)
                             : true;
+        if (shape_ok && call->kind == OP_LIST) {
+            list_page_done(call, result);
+            return;
+        }
         if (shape_ok) {
             finish_ok(call, result);
             return;
@@ -927,7 +968,9 @@ static void on_call_closed(uv_handle_t *h) {
     cfapi_envelope_clear(&call->env);
     cfapi_envelope_clear(&call->lookup_env);
     json_decref(call->res.diagnostic);
+    json_decref(call->pages);
     free(call->url);
+    free(call->list_url);
     free(call->body);
     free(call->lookup_url);
     free(call);
@@ -995,6 +1038,7 @@ static int call_start(cfapi_client *c, op_kind kind, const char *method, const c
         goto fail_body;
     call->client = c;
     call->kind = kind;
+    call->page = 1;
     call->method = method;
     call->cb = cb;
     call->arg = arg;

@@ -152,8 +152,9 @@ static int query_uint(const char *query, const char *name, unsigned max, unsigne
 
 /*
  * GET /accounts/{a}/sso_connectors. The SDK treats this list as a single
- * page, so without paging parameters every connector comes back at once;
- * page and per_page (1..1000) are honoured when given.
+ * page, so without paging parameters every connector comes back at once
+ * (unless --page-size sets a default page size); page and per_page
+ * (1..1000) are honoured when given.
  */
 static void do_list(sim_app *app, const sim_request *rq, const route *rt, sim_reply *out) {
     unsigned page = 1, per_page = 0;
@@ -170,7 +171,9 @@ static void do_list(sim_app *app, const sim_request *rq, const route *rt, sim_re
         reply_cf_error(out, 500, API_E_INTERNAL, "Internal error");
         return;
     }
-    if (!has_per_page)
+    if (!has_per_page && app->cfg.page_size)
+        per_page = app->cfg.page_size;
+    else if (!has_per_page)
         per_page = n > 0 && !has_page ? (unsigned)n : 20;
     size_t first = (size_t)(page - 1) * per_page;
     json_t *list = json_array();

@@ -29,6 +29,7 @@ typedef struct sim_config {
     const char *state_path; /* NULL: memory only */
     unsigned threads;
     bool lenient_enable;
+    unsigned page_size;             /* list page size when per_page is not given; 0: one page */
     unsigned rl_limit, rl_window_s; /* 0: no rate limit */
 } sim_config;
 

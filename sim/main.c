@@ -29,6 +29,8 @@ static void usage(FILE *f) {
                "  --threads N          worker threads (default 2)\n"
                "  --lenient-enable     allow enabling connectors that are not verified\n"
                "  --rate-limit N/S     at most N API requests per S seconds (e.g. 1200/300)\n"
+               "  --page-size N        lists answer N connectors a page unless per_page is\n"
+               "                       given (default: every connector on one page)\n"
                "  --help               this text\n"
                "\n"
                "See docs/SIMULATOR.md for the API, the control plane under /__sim/ and faults.\n");
@@ -48,7 +50,18 @@ static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out) 
 /* Parses argv into *cfg. Returns 0, 1 for --help, or -1 after printing the
  * problem. */
 static int parse_args(int argc, char **argv, sim_config *cfg) {
-    enum { O_PORT = 1, O_TOKEN, O_STATE, O_THREADS, O_LENIENT, O_RATE, O_EMAIL, O_KEY, O_HELP };
+    enum {
+        O_PORT = 1,
+        O_TOKEN,
+        O_STATE,
+        O_THREADS,
+        O_LENIENT,
+        O_RATE,
+        O_EMAIL,
+        O_KEY,
+        O_HELP,
+        O_PAGE
+    };
     static const struct option opts[] = {
         {"port", required_argument, NULL, O_PORT},
         {"token", required_argument, NULL, O_TOKEN},
@@ -56,6 +69,7 @@ static int parse_args(int argc, char **argv, sim_config *cfg) {
         {"threads", required_argument, NULL, O_THREADS},
         {"lenient-enable", no_argument, NULL, O_LENIENT},
         {"rate-limit", required_argument, NULL, O_RATE},
+        {"page-size", required_argument, NULL, O_PAGE},
         {"email", required_argument, NULL, O_EMAIL},
         {"key", required_argument, NULL, O_KEY},
         {"help", no_argument, NULL, O_HELP},
@@ -86,6 +100,12 @@ static int parse_args(int argc, char **argv, sim_config *cfg) {
             break;
         case O_LENIENT:
             cfg->lenient_enable = true;
+            break;
+        case O_PAGE:
+            if (parse_uint(optarg, 1, 1000, &cfg->page_size) < 0) {
+                fprintf(stderr, "cf-api-sim: --page-size takes 1..1000\n");
+                return -1;
+            }
             break;
         case O_RATE:
             if (ratelimit_parse(optarg, &cfg->rl_limit, &cfg->rl_window_s) < 0) {

@@ -1203,6 +1203,49 @@ static void test_backoff_holds_no_slot(void **state) {
     json_decref(applied);
 }
 
+/* An account listed over several pages (a simulator serving 2 connectors
+ * a page): the data source, ListResource and import by domain see all. */
+static void test_paged_lists(void **state) {
+    fixture *f = *state;
+    th_sim paged;
+    const char *args[] = {"--page-size", "2", NULL};
+    assert_int_equal(th_sim_start(&paged, TOKEN, args), 0);
+    long status;
+    for (int i = 1; i <= 5; i++) {
+        char body[128];
+        snprintf(body, sizeof(body), "{\"email_domain\":\"p%d.example\"}", i);
+        json_decref(th_sim_http(&paged, "POST", "/__sim/accounts/" ACC "/connectors", body, false,
+                                &status));
+        assert_true(status == 200 || status == 201);
+    }
+    json_t *r = call(
+        f, "ConfigureProvider",
+        th_json("{\"config\":{\"api_token\":\"%s\",\"base_url\":\"%s\"}}", TOKEN, paged.base_url));
+    assert_no_diags(r);
+    json_decref(r);
+    r = call(f, "ReadDataSource",
+             th_json("{\"type_name\":\"sso_connectors\",\"config\":{\"account_id\":\"%s\"}}", ACC));
+    assert_no_diags(r);
+    assert_int_equal(json_array_size(json_object_get(json_object_get(r, "state"), "connectors")),
+                     5);
+    json_decref(r);
+    json_t *reqs = th_sim_requests(&paged);
+    assert_int_equal(json_array_size(reqs), 3);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(reqs, 2), "query")),
+                        "page=3");
+    json_decref(reqs);
+    r = call(f, "ListResource",
+             th_json("{\"type_name\":\"sso_connector\",\"config\":{\"account_id\":\"%s\"}}", ACC));
+    assert_int_equal(json_array_size(json_object_get(r, "resources")), 5);
+    json_decref(r);
+    r = call(f, "ImportResourceState",
+             th_json("{\"type_name\":\"sso_connector\",\"id\":\"%s/p5.example\"}", ACC));
+    assert_no_diags(r);
+    json_decref(r);
+    int st = th_sim_stop(&paged);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_schema_and_unconfigured, setup, teardown),
@@ -1226,6 +1269,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_cancel_before_send, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_after_lost_create, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backoff_holds_no_slot, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_paged_lists, setup, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
