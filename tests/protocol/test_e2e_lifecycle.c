@@ -119,10 +119,11 @@ static void test_sigint(void **state) {
 }
 
 /* A request that ignores cancellation is still waited for and answered
- * before the exit. */
+ * before the exit. (3 s, so that a loaded machine cannot finish the sleep
+ * before the signal lands, which would leave "cancelled" false.) */
 static void test_signal_waits_for_uncancellable(void **state) {
     th_proc *p = *state;
-    send_sleeps(p, 1, 300, false);
+    send_sleeps(p, 1, 3000, false);
     assert_int_equal(th_proc_kill(p, SIGTERM), 0);
     json_t *r = e2e_response(p);
     assert_int_equal(e2e_error_code(r), 0);
