@@ -256,7 +256,9 @@ char *cfapi_redact(const char *text, const char *const *secrets) {
     char *out = strdup(text ? text : "");
     for (const char *const *s = secrets; out && s && *s; s++) {
         size_t slen = strlen(*s);
-        if (slen == 0)
+        /* Like log_add_secret(): a secret shorter than 4 bytes would mask
+         * ordinary text and say nothing the reader could use. */
+        if (slen < 4)
             continue;
         char *hit;
         while (out && (hit = strstr(out, *s)) != NULL) {
