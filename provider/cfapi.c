@@ -33,244 +33,10 @@
 
 #define MOD "provider.cfapi"
 
-#define DEFAULT_MAX_RETRIES     4
-#define MAX_MAX_RETRIES         50
-#define DEFAULT_TIMEOUT_S       30.0
-#define DEFAULT_BACKOFF_BASE_MS 500u
-#define TRACE_BODY_MAX          16384
-
-/* ------------------------------------------------------------------ */
-/* Pure helpers (cfapi_internal.h)                                      */
-/* ------------------------------------------------------------------ */
-
-static bool is_hex(char ch) {
-    return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');
-}
-
-bool cfapi_id_is_valid(const char *id) {
-    if (!id)
-        return false;
-    for (int i = 0; i < 32; i++)
-        if (!is_hex(id[i]))
-            return false;
-    return id[32] == '\0';
-}
-
-bool cfapi_domain_is_valid(const char *d) {
-    if (!d)
-        return false;
-    size_t n = strlen(d);
-    if (n == 0 || n > 253)
-        return false;
-    int labels = 0;
-    const char *p = d;
-    bool tld_all_digits = true;
-    while (true) {
-        const char *start = p;
-        bool all_digits = true;
-        while (*p && *p != '.') {
-            char ch = *p;
-            bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                      (ch >= '0' && ch <= '9') || ch == '-';
-            if (!ok)
-                return false;
-            if (ch < '0' || ch > '9')
-                all_digits = false;
-            p++;
-        }
-        size_t len = (size_t)(p - start);
-        if (len == 0 || len > 63 || start[0] == '-' || p[-1] == '-')
-            return false;
-        labels++;
-        tld_all_digits = all_digits;
-        if (*p == '\0')
-            break;
-        p++; /* the dot; an empty label after it (trailing dot) fails above */
-    }
-    return labels >= 2 && !tld_all_digits;
-}
-
-int cfapi_build_url(const char *base, const char *account_id, const char *connector_id,
-                    bool begin_verification, char **out) {
-    *out = NULL;
-    if (!base || !cfapi_id_is_valid(account_id))
-        return UV_EINVAL;
-    if (connector_id && !cfapi_id_is_valid(connector_id))
-        return UV_EINVAL;
-    if (begin_verification && !connector_id)
-        return UV_EINVAL;
-    int n = asprintf(out, "%s/accounts/%s/sso_connectors%s%s%s", base, account_id,
-                     connector_id ? "/" : "", connector_id ? connector_id : "",
-                     begin_verification ? "/begin_verification" : "");
-    if (n < 0) {
-        *out = NULL;
-        return UV_ENOMEM;
-    }
-    return 0;
-}
-
-void cfapi_envelope_clear(cfapi_envelope *env) {
-    json_decref(env->root);
-    memset(env, 0, sizeof *env);
-}
-
-int cfapi_envelope_decode(const char *body, size_t len, cfapi_envelope *env) {
-    memset(env, 0, sizeof *env);
-    if (!body || len == 0)
-        return UV_EINVAL;
-    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
-    if (!root)
-        return UV_EINVAL;
-    json_t *success = json_object_get(root, "success");
-    json_t *errors = json_object_get(root, "errors");
-    if (!json_is_object(root) || !json_is_boolean(success) ||
-        (errors && !json_is_null(errors) && !json_is_array(errors))) {
-        json_decref(root);
-        return UV_EINVAL;
-    }
-    env->root = root;
-    env->success = json_is_true(success);
-    json_t *result = json_object_get(root, "result");
-    env->result = json_is_null(result) ? NULL : result;
-    env->errors = json_is_array(errors) ? errors : NULL;
-    return 0;
-}
-
-/* Parses a non-negative decimal number that fills the whole string
- * (surrounding blanks allowed). */
-static bool parse_nonneg(const char *s, double *out) {
-    while (*s == ' ' || *s == '\t')
-        s++;
-    if (!(*s >= '0' && *s <= '9'))
-        return false;
-    char *end;
-    double v = strtod(s, &end);
-    while (*end == ' ' || *end == '\t')
-        end++;
-    if (*end != '\0' || !(v >= 0) || v > 1e15)
-        return false;
-    *out = v;
-    return true;
-}
-
-int cfapi_retry_after_ms(const char *retry_after, const char *retry_after_ms, time_t now,
-                         uint64_t *delay_ms) {
-    double v;
-    double ms = -1;
-    if (retry_after_ms && parse_nonneg(retry_after_ms, &v)) {
-        ms = v;
-    } else if (retry_after && *retry_after) {
-        if (parse_nonneg(retry_after, &v)) {
-            ms = v * 1000.0;
-        } else {
-            time_t t = curl_getdate(retry_after, NULL);
-            if (t != (time_t)-1)
-                ms = t > now ? (double)(t - now) * 1000.0 : 0;
-        }
-    }
-    if (ms < 0)
-        return UV_EINVAL;
-    if (ms > CFAPI_MAX_RETRY_AFTER_MS)
-        ms = CFAPI_MAX_RETRY_AFTER_MS;
-    *delay_ms = (uint64_t)ms;
-    return 0;
-}
-
-uint64_t cfapi_backoff_ms(unsigned base_ms, unsigned retries_done, uint32_t rnd) {
-    uint64_t full = base_ms ? base_ms : DEFAULT_BACKOFF_BASE_MS;
-    for (unsigned i = 0; i < retries_done && full < CFAPI_MAX_BACKOFF_MS; i++)
-        full *= 2;
-    if (full > CFAPI_MAX_BACKOFF_MS)
-        full = CFAPI_MAX_BACKOFF_MS;
-    uint64_t half = full / 2;
-    return (full - half) + (uint64_t)rnd % (half + 1);
-}
-
-char *cfapi_body_excerpt(const char *body, size_t len, size_t max) {
-    bool cut = len > max;
-    size_t n = cut ? max : len;
-    char *out = malloc(n + 4);
-    if (!out)
-        return NULL;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)body[i];
-        out[i] = (ch < 0x20 || ch == 0x7f) ? ' ' : (ch >= 0x80 ? '?' : (char)ch);
-    }
-    if (cut)
-        memcpy(out + n, "...", 3), n += 3;
-    out[n] = '\0';
-    return out;
-}
-
-/* Appends printf-style text to a malloc'd string (NULL counts as "").
- * Returns 0 or UV_ENOMEM (leaving *s as it was). */
-static int strappf(char **s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int strappf(char **s, const char *fmt, ...) {
-    va_list ap;
-    char *add = NULL;
-    va_start(ap, fmt);
-    int n = vasprintf(&add, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return UV_ENOMEM;
-    size_t old = *s ? strlen(*s) : 0;
-    char *joined = realloc(*s, old + (size_t)n + 1);
-    if (!joined) {
-        free(add);
-        return UV_ENOMEM;
-    }
-    memcpy(joined + old, add, (size_t)n + 1);
-    free(add);
-    *s = joined;
-    return 0;
-}
-
-int cfapi_append_errors(char **text, json_t *errors) {
-    size_t i;
-    json_t *e;
-    if (!json_is_array(errors))
-        return 0;
-    json_array_foreach(errors, i, e) {
-        if (i >= 10) {
-            return strappf(text, "%s(%zu more errors)", *text && **text ? "\n" : "",
-                           json_array_size(errors) - 10);
-        }
-        json_t *code = json_object_get(e, "code");
-        const char *msg = json_string_value(json_object_get(e, "message"));
-        char codebuf[32] = "?";
-        if (json_is_integer(code))
-            snprintf(codebuf, sizeof codebuf, "%" JSON_INTEGER_FORMAT, json_integer_value(code));
-        else if (json_is_string(code))
-            snprintf(codebuf, sizeof codebuf, "%.20s", json_string_value(code));
-        char *safe = msg ? cfapi_body_excerpt(msg, strlen(msg), 300) : NULL;
-        int rc = strappf(text, "%sCloudflare error %s%s%s", *text && **text ? "\n" : "", codebuf,
-                         safe ? ": " : "", safe ? safe : "");
-        free(safe);
-        if (rc)
-            return rc;
-    }
-    return 0;
-}
-
-char *cfapi_redact(const char *text, const char *const *secrets) {
-    char *out = strdup(text ? text : "");
-    for (const char *const *s = secrets; out && s && *s; s++) {
-        size_t slen = strlen(*s);
-        /* Like log_add_secret(): a secret shorter than 4 bytes would mask
-         * ordinary text and say nothing the reader could use. */
-        if (slen < 4)
-            continue;
-        char *hit;
-        while (out && (hit = strstr(out, *s)) != NULL) {
-            char *next = NULL;
-            if (asprintf(&next, "%.*s***%s", (int)(hit - out), out, hit + slen) < 0)
-                next = NULL;
-            free(out);
-            out = next;
-        }
-    }
-    return out;
-}
+#define DEFAULT_MAX_RETRIES 4
+#define MAX_MAX_RETRIES     50
+#define DEFAULT_TIMEOUT_S   30.0
+#define TRACE_BODY_MAX      16384
 
 /* ------------------------------------------------------------------ */
 /* The client                                                          */
@@ -375,22 +141,22 @@ static char *describe_op(const cfapi_call *call) {
     char *s = NULL;
     switch (call->kind) {
     case OP_LIST:
-        strappf(&s, "listing SSO connectors of account %s", call->account_id);
+        cfapi_strappf(&s, "listing SSO connectors of account %s", call->account_id);
         break;
     case OP_GET:
-        strappf(&s, "reading SSO connector %s", call->connector_id);
+        cfapi_strappf(&s, "reading SSO connector %s", call->connector_id);
         break;
     case OP_CREATE:
-        strappf(&s, "creating SSO connector for %s", call->domain);
+        cfapi_strappf(&s, "creating SSO connector for %s", call->domain);
         break;
     case OP_UPDATE:
-        strappf(&s, "updating SSO connector %s", call->connector_id);
+        cfapi_strappf(&s, "updating SSO connector %s", call->connector_id);
         break;
     case OP_DELETE:
-        strappf(&s, "deleting SSO connector %s", call->connector_id);
+        cfapi_strappf(&s, "deleting SSO connector %s", call->connector_id);
         break;
     case OP_VERIFY:
-        strappf(&s, "beginning verification of SSO connector %s", call->connector_id);
+        cfapi_strappf(&s, "beginning verification of SSO connector %s", call->connector_id);
         break;
     }
     return s;
@@ -417,41 +183,44 @@ static void set_diagnostic(cfapi_call *call, const char *summary, const char *de
 /* The permission hint for a 401/403. */
 static void append_auth_hint(const cfapi_call *call, char **detail) {
     if (call->client->key_auth) {
-        strappf(detail,
-                "\nCloudflare did not accept api_email/api_key for account %s: check that the "
-                "key is the Global API Key of a user with access to SSO connectors on it.",
-                call->account_id);
+        cfapi_strappf(
+            detail,
+            "\nCloudflare did not accept api_email/api_key for account %s: check that the "
+            "key is the Global API Key of a user with access to SSO connectors on it.",
+            call->account_id);
     } else if (is_mutating(call->kind)) {
-        strappf(detail,
-                "\nThe API token needs the account permission \"SSO Connector Write\" on "
-                "account %s (\"SSO Connector Read\" is enough only for reads).",
-                call->account_id);
+        cfapi_strappf(detail,
+                      "\nThe API token needs the account permission \"SSO Connector Write\" on "
+                      "account %s (\"SSO Connector Read\" is enough only for reads).",
+                      call->account_id);
     } else {
-        strappf(detail,
-                "\nThe API token needs the account permission \"SSO Connector Read\" (or "
-                "\"SSO Connector Write\") on account %s.",
-                call->account_id);
+        cfapi_strappf(detail,
+                      "\nThe API token needs the account permission \"SSO Connector Read\" (or "
+                      "\"SSO Connector Write\") on account %s.",
+                      call->account_id);
     }
 }
 
 static void append_attempts(const cfapi_call *call, char **detail) {
     unsigned n = tries_used(call);
     if (n > 1)
-        strappf(detail, "\nGave up after %u attempts.", n);
+        cfapi_strappf(detail, "\nGave up after %u attempts.", n);
 }
 
 static void append_maybe_applied(const cfapi_call *call, char **detail) {
     if (!call->maybe_applied)
         return;
     if (call->kind == OP_CREATE)
-        strappf(detail,
-                "\nThe request may have reached Cloudflare before its answer was lost, so the "
-                "connector may have been created; if an SSO connector for %s exists in account "
-                "%s, import it with the id %s/%s.",
-                call->domain, call->account_id, call->account_id, call->domain);
+        cfapi_strappf(
+            detail,
+            "\nThe request may have reached Cloudflare before its answer was lost, so the "
+            "connector may have been created; if an SSO connector for %s exists in account "
+            "%s, import it with the id %s/%s.",
+            call->domain, call->account_id, call->account_id, call->domain);
     else
-        strappf(detail, "\nThe request may have reached Cloudflare before its answer was lost, "
-                        "so the change may have been applied; refresh to see the current state.");
+        cfapi_strappf(detail,
+                      "\nThe request may have reached Cloudflare before its answer was lost, "
+                      "so the change may have been applied; refresh to see the current state.");
 }
 
 /* The diagnostic for an HTTP answer that ends the call (status and
@@ -460,44 +229,45 @@ static void diagnose_http(cfapi_call *call, const http_response *r, const char *
                           bool is_envelope) {
     char *op = describe_op(call);
     char *summary = NULL, *detail = NULL;
-    strappf(&summary, "Cloudflare API error %s", op ? op : "");
-    strappf(&detail, "HTTP %ld from %s %s.", r->status, call->in_lookup ? "GET" : call->method,
-            rel_path(call, url));
+    cfapi_strappf(&summary, "Cloudflare API error %s", op ? op : "");
+    cfapi_strappf(&detail, "HTTP %ld from %s %s.", r->status,
+                  call->in_lookup ? "GET" : call->method, rel_path(call, url));
     if (!is_envelope) {
         char *ex = cfapi_body_excerpt(r->body, r->body_len, CFAPI_EXCERPT_MAX);
         if (r->body_too_large)
-            strappf(&detail, "\nThe answer was larger than the %zu MiB limit.",
-                    HTTP_MAX_BODY >> 20);
+            cfapi_strappf(&detail, "\nThe answer was larger than the %zu MiB limit.",
+                          HTTP_MAX_BODY >> 20);
         else if (r->body_len == 0)
-            strappf(&detail, "\nThe answer had no body.");
+            cfapi_strappf(&detail, "\nThe answer had no body.");
         else
-            strappf(&detail, "\nThe answer is not a Cloudflare API response: \"%s\"", ex ? ex : "");
+            cfapi_strappf(&detail, "\nThe answer is not a Cloudflare API response: \"%s\"",
+                          ex ? ex : "");
         free(ex);
     } else {
         json_t *errors = call->in_lookup ? call->lookup_env.errors : call->env.errors;
         char *errs = NULL;
         cfapi_append_errors(&errs, errors);
         if (errs)
-            strappf(&detail, "\n%s", errs);
+            cfapi_strappf(&detail, "\n%s", errs);
         else if (r->status >= 200 && r->status < 300)
-            strappf(&detail, "\nCloudflare answered success=false without an error.");
+            cfapi_strappf(&detail, "\nCloudflare answered success=false without an error.");
         free(errs);
     }
     if (r->status == 401 || r->status == 403)
         append_auth_hint(call, &detail);
     if (r->status == 429)
-        strappf(&detail, "\nCloudflare's rate limit was hit; try again later, or set max_rps "
-                         "to stay under it.");
+        cfapi_strappf(&detail, "\nCloudflare's rate limit was hit; try again later, or set max_rps "
+                               "to stay under it.");
     if (r->status == 409 && call->kind == OP_CREATE && !call->in_lookup)
-        strappf(&detail,
-                "\nAn SSO connector for %s already exists in account %s. To manage it here, "
-                "import it with the id %s/%s.",
-                call->domain, call->account_id, call->account_id, call->domain);
+        cfapi_strappf(&detail,
+                      "\nAn SSO connector for %s already exists in account %s. To manage it here, "
+                      "import it with the id %s/%s.",
+                      call->domain, call->account_id, call->account_id, call->domain);
     if (r->status == 404 && call->kind != OP_LIST && call->kind != OP_CREATE)
-        strappf(&detail,
-                "\nThe SSO connector %s does not exist in account %s (or the "
-                "credentials cannot see it).",
-                call->connector_id, call->account_id);
+        cfapi_strappf(&detail,
+                      "\nThe SSO connector %s does not exist in account %s (or the "
+                      "credentials cannot see it).",
+                      call->connector_id, call->account_id);
     append_attempts(call, &detail);
     append_maybe_applied(call, &detail);
     set_diagnostic(call, summary, detail);
@@ -512,16 +282,16 @@ static void diagnose_transport(cfapi_call *call, const http_response *r) {
     char *op = describe_op(call);
     char *summary = NULL, *detail = NULL;
     if (r->curl_code == CURLE_OPERATION_TIMEDOUT) {
-        strappf(&summary, "Timed out waiting for the Cloudflare API while %s", op ? op : "");
-        strappf(&detail, "No complete answer from %s within %ld ms (request_timeout %.3g s).",
-                c->host, c->timeout_ms, (double)c->timeout_ms / 1000.0);
+        cfapi_strappf(&summary, "Timed out waiting for the Cloudflare API while %s", op ? op : "");
+        cfapi_strappf(&detail, "No complete answer from %s within %ld ms (request_timeout %.3g s).",
+                      c->host, c->timeout_ms, (double)c->timeout_ms / 1000.0);
     } else if (r->body_too_large) {
-        strappf(&summary, "Cloudflare API error %s", op ? op : "");
-        strappf(&detail, "The answer from %s was larger than the %zu MiB limit.", c->host,
-                HTTP_MAX_BODY >> 20);
+        cfapi_strappf(&summary, "Cloudflare API error %s", op ? op : "");
+        cfapi_strappf(&detail, "The answer from %s was larger than the %zu MiB limit.", c->host,
+                      HTTP_MAX_BODY >> 20);
     } else {
-        strappf(&summary, "Could not reach the Cloudflare API while %s", op ? op : "");
-        strappf(&detail, "%s (host %s).", r->error, c->host);
+        cfapi_strappf(&summary, "Could not reach the Cloudflare API while %s", op ? op : "");
+        cfapi_strappf(&detail, "%s (host %s).", r->error, c->host);
     }
     append_attempts(call, &detail);
     append_maybe_applied(call, &detail);
@@ -586,8 +356,8 @@ static void finish(cfapi_call *call) {
 static void finish_cancelled(cfapi_call *call) {
     char *op = describe_op(call);
     char *summary = NULL, *detail = NULL;
-    strappf(&summary, "Cancelled while %s", op ? op : "");
-    strappf(&detail, "The operation was cancelled before it completed.");
+    cfapi_strappf(&summary, "Cancelled while %s", op ? op : "");
+    cfapi_strappf(&detail, "The operation was cancelled before it completed.");
     append_maybe_applied(call, &detail);
     call->res.ok = false;
     call->res.cancelled = true;
@@ -681,8 +451,8 @@ static void start_attempt(cfapi_call *call) {
     if (rc != 0) {
         char *op = describe_op(call);
         char *summary = NULL, *detail = NULL;
-        strappf(&summary, "Could not start a Cloudflare API request while %s", op ? op : "");
-        strappf(&detail, "%s.", uv_strerror(rc));
+        cfapi_strappf(&summary, "Could not start a Cloudflare API request while %s", op ? op : "");
+        cfapi_strappf(&detail, "%s.", uv_strerror(rc));
         set_diagnostic(call, summary, detail);
         free(op);
         free(summary);
@@ -919,24 +689,27 @@ static void on_lookup_answer(cfapi_call *call, const http_response *r) {
     call->res.errors = call->lookup_env.errors;
     char *op = describe_op(call);
     char *summary = NULL, *detail = NULL;
-    strappf(&summary, "Cloudflare API error %s", op ? op : "");
-    strappf(&detail, "The create request may have reached Cloudflare but its answer was lost, and "
-                     "looking the connector up by its domain failed: ");
+    cfapi_strappf(&summary, "Cloudflare API error %s", op ? op : "");
+    cfapi_strappf(&detail,
+                  "The create request may have reached Cloudflare but its answer was lost, and "
+                  "looking the connector up by its domain failed: ");
     if (r->curl_code != 0 || r->status == 0) {
-        strappf(&detail, "%s (host %s).", r->error, call->client->host);
+        cfapi_strappf(&detail, "%s (host %s).", r->error, call->client->host);
     } else {
-        strappf(&detail, "HTTP %ld from GET %s.", r->status, rel_path(call, call->lookup_url));
+        cfapi_strappf(&detail, "HTTP %ld from GET %s.", r->status,
+                      rel_path(call, call->lookup_url));
         char *errs = NULL;
         cfapi_append_errors(&errs, call->lookup_env.errors);
         if (errs)
-            strappf(&detail, "\n%s", errs);
+            cfapi_strappf(&detail, "\n%s", errs);
         free(errs);
         if (r->status == 401 || r->status == 403)
             append_auth_hint(call, &detail);
     }
     append_attempts(call, &detail);
-    strappf(&detail, "\nThe connector for %s may exist; if it does, import it with the id %s/%s.",
-            call->domain, call->account_id, call->domain);
+    cfapi_strappf(&detail,
+                  "\nThe connector for %s may exist; if it does, import it with the id %s/%s.",
+                  call->domain, call->account_id, call->domain);
     set_diagnostic(call, summary, detail);
     free(op);
     free(summary);
@@ -1241,7 +1014,7 @@ int cfapi_client_new(uv_loop_t *loop, const cfapi_options *o, cfapi_client **out
     if (c->timeout_ms < 1)
         c->timeout_ms = 1;
     c->interval_ms = o->max_rps > 0 ? 1000.0 / o->max_rps : 0;
-    c->backoff_base_ms = o->backoff_base_ms ? o->backoff_base_ms : DEFAULT_BACKOFF_BASE_MS;
+    c->backoff_base_ms = o->backoff_base_ms ? o->backoff_base_ms : CFAPI_DEFAULT_BACKOFF_BASE_MS;
     c->rng = uv_hrtime() ^ (uint64_t)(uintptr_t)c ^ 0x9e3779b97f4a7c15ULL;
     if (!c->rng)
         c->rng = 1;

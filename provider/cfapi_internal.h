@@ -61,6 +61,8 @@ void cfapi_envelope_clear(cfapi_envelope *env);
 int cfapi_retry_after_ms(const char *retry_after, const char *retry_after_ms, time_t now,
                          uint64_t *delay_ms);
 
+#define CFAPI_DEFAULT_BACKOFF_BASE_MS 500u
+
 /* Exponential backoff with jitter for the retry after `retries_done`
  * earlier retries: base_ms * 2^retries_done, capped at
  * CFAPI_MAX_BACKOFF_MS, then scaled into [50%, 100%] by `rnd` (any 32-bit
@@ -81,6 +83,10 @@ int cfapi_append_errors(char **text, json_t *errors);
 /* Returns a new malloc'd copy of `text` with every occurrence of each
  * non-empty secret in the NULL-terminated `secrets` replaced by "***". */
 char *cfapi_redact(const char *text, const char *const *secrets);
+
+/* Appends printf-style text to a malloc'd string (*s NULL counts as "").
+ * Returns 0, or -1 (and *s unchanged) when out of memory. */
+int cfapi_strappf(char **s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Introspection for tests: the loop time (uv_now, ms) before which the
  * client starts no request because of a 429, or 0 when it never paused. */

@@ -1,0 +1,249 @@
+/*
+ * cfapi_wire.c - the Cloudflare client's pure helpers (cfapi_internal.h):
+ * ids and URLs, the response envelope, Retry-After and backoff, and the
+ * text of diagnostics (body excerpts, error lists, secret masking). No I/O
+ * and no state, so each is unit-tested on its own (tests/cfapi).
+ */
+#include "cfapi_internal.h"
+
+#include <curl/curl.h>
+#include <uv.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* ------------------------------------------------------------------ */
+/* Pure helpers (cfapi_internal.h)                                      */
+/* ------------------------------------------------------------------ */
+
+static bool is_hex(char ch) {
+    return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');
+}
+
+bool cfapi_id_is_valid(const char *id) {
+    if (!id)
+        return false;
+    for (int i = 0; i < 32; i++)
+        if (!is_hex(id[i]))
+            return false;
+    return id[32] == '\0';
+}
+
+bool cfapi_domain_is_valid(const char *d) {
+    if (!d)
+        return false;
+    size_t n = strlen(d);
+    if (n == 0 || n > 253)
+        return false;
+    int labels = 0;
+    const char *p = d;
+    bool tld_all_digits = true;
+    while (true) {
+        const char *start = p;
+        bool all_digits = true;
+        while (*p && *p != '.') {
+            char ch = *p;
+            bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                      (ch >= '0' && ch <= '9') || ch == '-';
+            if (!ok)
+                return false;
+            if (ch < '0' || ch > '9')
+                all_digits = false;
+            p++;
+        }
+        size_t len = (size_t)(p - start);
+        if (len == 0 || len > 63 || start[0] == '-' || p[-1] == '-')
+            return false;
+        labels++;
+        tld_all_digits = all_digits;
+        if (*p == '\0')
+            break;
+        p++; /* the dot; an empty label after it (trailing dot) fails above */
+    }
+    return labels >= 2 && !tld_all_digits;
+}
+
+int cfapi_build_url(const char *base, const char *account_id, const char *connector_id,
+                    bool begin_verification, char **out) {
+    *out = NULL;
+    if (!base || !cfapi_id_is_valid(account_id))
+        return UV_EINVAL;
+    if (connector_id && !cfapi_id_is_valid(connector_id))
+        return UV_EINVAL;
+    if (begin_verification && !connector_id)
+        return UV_EINVAL;
+    int n = asprintf(out, "%s/accounts/%s/sso_connectors%s%s%s", base, account_id,
+                     connector_id ? "/" : "", connector_id ? connector_id : "",
+                     begin_verification ? "/begin_verification" : "");
+    if (n < 0) {
+        *out = NULL;
+        return UV_ENOMEM;
+    }
+    return 0;
+}
+
+void cfapi_envelope_clear(cfapi_envelope *env) {
+    json_decref(env->root);
+    memset(env, 0, sizeof *env);
+}
+
+int cfapi_envelope_decode(const char *body, size_t len, cfapi_envelope *env) {
+    memset(env, 0, sizeof *env);
+    if (!body || len == 0)
+        return UV_EINVAL;
+    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+    if (!root)
+        return UV_EINVAL;
+    json_t *success = json_object_get(root, "success");
+    json_t *errors = json_object_get(root, "errors");
+    if (!json_is_object(root) || !json_is_boolean(success) ||
+        (errors && !json_is_null(errors) && !json_is_array(errors))) {
+        json_decref(root);
+        return UV_EINVAL;
+    }
+    env->root = root;
+    env->success = json_is_true(success);
+    json_t *result = json_object_get(root, "result");
+    env->result = json_is_null(result) ? NULL : result;
+    env->errors = json_is_array(errors) ? errors : NULL;
+    return 0;
+}
+
+/* Parses a non-negative decimal number that fills the whole string
+ * (surrounding blanks allowed). */
+static bool parse_nonneg(const char *s, double *out) {
+    while (*s == ' ' || *s == '\t')
+        s++;
+    if (!(*s >= '0' && *s <= '9'))
+        return false;
+    char *end;
+    double v = strtod(s, &end);
+    while (*end == ' ' || *end == '\t')
+        end++;
+    if (*end != '\0' || !(v >= 0) || v > 1e15)
+        return false;
+    *out = v;
+    return true;
+}
+
+int cfapi_retry_after_ms(const char *retry_after, const char *retry_after_ms, time_t now,
+                         uint64_t *delay_ms) {
+    double v;
+    double ms = -1;
+    if (retry_after_ms && parse_nonneg(retry_after_ms, &v)) {
+        ms = v;
+    } else if (retry_after && *retry_after) {
+        if (parse_nonneg(retry_after, &v)) {
+            ms = v * 1000.0;
+        } else {
+            time_t t = curl_getdate(retry_after, NULL);
+            if (t != (time_t)-1)
+                ms = t > now ? (double)(t - now) * 1000.0 : 0;
+        }
+    }
+    if (ms < 0)
+        return UV_EINVAL;
+    if (ms > CFAPI_MAX_RETRY_AFTER_MS)
+        ms = CFAPI_MAX_RETRY_AFTER_MS;
+    *delay_ms = (uint64_t)ms;
+    return 0;
+}
+
+uint64_t cfapi_backoff_ms(unsigned base_ms, unsigned retries_done, uint32_t rnd) {
+    uint64_t full = base_ms ? base_ms : CFAPI_DEFAULT_BACKOFF_BASE_MS;
+    for (unsigned i = 0; i < retries_done && full < CFAPI_MAX_BACKOFF_MS; i++)
+        full *= 2;
+    if (full > CFAPI_MAX_BACKOFF_MS)
+        full = CFAPI_MAX_BACKOFF_MS;
+    uint64_t half = full / 2;
+    return (full - half) + (uint64_t)rnd % (half + 1);
+}
+
+char *cfapi_body_excerpt(const char *body, size_t len, size_t max) {
+    bool cut = len > max;
+    size_t n = cut ? max : len;
+    char *out = malloc(n + 4);
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)body[i];
+        out[i] = (ch < 0x20 || ch == 0x7f) ? ' ' : (ch >= 0x80 ? '?' : (char)ch);
+    }
+    if (cut)
+        memcpy(out + n, "...", 3), n += 3;
+    out[n] = '\0';
+    return out;
+}
+
+/* Appends printf-style text to a malloc'd string (NULL counts as "").
+ * Returns 0 or UV_ENOMEM (leaving *s as it was). */
+int cfapi_strappf(char **s, const char *fmt, ...) {
+    va_list ap;
+    char *add = NULL;
+    va_start(ap, fmt);
+    int n = vasprintf(&add, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return UV_ENOMEM;
+    size_t old = *s ? strlen(*s) : 0;
+    char *joined = realloc(*s, old + (size_t)n + 1);
+    if (!joined) {
+        free(add);
+        return UV_ENOMEM;
+    }
+    memcpy(joined + old, add, (size_t)n + 1);
+    free(add);
+    *s = joined;
+    return 0;
+}
+
+int cfapi_append_errors(char **text, json_t *errors) {
+    size_t i;
+    json_t *e;
+    if (!json_is_array(errors))
+        return 0;
+    json_array_foreach(errors, i, e) {
+        if (i >= 10) {
+            return cfapi_strappf(text, "%s(%zu more errors)", *text && **text ? "\n" : "",
+                                 json_array_size(errors) - 10);
+        }
+        json_t *code = json_object_get(e, "code");
+        const char *msg = json_string_value(json_object_get(e, "message"));
+        char codebuf[32] = "?";
+        if (json_is_integer(code))
+            snprintf(codebuf, sizeof codebuf, "%" JSON_INTEGER_FORMAT, json_integer_value(code));
+        else if (json_is_string(code))
+            snprintf(codebuf, sizeof codebuf, "%.20s", json_string_value(code));
+        char *safe = msg ? cfapi_body_excerpt(msg, strlen(msg), 300) : NULL;
+        int rc = cfapi_strappf(text, "%sCloudflare error %s%s%s", *text && **text ? "\n" : "",
+                               codebuf, safe ? ": " : "", safe ? safe : "");
+        free(safe);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+char *cfapi_redact(const char *text, const char *const *secrets) {
+    char *out = strdup(text ? text : "");
+    for (const char *const *s = secrets; out && s && *s; s++) {
+        size_t slen = strlen(*s);
+        /* Like log_add_secret(): a secret shorter than 4 bytes would mask
+         * ordinary text and say nothing the reader could use. */
+        if (slen < 4)
+            continue;
+        char *hit;
+        while (out && (hit = strstr(out, *s)) != NULL) {
+            char *next = NULL;
+            if (asprintf(&next, "%.*s***%s", (int)(hit - out), out, hit + slen) < 0)
+                next = NULL;
+            free(out);
+            out = next;
+        }
+    }
+    return out;
+}
