@@ -179,6 +179,40 @@ static char *request_lines(void) {
     return out;
 }
 
+/* Sends one request without waiting for its answer. `id` and `params`
+ * are stolen. */
+static void send_request(fixture *f, json_t *id, const char *method, json_t *params) {
+    json_t *req = json_pack("{s:s, s:o, s:s, s:o}", "jsonrpc", "2.0", "id", id, "method", method,
+                            "params", params);
+    char *line = json_dumps(req, JSON_COMPACT);
+    assert_int_equal(th_proc_send_line(&f->prov, line), 0);
+    free(line);
+    json_decref(req);
+}
+
+/* A ReadResource of `st` (borrowed). */
+static json_t *read_params(const json_t *st) {
+    return json_pack("{s:s, s:O}", "type_name", "sso_connector", "current_state", st);
+}
+
+static json_t *sim_connectors(void);
+
+/* Waits (5 s at most) until the simulator has logged `n` API requests, or
+ * holds `n` connectors when `connectors` is true: the way a test knows a
+ * request is in flight before it cancels or signals. */
+static void wait_for_sim(size_t n, bool connectors) {
+    for (int i = 0; i < 1000; i++) {
+        json_t *v = connectors ? sim_connectors() : th_sim_requests(&sim);
+        size_t have = json_array_size(v);
+        json_decref(v);
+        if (have >= n)
+            return;
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    fail_msg("the simulator never saw %zu %s", n, connectors ? "connectors" : "requests");
+}
+
 static json_t *plan_create(fixture *f, const char *config) {
     json_t *result = call(f, "PlanResourceChange",
                           th_json("{\"type_name\":\"sso_connector\",\"prior_state\":null,"
@@ -756,15 +790,8 @@ static void test_pipelined_reads(void **state) {
     add_fault(
         "{\"method\":\"GET\",\"path\":\"/client/v4/accounts/*\",\"count\":40,\"delay_ms\":1000}");
     long t0 = now_ms();
-    for (int i = 0; i < 40; i++) {
-        json_t *req =
-            json_pack("{s:s, s:i, s:s, s:{s:s, s:O}}", "jsonrpc", "2.0", "id", 1000 + i, "method",
-                      "ReadResource", "params", "type_name", "sso_connector", "current_state", st);
-        char *line = json_dumps(req, JSON_COMPACT);
-        assert_int_equal(th_proc_send_line(&f->prov, line), 0);
-        free(line);
-        json_decref(req);
-    }
+    for (int i = 0; i < 40; i++)
+        send_request(f, json_integer(1000 + i), "ReadResource", read_params(st));
     bool seen[40] = {0};
     for (int i = 0; i < 40; i++) {
         json_t *resp = th_proc_read_json(&f->prov, WAIT);
@@ -797,13 +824,7 @@ static void test_slow_does_not_block_fast(void **state) {
              "\"count\":1,\"delay_ms\":3000}",
              json_string_value(json_object_get(st, "id")));
     add_fault(fault);
-    json_t *req =
-        json_pack("{s:s, s:i, s:s, s:{s:s, s:O}}", "jsonrpc", "2.0", "id", 1, "method",
-                  "ReadResource", "params", "type_name", "sso_connector", "current_state", st);
-    char *line = json_dumps(req, JSON_COMPACT);
-    th_proc_send_line(&f->prov, line);
-    free(line);
-    json_decref(req);
+    send_request(f, json_integer(1), "ReadResource", read_params(st));
     th_proc_send_line(&f->prov,
                       "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ReadDataSource\",\"params\":{"
                       "\"type_name\":\"sso_connectors\",\"config\":{\"account_id\":\"" ACC "\"}}}");
@@ -872,17 +893,7 @@ static void test_sigterm(void **state) {
                       "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"ReadDataSource\",\"params\":{"
                       "\"type_name\":\"sso_connectors\",\"config\":{\"account_id\":\"" ACC "\"}}}");
     /* Make sure the request is in flight before the signal. */
-    json_t *reqs = NULL;
-    for (int i = 0; i < 200; i++) {
-        reqs = th_sim_requests(&sim);
-        if (json_array_size(reqs) > 0)
-            break;
-        json_decref(reqs);
-        reqs = NULL;
-        struct timespec ts = {0, 10 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    json_decref(reqs);
+    wait_for_sim(1, false);
     th_proc_kill(&f->prov, SIGTERM);
     json_t *resp = th_proc_read_json(&f->prov, WAIT);
     assert_non_null(resp);
@@ -1129,15 +1140,7 @@ static void test_cancel_after_lost_create(void **state) {
     char *line = json_dumps(req, JSON_COMPACT);
     th_proc_send_line(&f->prov, line);
     /* Wait until the create reached the simulator, then cancel. */
-    for (int i = 0; i < 500; i++) {
-        json_t *all = sim_connectors();
-        size_t n = json_array_size(all);
-        json_decref(all);
-        if (n > 0)
-            break;
-        struct timespec ts = {0, 5 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
+    wait_for_sim(1, true);
     th_proc_send_line(
         &f->prov,
         "{\"jsonrpc\":\"2.0\",\"method\":\"$/cancelRequest\",\"params\":{\"id\":\"create-1\"}}");
@@ -1171,22 +1174,10 @@ static void test_backoff_holds_no_slot(void **state) {
              json_string_value(json_object_get(st, "id")));
     add_fault(fault);
     clear_requests();
-    json_t *req =
-        json_pack("{s:s, s:i, s:s, s:{s:s, s:O}}", "jsonrpc", "2.0", "id", 1, "method",
-                  "ReadResource", "params", "type_name", "sso_connector", "current_state", st);
-    char *line = json_dumps(req, JSON_COMPACT);
-    th_proc_send_line(&f->prov, line);
+    send_request(f, json_integer(1), "ReadResource", read_params(st));
     /* Send the second request once the first has been refused (the 503
      * is in the log). */
-    for (int i = 0; i < 500; i++) {
-        json_t *reqs = th_sim_requests(&sim);
-        size_t n = json_array_size(reqs);
-        json_decref(reqs);
-        if (n >= 1)
-            break;
-        struct timespec ts = {0, 5 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
+    wait_for_sim(1, false);
     th_proc_send_line(&f->prov,
                       "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ReadDataSource\",\"params\":{"
                       "\"type_name\":\"sso_connectors\",\"config\":{\"account_id\":\"" ACC "\"}}}");
@@ -1196,10 +1187,8 @@ static void test_backoff_holds_no_slot(void **state) {
     assert_non_null(second);
     assert_int_equal(json_integer_value(json_object_get(first, "id")), 2);
     assert_int_equal(json_integer_value(json_object_get(second, "id")), 1);
-    free(line);
     json_decref(first);
     json_decref(second);
-    json_decref(req);
     json_decref(applied);
 }
 
