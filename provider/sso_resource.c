@@ -384,6 +384,15 @@ static void apply_update(sso_op *op) {
         apply_finish(op);
         return;
     }
+    json_t *planned_id = json_object_get(op->planned, "id");
+    if (json_is_string(planned_id) &&
+        strcmp(json_string_value(planned_id), op->connector_id) != 0) {
+        diag_error(op->diags, path_attr("id"), "Invalid planned state",
+                   "The planned id differs from the connector's id; an update cannot change it.");
+        op->state = json_incref(op->prior);
+        apply_finish(op);
+        return;
+    }
     op->state = json_deep_copy(op->prior);
     int enabled, fedramp;
     patch_fields(op, &enabled, &fedramp);
