@@ -190,13 +190,15 @@ static void append_auth_hint(const cfapi_call *call, char **detail) {
             call->account_id);
     } else if (is_mutating(call->kind)) {
         cfapi_strappf(detail,
-                      "\nThe API token needs the account permission \"SSO Connector Write\" on "
-                      "account %s (\"SSO Connector Read\" is enough only for reads).",
+                      "\nCloudflare rejected the API token. Check that it is valid and has the "
+                      "account permission \"SSO Connector Write\" on account %s (\"SSO "
+                      "Connector Read\" is enough only for reads).",
                       call->account_id);
     } else {
         cfapi_strappf(detail,
-                      "\nThe API token needs the account permission \"SSO Connector Read\" (or "
-                      "\"SSO Connector Write\") on account %s.",
+                      "\nCloudflare rejected the API token. Check that it is valid and has the "
+                      "account permission \"SSO Connector Read\" (or \"SSO Connector Write\") "
+                      "on account %s.",
                       call->account_id);
     }
 }

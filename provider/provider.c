@@ -131,7 +131,8 @@ static void handle_validate_resource(rpc_request *req, json_t *params, void *ctx
     json_t *diags = json_array();
     if (!sso_resource_schema(type_name))
         diag_error(diags, NULL, "Unknown resource type",
-                   "This provider has no resource type \"%s\".", type_name);
+                   "This provider has no resource type \"%s\"; it has \"" SSO_CONNECTOR_TYPE "\".",
+                   type_name);
     else
         sso_validate_connector_config(config, diags);
     respond_with(req, json_object(), diags);
@@ -168,7 +169,8 @@ static void handle_upgrade(rpc_request *req, json_t *params, void *ctx) {
     const schema_block *block = sso_resource_schema(json_string_value(type_name));
     if (!block) {
         diag_error(diags, NULL, "Unknown resource type",
-                   "This provider has no resource type \"%s\".", json_string_value(type_name));
+                   "This provider has no resource type \"%s\"; it has \"" SSO_CONNECTOR_TYPE "\".",
+                   json_string_value(type_name));
         respond_with(req, json_pack("{s:n}", "upgraded_state"), diags);
         return;
     }
@@ -221,7 +223,8 @@ static void handle_plan(rpc_request *req, json_t *params, void *ctx) {
     json_t *diags = json_array();
     if (!sso_resource_schema(json_string_value(type_name))) {
         diag_error(diags, NULL, "Unknown resource type",
-                   "This provider has no resource type \"%s\".", json_string_value(type_name));
+                   "This provider has no resource type \"%s\"; it has \"" SSO_CONNECTOR_TYPE "\".",
+                   json_string_value(type_name));
         respond_with(req, empty, diags);
         return;
     }

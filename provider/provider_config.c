@@ -161,6 +161,13 @@ int provider_config_resolve(const json_t *config, provider_config *cfg, json_t *
         diag_error(diags, path_attr("api_email"), "Missing api_email",
                    "The legacy api_key needs api_email (or CLOUDFLARE_EMAIL).");
     } else {
+        size_t len = strlen(cfg->base_url);
+        const char *suffix = "/client/v4";
+        if (len < strlen(suffix) || strcmp(cfg->base_url + len - strlen(suffix), suffix) != 0)
+            diag_warning(diags, path_attr("base_url"), "Unusual base_url",
+                         "%s does not end with /client/v4, where Cloudflare serves its API; "
+                         "did you mean %s/client/v4?",
+                         cfg->base_url, cfg->base_url);
         return 0;
     }
     provider_config_free(cfg);

@@ -37,7 +37,9 @@ int sso_validate_data_config(const char *type_name, const json_t *config, json_t
     const schema_block *block = sso_data_source_schema(type_name);
     if (!block) {
         diag_error(diags, NULL, "Unknown data source type",
-                   "This provider has no data source \"%s\".", type_name ? type_name : "");
+                   "This provider has no data source \"%s\"; it has \"" SSO_CONNECTOR_TYPE
+                   "\" and \"" SSO_CONNECTORS_TYPE "\".",
+                   type_name ? type_name : "");
         return 1;
     }
     if (value_check_config(block, config, diags) > 0)
@@ -99,8 +101,8 @@ static json_t *plan_new_object(const json_t *config) {
     return planned;
 }
 
-/* True when the two email_domain values name the same domain: both known
- * strings equal ignoring case. */
+/* True when the two values are known strings equal ignoring case (email
+ * domains, and hex ids). */
 static bool same_domain(const json_t *a, const json_t *b) {
     return json_is_string(a) && json_is_string(b) &&
            sso_domain_equal(json_string_value(a), json_string_value(b));
@@ -135,9 +137,15 @@ int sso_plan_change(const json_t *prior, const json_t *config, const json_t *pro
     /* What cannot change keeps its prior value, so plans stay quiet. */
     keep_attr(planned, prior, "id");
     keep_attr(planned, prior, "created_on");
-    json_t *prior_domain = value_attr(prior, "email_domain");
-    if (same_domain(prior_domain, json_object_get(planned, "email_domain")))
-        json_object_set_new(planned, "email_domain", json_deep_copy(prior_domain));
+    /* Ids and domains are case-insensitive: a change of case alone keeps
+     * the prior spelling and changes nothing (replacing a connector would
+     * break its users' SSO login). */
+    const char *case_free[] = {"email_domain", "account_id"};
+    for (size_t i = 0; i < 2; i++) {
+        json_t *prior_value = value_attr(prior, case_free[i]);
+        if (same_domain(prior_value, json_object_get(planned, case_free[i])))
+            json_object_set_new(planned, case_free[i], json_deep_copy(prior_value));
+    }
 
     if (plan_attr_changed(prior, planned, "account_id"))
         json_array_append_new(out->requires_replace, path_attr("account_id"));

@@ -179,6 +179,10 @@ static bool apply_take_state(sso_op *op, const json_t *api) {
     return true;
 }
 
+static const char *or_text(const char *s, const char *fallback) {
+    return s ? s : fallback;
+}
+
 static int bool_or_omit(const json_t *v) {
     return json_is_boolean(v) ? json_is_true(v) : -1;
 }
@@ -251,6 +255,20 @@ static void apply_after_patch(sso_op *op, const cfapi_result *res) {
         sso_op_add_api_error(op, res,
                              op->prior ? "Updating the SSO connector failed"
                                        : "The SSO connector was created, but updating it failed");
+        const char *status =
+            json_string_value(value_attr(value_attr(op->state, "verification"), "status"));
+        if (json_is_true(json_object_get(op->planned, "enabled")) && status &&
+            strcmp(status, "verified") != 0)
+            diag_error(
+                op->diags, path_attr("enabled"), "The domain is not verified yet",
+                "Cloudflare enables a connector only once its domain is verified "
+                "(verification.status is \"%s\"). Add the DNS TXT record \"%s\" to %s, "
+                "wait for verification.status to become \"verified\", then apply again.",
+                status,
+                or_text(
+                    json_string_value(value_attr(value_attr(op->state, "verification"), "code")),
+                    "(see verification.code)"),
+                or_text(json_string_value(value_attr(op->state, "email_domain")), "the domain"));
         apply_finish(op);
         return;
     }
@@ -350,8 +368,12 @@ static void apply_create(sso_op *op) {
     const char *account = json_string_value(value_attr(op->planned, "account_id"));
     const char *domain = json_string_value(value_attr(op->planned, "email_domain"));
     if (!sso_is_hex_id(account) || !sso_is_domain(domain)) {
-        diag_error(op->diags, NULL, "Invalid planned state",
-                   "account_id and email_domain must be known and valid to create a connector.");
+        bool bad_account = !sso_is_hex_id(account);
+        diag_error(op->diags, path_attr(bad_account ? "account_id" : "email_domain"),
+                   "Invalid planned state",
+                   "%s must be known and valid to create a connector (%s).",
+                   bad_account ? "account_id" : "email_domain",
+                   bad_account ? "32 hexadecimal characters" : "a DNS name such as example.com");
         apply_finish(op);
         return;
     }

@@ -161,6 +161,48 @@ bool value_check_type(const schema_type *type, const json_t *v, const json_t *pa
     return ok;
 }
 
+/* Levenshtein distance between two short names, capped: anything above
+ * `cap` returns cap + 1. Names longer than 63 bytes are never close. */
+static size_t edit_distance(const char *a, const char *b, size_t cap) {
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 63 || lb > 63 || (la > lb ? la - lb : lb - la) > cap)
+        return cap + 1;
+    size_t row[64];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+            size_t best = diag + cost;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            if (up + 1 < best)
+                best = up + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb] > cap ? cap + 1 : row[lb];
+}
+
+/* The attribute of `block` closest to `name` (at most 2 edits away), for a
+ * "did you mean" hint; NULL when none is close. */
+static const char *closest_attr(const schema_block *block, const char *name) {
+    const char *best = NULL;
+    size_t best_d = 3;
+    for (size_t i = 0; i < block->attr_count; i++) {
+        size_t d = edit_distance(name, block->attrs[i].name, 2);
+        if (d < best_d) {
+            best_d = d;
+            best = block->attrs[i].name;
+        }
+    }
+    return best;
+}
+
 int value_check_config(const schema_block *block, const json_t *config, json_t *diags) {
     size_t before = json_array_size(diags);
     if (!json_is_object(config)) {
@@ -172,8 +214,10 @@ int value_check_config(const schema_block *block, const json_t *config, json_t *
     json_object_foreach((json_t *)config, key, v) {
         const schema_attr *attr = schema_find_attr(block, key);
         if (!attr) {
+            const char *hint = closest_attr(block, key);
             diag_error(diags, path_attr(key), "Unsupported argument",
-                       "An argument named \"%s\" is not expected here.", key);
+                       "An argument named \"%s\" is not expected here.%s%s%s", key,
+                       hint ? " Did you mean \"" : "", hint ? hint : "", hint ? "\"?" : "");
             continue;
         }
         bool settable = attr->flags & (SCHEMA_REQUIRED | SCHEMA_OPTIONAL);

@@ -19,7 +19,8 @@ static void usage(FILE *f) {
     fprintf(f, "usage: cf-api-sim --token TOKEN [options]\n"
                "\n"
                "A local simulator of the Cloudflare account SSO connectors API on 127.0.0.1.\n"
-               "The first line on stdout is \"listening on http://127.0.0.1:PORT\".\n"
+               "The first line on stdout is \"listening on http://127.0.0.1:PORT\"; the\n"
+               "second gives the provider's base_url (that address + /client/v4).\n"
                "\n"
                "  --port N             port to listen on (0, the default, picks a free one)\n"
                "  --token TOKEN        accept \"Authorization: Bearer TOKEN\"\n"
@@ -194,6 +195,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     printf("listening on http://127.0.0.1:%u\n", port);
+    printf("base_url for the provider: http://127.0.0.1:%u/client/v4\n", port);
     fflush(stdout);
 
     int sig = 0;

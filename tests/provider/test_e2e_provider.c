@@ -331,6 +331,11 @@ static void test_lifecycle(void **state) {
     char *text = error_text(applied);
     assert_non_null(strstr(text, "created"));
     free(text);
+    /* ...and a second diagnostic says why and what to do. */
+    char *all_diags = json_dumps(diagnostics(applied), 0);
+    assert_non_null(strstr(all_diags, "not verified yet"));
+    assert_non_null(strstr(all_diags, "cloudflare_dashboard_sso="));
+    free(all_diags);
     const char *id = json_string_value(json_object_get(created, "id"));
     assert_non_null(id);
     assert_int_equal(strlen(id), 32);

@@ -123,6 +123,27 @@ static void test_errors(void **state) {
     clear_env();
 }
 
+/* A base_url without /client/v4 is accepted with a warning that says what
+ * was probably meant. */
+static void test_base_url_warning(void **state) {
+    (void)state;
+    clear_env();
+    json_t *config = json_loads("{\"api_token\":\"s3cret-token\",\"base_url\":"
+                                "\"http://127.0.0.1:9\"}",
+                                0, NULL);
+    json_t *diags = json_array();
+    provider_config cfg;
+    assert_int_equal(provider_config_resolve(config, &cfg, diags), 0);
+    assert_int_equal(json_array_size(diags), 1);
+    json_t *d = json_array_get(diags, 0);
+    assert_string_equal(json_string_value(json_object_get(d, "severity")), "warning");
+    assert_non_null(
+        strstr(json_string_value(json_object_get(d, "detail")), "http://127.0.0.1:9/client/v4"));
+    provider_config_free(&cfg);
+    json_decref(diags);
+    json_decref(config);
+}
+
 static void test_loopback_rule(void **state) {
     (void)state;
     const char *why;
@@ -142,6 +163,7 @@ int main(void) {
         cmocka_unit_test(test_env_fallbacks),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_loopback_rule),
+        cmocka_unit_test(test_base_url_warning),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

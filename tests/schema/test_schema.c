@@ -139,6 +139,20 @@ static void test_check_config(void **state) {
     json_decref(diags);
 }
 
+/* An unknown attribute close to a real one gets a "did you mean". */
+static void test_did_you_mean(void **state) {
+    (void)state;
+    json_t *config = parse("{\"name\":\"a\",\"conut\":1,\"zzzzzz\":2}");
+    json_t *diags = json_array();
+    assert_int_equal(value_check_config(&block, config, diags), 2);
+    char *text = json_dumps(diags, 0);
+    assert_non_null(strstr(text, "Did you mean \\\"count\\\"?"));
+    assert_int_equal(strstr(strstr(text, "zzzzzz"), "Did you mean") == NULL, 1);
+    free(text);
+    json_decref(diags);
+    json_decref(config);
+}
+
 static void test_proposed_new_state(void **state) {
     (void)state;
     json_t *prior = parse("{\"id\":\"i\",\"name\":\"a\",\"on\":true,\"count\":3,"
@@ -191,6 +205,7 @@ int main(void) {
         cmocka_unit_test(test_complete_object),
         cmocka_unit_test(test_check_config),
         cmocka_unit_test(test_proposed_new_state),
+        cmocka_unit_test(test_did_you_mean),
         cmocka_unit_test(test_diagnostics),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
