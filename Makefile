@@ -1,22 +1,29 @@
 # The two commands of the README:
 #   make demo  - install what is missing, build, and run the scripted demo
 #   make test  - install what is missing, build, and run every test (ctest)
-# Knobs: BUILD_DIR (default build), CMAKE_ARGS (e.g. -DSANITIZE=ON), JOBS.
+# Knobs: BUILD_DIR (default build), CMAKE_ARGS (e.g. -DSANITIZE=ON), JOBS,
+# BUILD_TYPE. The compiler's output goes to $(BUILD_DIR)/build.log and is
+# shown only when the build fails.
 
 BUILD_DIR ?= build
 JOBS ?= 2
 BUILD_TYPE ?= RelWithDebInfo
 
-.PHONY: all deps build test demo install format clean
+.PHONY: all deps configure build test demo install format clean
 
 all: build
 
 deps:
 	@scripts/install-deps.sh
 
-build: deps
+configure: deps
 	@cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_ARGS) >/dev/null
-	@cmake --build $(BUILD_DIR) -j$(JOBS) -- --no-print-directory
+
+build: configure
+	@echo "Building in $(BUILD_DIR)/ (log: $(BUILD_DIR)/build.log) ..."
+	@cmake --build $(BUILD_DIR) -j$(JOBS) -- --no-print-directory >$(BUILD_DIR)/build.log 2>&1 \
+		|| { cat $(BUILD_DIR)/build.log; echo "build failed"; exit 1; }
+	@grep -i 'warning' $(BUILD_DIR)/build.log || true
 
 test: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS)
