@@ -39,6 +39,11 @@
 #define MODULE        "provider.rpc"
 #define REQUEST_MAGIC 0x52505251u /* "RPRQ" */
 
+/* Past this many requests in flight, input is held until a quarter of them
+ * have been answered: memory stays bounded whatever an orchestrator
+ * pipelines, and every request is still served. */
+#define RPC_MAX_IN_FLIGHT 4096u
+
 typedef struct rpc_batch {
     size_t pending; /* members in flight, plus one while dispatching */
     char *buf;      /* "[" and the answers so far, comma-separated */
@@ -77,6 +82,7 @@ struct rpc_server {
 
     rpc_request *head, *tail;
     size_t inflight;
+    bool input_held; /* input held because RPC_MAX_IN_FLIGHT were in flight */
     uint64_t next_seq;
 
     bool started;
@@ -183,6 +189,11 @@ static void link_request(rpc_server *s, rpc_request *r) {
         s->head = r;
     s->tail = r;
     s->inflight++;
+    if (s->inflight >= RPC_MAX_IN_FLIGHT && !s->input_held) {
+        s->input_held = true;
+        log_debug(MODULE, "%zu requests in flight: holding input", s->inflight);
+        transport_hold_input(s->transport, true);
+    }
 }
 
 static void unlink_request(rpc_server *s, rpc_request *r) {
@@ -196,6 +207,10 @@ static void unlink_request(rpc_server *s, rpc_request *r) {
         s->tail = r->prev;
     r->prev = r->next = NULL;
     s->inflight--;
+    if (s->input_held && s->inflight <= RPC_MAX_IN_FLIGHT * 3 / 4) {
+        s->input_held = false;
+        transport_hold_input(s->transport, false);
+    }
 }
 
 static void free_request(rpc_request *r) {

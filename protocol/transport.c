@@ -61,9 +61,11 @@ struct transport {
     /* Reading. */
     char *read_buf;
     size_t read_size;
-    bool reading;     /* the owner wants input (started, not stopped, not ended) */
-    bool paused;      /* backpressure: too much output waiting */
-    bool read_active; /* stream: uv_read_start in effect; file: a read in flight */
+    bool reading;        /* the owner wants input (started, not stopped, not ended) */
+    bool paused;         /* input paused: backlog_paused or held */
+    bool backlog_paused; /* backpressure: too much output waiting */
+    bool held;           /* the owner asked to hold input (transport_hold_input) */
+    bool read_active;    /* stream: uv_read_start in effect; file: a read in flight */
     uv_fs_t read_req;
 
     /* Writing. */
@@ -303,24 +305,40 @@ void transport_stop_reading(transport *t) {
     /* A file read in flight completes later and is discarded. */
 }
 
-/* Pauses or resumes reading as the output backlog crosses the marks. */
+/* Pauses or resumes reading: input pauses while the output backlog is
+ * above the high-water mark (until it falls under the low one), and while
+ * the owner holds it (too many requests in flight). */
 static void apply_backpressure(transport *t) {
-    if (!t->paused && t->backlog > TRANSPORT_HIGH_WATER) {
+    if (!t->backlog_paused && t->backlog > TRANSPORT_HIGH_WATER) {
+        t->backlog_paused = true;
+        log_debug("provider.rpc", "output backlog of %zu bytes: pausing input", t->backlog);
+    } else if (t->backlog_paused && t->backlog < TRANSPORT_LOW_WATER) {
+        t->backlog_paused = false;
+        log_debug("provider.rpc", "output backlog down to %zu bytes", t->backlog);
+    }
+    bool pause = t->backlog_paused || t->held;
+    if (pause && !t->paused) {
         t->paused = true;
         if (t->in_is_stream && t->read_active) {
             uv_read_stop(&t->in.stream);
             t->read_active = false;
         }
-        log_debug("provider.rpc", "output backlog of %zu bytes: pausing input", t->backlog);
-    } else if (t->paused && t->backlog < TRANSPORT_LOW_WATER) {
+    } else if (!pause && t->paused) {
         t->paused = false;
-        log_debug("provider.rpc", "output backlog down to %zu bytes: resuming input", t->backlog);
+        log_debug("provider.rpc", "resuming input");
         if (t->reading && !t->closing) {
             int rc = start_reading(t);
             if (rc)
                 input_ended(t, rc);
         }
     }
+}
+
+void transport_hold_input(transport *t, bool hold) {
+    if (t->held == hold)
+        return;
+    t->held = hold;
+    apply_backpressure(t);
 }
 
 /* ------------------------------------------------------------------ */

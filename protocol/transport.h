@@ -50,6 +50,10 @@ int transport_new(uv_loop_t *loop, uv_file in_fd, uv_file out_fd, const transpor
                   transport **out);
 /* Starts reading. Returns 0 or a negative libuv error code. */
 int transport_start(transport *t);
+/* Holds input (hold true) or lets it flow again: the owner's own
+ * backpressure, e.g. too many requests in flight. Data already read is
+ * still delivered. */
+void transport_hold_input(transport *t, bool hold);
 /* Stops reading for good. A read already in flight is discarded. */
 void transport_stop_reading(transport *t);
 /* Queues prefix + body + suffix as one write. prefix is copied (at most

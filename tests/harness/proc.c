@@ -146,6 +146,7 @@ int th_proc_spawn(th_proc *p, const char *const argv[], const char *const env[])
     p->in_fd = in[1];
     p->out_fd = out[0];
     p->err_fd = err[0];
+    fcntl(p->in_fd, F_SETFL, O_NONBLOCK);
     fcntl(p->out_fd, F_SETFL, O_NONBLOCK);
     fcntl(p->err_fd, F_SETFL, O_NONBLOCK);
     return 0;
@@ -204,20 +205,35 @@ void th_proc_drain(th_proc *p) {
 }
 
 int th_proc_write(th_proc *p, const char *data, size_t len) {
+    /* stdin is non-blocking and every wait also drains stdout and stderr:
+     * a child that stops reading until its own output is read (a full
+     * stderr pipe, say) can never deadlock against this write. */
     size_t off = 0;
     while (off < len) {
         if (p->in_fd < 0)
             return -1;
         ssize_t n = write(p->in_fd, data + off, len - off);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
+        if (n > 0) {
+            off += (size_t)n;
+            continue;
         }
-        off += (size_t)n;
-        /* Keep the child's output moving so it never blocks on a full pipe
-         * while we are blocked writing to it. */
-        while (pump_once(p, 0)) {
+        if (n < 0 && errno != EAGAIN && errno != EINTR)
+            return -1;
+        struct pollfd fds[3] = {{.fd = p->in_fd, .events = POLLOUT}};
+        nfds_t nfds = 1;
+        if (!p->out_eof && p->out_fd >= 0)
+            fds[nfds++] = (struct pollfd){.fd = p->out_fd, .events = POLLIN};
+        if (!p->err_eof && p->err_fd >= 0)
+            fds[nfds++] = (struct pollfd){.fd = p->err_fd, .events = POLLIN};
+        if (poll(fds, nfds, 60000) <= 0)
+            return -1; /* a minute without progress either way: give up */
+        for (nfds_t i = 1; i < nfds; i++) {
+            if (!fds[i].revents)
+                continue;
+            if (fds[i].fd == p->out_fd)
+                pump(p->out_fd, &p->out_buf, &p->out_len, &p->out_cap, &p->out_eof);
+            else
+                pump(p->err_fd, &p->err_buf, &p->err_len, &p->err_cap, &p->err_eof);
         }
     }
     return 0;

@@ -490,8 +490,44 @@ static void test_secret_never_logged(void **state) {
     assert_non_null(strstr(p->err_buf, "configured with secret ***"));
 }
 
+/* 6,000 slow requests written at once: past 4,096 in flight the server
+ * holds input (its memory stays bounded), and every request is still
+ * answered once, after the others drain. */
+static void test_in_flight_cap(void **state) {
+    th_proc *p = new_proc();
+    *state = p;
+    const char *env[] = {"TF_LOG=DEBUG", NULL};
+    e2e_start(p, NULL, env);
+    enum { N = 6000 };
+    size_t cap = (size_t)N * 96, len = 0;
+    char *all = malloc(cap);
+    assert_non_null(all);
+    for (int i = 0; i < N; i++)
+        len += (size_t)snprintf(all + len, cap - len,
+                                "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"sleep\","
+                                "\"params\":{\"ms\":300}}\n",
+                                i);
+    assert_int_equal(th_proc_write(p, all, len), 0);
+    free(all);
+    bool *seen = calloc(N, sizeof(bool));
+    assert_non_null(seen);
+    for (int i = 0; i < N; i++) {
+        json_t *r = e2e_response(p);
+        json_int_t id = json_integer_value(json_object_get(r, "id"));
+        assert_true(id >= 0 && id < N);
+        assert_false(seen[id]);
+        seen[id] = true;
+        assert_int_equal(e2e_error_code(r), 0);
+        json_decref(r);
+    }
+    free(seen);
+    e2e_finish(p);
+    assert_non_null(strstr(p->err_buf, "requests in flight: holding input"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_in_flight_cap, stop),
         cmocka_unit_test_teardown(test_header_framing, stop),
         cmocka_unit_test_teardown(test_crlf_and_blank_lines, stop),
         cmocka_unit_test_teardown(test_bad_input_stream_goes_on, stop),
