@@ -815,6 +815,22 @@ static void test_pipelined_reads(void **state) {
     json_decref(applied);
 }
 
+/* With request 1 held up, sends request 2 (a list of the account) and
+ * checks that 2 is answered first: one slow call never holds up another. */
+static void expect_list_overtakes(fixture *f) {
+    send_request(
+        f, json_integer(2), "ReadDataSource",
+        th_json("{\"type_name\":\"sso_connectors\",\"config\":{\"account_id\":\"%s\"}}", ACC));
+    json_t *first = th_proc_read_json(&f->prov, WAIT);
+    json_t *second = th_proc_read_json(&f->prov, WAIT);
+    assert_non_null(first);
+    assert_non_null(second);
+    assert_int_equal(json_integer_value(json_object_get(first, "id")), 2);
+    assert_int_equal(json_integer_value(json_object_get(second, "id")), 1);
+    json_decref(first);
+    json_decref(second);
+}
+
 /* A slow call does not hold up a fast one: a read delayed 3 s is sent
  * first, a schema request second; the second is answered first. */
 static void test_slow_does_not_block_fast(void **state) {
@@ -830,17 +846,7 @@ static void test_slow_does_not_block_fast(void **state) {
              json_string_value(json_object_get(st, "id")));
     add_fault(fault);
     send_request(f, json_integer(1), "ReadResource", read_params(st));
-    th_proc_send_line(&f->prov,
-                      "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ReadDataSource\",\"params\":{"
-                      "\"type_name\":\"sso_connectors\",\"config\":{\"account_id\":\"" ACC "\"}}}");
-    json_t *first = th_proc_read_json(&f->prov, WAIT);
-    json_t *second = th_proc_read_json(&f->prov, WAIT);
-    assert_non_null(first);
-    assert_non_null(second);
-    assert_int_equal(json_integer_value(json_object_get(first, "id")), 2);
-    assert_int_equal(json_integer_value(json_object_get(second, "id")), 1);
-    json_decref(first);
-    json_decref(second);
+    expect_list_overtakes(f);
     json_decref(applied);
 }
 
@@ -1183,17 +1189,7 @@ static void test_backoff_holds_no_slot(void **state) {
     /* Send the second request once the first has been refused (the 503
      * is in the log). */
     wait_for_sim(1, false);
-    th_proc_send_line(&f->prov,
-                      "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ReadDataSource\",\"params\":{"
-                      "\"type_name\":\"sso_connectors\",\"config\":{\"account_id\":\"" ACC "\"}}}");
-    json_t *first = th_proc_read_json(&f->prov, WAIT);
-    json_t *second = th_proc_read_json(&f->prov, WAIT);
-    assert_non_null(first);
-    assert_non_null(second);
-    assert_int_equal(json_integer_value(json_object_get(first, "id")), 2);
-    assert_int_equal(json_integer_value(json_object_get(second, "id")), 1);
-    json_decref(first);
-    json_decref(second);
+    expect_list_overtakes(f);
     json_decref(applied);
 }
 
