@@ -674,6 +674,19 @@ static void on_lookup_answer(cfapi_call *call, const http_response *r) {
             return;
         }
         log_debug(MOD, "lookup: no SSO connector for %s yet", call->domain);
+        /* The lookup reads one page. When the account has more connectors
+         * than that page holds, "not on this page" proves nothing: do not
+         * re-send the create; end, maybe applied, so the caller can look
+         * through every page (cfapi_list follows them). */
+        json_t *total =
+            json_object_get(json_object_get(call->lookup_env.root, "result_info"), "total_count");
+        if (json_is_integer(total) &&
+            json_integer_value(total) > (json_int_t)json_array_size(call->lookup_env.result)) {
+            log_info(MOD, "lookup of %s saw one page of %lld connectors: not re-sending the create",
+                     call->domain, (long long)json_integer_value(total));
+            finish(call);
+            return;
+        }
         if (call->cancel_requested) {
             finish_cancelled(call);
             return;

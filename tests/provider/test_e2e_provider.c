@@ -1232,6 +1232,34 @@ static void test_paged_lists(void **state) {
              th_json("{\"type_name\":\"sso_connector\",\"id\":\"%s/p5.example\"}", ACC));
     assert_no_diags(r);
     json_decref(r);
+
+    /* A create whose answer is lost in this paged account: the connector
+     * is on the last page, yet it is found, and created only once. */
+    json_decref(
+        th_sim_http(&paged, "POST", "/__sim/faults",
+                    "{\"method\":\"POST\",\"path\":\"/client/v4/accounts/*/sso_connectors\","
+                    "\"count\":1,\"drop\":\"after\"}",
+                    false, &status));
+    assert_int_equal(status, 201);
+    json_t *applied = create(f, CONFIG("p6.example", ""));
+    assert_no_diags(applied);
+    assert_int_equal(
+        strlen(json_string_value(json_object_get(json_object_get(applied, "new_state"), "id"))),
+        32);
+    json_decref(applied);
+    json_t *v = th_sim_http(&paged, "GET", "/__sim/connectors", NULL, false, &status);
+    assert_int_equal(json_array_size(json_object_get(v, "connectors")), 6);
+    json_decref(v);
+    /* ...and the create was sent once: a lookup that saw only the first
+     * page never re-sends it. */
+    json_t *log = th_sim_requests(&paged);
+    size_t posts = 0, i;
+    json_t *entry;
+    json_array_foreach(log, i, entry) {
+        posts += strcmp(json_string_value(json_object_get(entry, "method")), "POST") == 0;
+    }
+    assert_int_equal(posts, 1);
+    json_decref(log);
     int st = th_sim_stop(&paged);
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
