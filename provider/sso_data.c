@@ -37,6 +37,7 @@ static void data_not_found(sso_op *op) {
     sso_op_respond(op, empty_data_result());
 }
 
+/* sso_connector by id: the GET came back. */
 static void data_got_one(sso_op *op, const cfapi_result *res) {
     if (res->cancelled) {
         sso_op_respond_cancelled(op);
@@ -54,6 +55,8 @@ static void data_got_one(sso_op *op, const cfapi_result *res) {
     data_respond_one(op, res->result);
 }
 
+/* The list came back: sso_connector by domain picks one, sso_connectors
+ * answers them all. */
 static void data_listed(sso_op *op, const cfapi_result *res) {
     if (res->cancelled) {
         sso_op_respond_cancelled(op);
@@ -83,6 +86,8 @@ static void data_listed(sso_op *op, const cfapi_result *res) {
                                  "connectors", items));
 }
 
+/* ReadDataSource: validates the config (it must be wholly known), then
+ * one GET (by id) or a list (by domain, or all). */
 void sso_handle_read_data(rpc_request *req, json_t *params, void *ctx) {
     const char *type_name;
     json_t *config;
@@ -123,6 +128,7 @@ void sso_handle_read_data(rpc_request *req, json_t *params, void *ctx) {
     }
 }
 
+/* ListResource: every connector with its import id and full state. */
 static void list_got(sso_op *op, const cfapi_result *res) {
     if (res->cancelled) {
         sso_op_respond_cancelled(op);
@@ -153,6 +159,7 @@ static void list_got(sso_op *op, const cfapi_result *res) {
     sso_op_respond(op, json_pack("{s:o}", "resources", resources));
 }
 
+/* ListResource: takes {"account_id"} only, checked strictly. */
 void sso_handle_list(rpc_request *req, json_t *params, void *ctx) {
     const char *type_name;
     json_t *config;

@@ -86,6 +86,8 @@ static json_t *empty_read_result(void) {
     return json_pack("{s:n, s:[]}", "new_state", "drift");
 }
 
+/* The GET of a read came back: the connector as it is now plus its drift,
+ * null when it is gone, or the current state kept with the error. */
 static void read_got(sso_op *op, const cfapi_result *res) {
     if (res->cancelled) {
         sso_op_respond_cancelled(op);
@@ -110,6 +112,7 @@ static void read_got(sso_op *op, const cfapi_result *res) {
     sso_op_respond(op, json_pack("{s:o, s:o}", "new_state", state, "drift", drift));
 }
 
+/* ReadResource: checks params and the ids in current_state, then one GET. */
 void sso_handle_read(rpc_request *req, json_t *params, void *ctx) {
     if (!check_type_name(req, params, empty_read_result))
         return;
@@ -197,6 +200,8 @@ static void patch_fields(sso_op *op, int *enabled, int *fedramp) {
         value_equal(pf, value_attr(op->state, "use_fedramp_language")) ? -1 : bool_or_omit(pf);
 }
 
+/* begin_verification answers no object: this GET reads the connector back
+ * so new_state shows the new verification status. */
 static void apply_after_begin_read(sso_op *op, const cfapi_result *res) {
     if (res->cancelled) {
         apply_cancelled(op, false);
@@ -210,6 +215,8 @@ static void apply_after_begin_read(sso_op *op, const cfapi_result *res) {
     apply_finish(op);
 }
 
+/* begin_verification came back: read the connector back, or finish with
+ * the state as far as it is known and the error. */
 static void apply_after_begin(sso_op *op, const cfapi_result *res) {
     if (res->cancelled) {
         apply_cancelled(op, res->maybe_applied);
@@ -246,6 +253,9 @@ static void apply_maybe_begin(sso_op *op) {
         refuse_start(op, rc, json_pack("{s:O}", "new_state", op->state));
 }
 
+/* The PATCH came back. After a create it was the last step; after an
+ * update, verification may still have to be started. A refused enable
+ * after a create says why (the domain is not verified) and what to do. */
 static void apply_after_patch(sso_op *op, const cfapi_result *res) {
     if (res->cancelled) {
         apply_cancelled(op, res->maybe_applied);
@@ -291,6 +301,8 @@ static bool apply_lookup(sso_op *op) {
     return sso_op_list(op, apply_after_lookup) == 0;
 }
 
+/* Ends an apply whose create may or may not have happened, telling the
+ * user how to adopt the connector if it exists. */
 static void apply_may_have_created(sso_op *op) {
     diag_error(op->diags, NULL, "The connector may have been created",
                "The create request may have reached Cloudflare, and the connector could not be "
@@ -329,6 +341,8 @@ static void apply_after_created(sso_op *op, const json_t *api) {
         refuse_start(op, rc, json_pack("{s:O}", "new_state", op->state));
 }
 
+/* The lookup after an uncertain create came back: adopt the connector if
+ * it is there (the create happened), else report the uncertainty. */
 static void apply_after_lookup(sso_op *op, const cfapi_result *res) {
     json_t *found = res->ok ? sso_find_by_domain(res->result, op->domain) : NULL;
     if (found) {
@@ -342,6 +356,9 @@ static void apply_after_lookup(sso_op *op, const cfapi_result *res) {
     apply_may_have_created(op);
 }
 
+/* The POST came back. Success goes on to the PATCH step; a failure that
+ * may have created the connector is looked up before anything is said;
+ * a cancellation before anything was sent answers -32800. */
 static void apply_after_create(sso_op *op, const cfapi_result *res) {
     if (res->ok) {
         apply_after_created(op, res->result);
@@ -364,6 +381,8 @@ static void apply_after_create(sso_op *op, const cfapi_result *res) {
         apply_may_have_created(op);
 }
 
+/* Create: POST with the planned create-time fields (begin_verification,
+ * use_fedramp_language when known). */
 static void apply_create(sso_op *op) {
     const char *account = json_string_value(value_attr(op->planned, "account_id"));
     const char *domain = json_string_value(value_attr(op->planned, "email_domain"));
@@ -386,6 +405,8 @@ static void apply_create(sso_op *op) {
         refuse_start(op, rc, empty_apply_result());
 }
 
+/* Update in place: refuses what needs a replacement, then PATCHes only
+ * the fields that change and, when planned, starts verification. */
 static void apply_update(sso_op *op) {
     if (!take_state_ids(op, op->prior, "prior state")) {
         apply_finish(op);
@@ -427,6 +448,8 @@ static void apply_update(sso_op *op) {
         refuse_start(op, rc, json_pack("{s:O}", "new_state", op->state));
 }
 
+/* The DELETE came back: gone (or already gone) answers new_state null;
+ * a failure keeps the prior state with the error. */
 static void apply_after_delete(sso_op *op, const cfapi_result *res) {
     if (res->ok || sso_is_not_found(res)) {
         apply_finish(op);
@@ -446,6 +469,7 @@ static void apply_after_delete(sso_op *op, const cfapi_result *res) {
     apply_finish(op);
 }
 
+/* Delete: one DELETE of the prior state's connector. */
 static void apply_delete(sso_op *op) {
     if (!take_state_ids(op, op->prior, "prior state")) {
         op->state = json_incref(op->prior);
@@ -457,6 +481,8 @@ static void apply_delete(sso_op *op) {
         refuse_start(op, rc, json_pack("{s:O}", "new_state", op->prior));
 }
 
+/* ApplyResourceChange: checks the shape of params, then dispatches to
+ * create, update or delete by which of prior/planned are null. */
 void sso_handle_apply(rpc_request *req, json_t *params, void *ctx) {
     if (!check_type_name(req, params, empty_apply_result))
         return;
@@ -498,18 +524,21 @@ static json_t *empty_import_result(void) {
     return json_pack("{s:[]}", "imported_resources");
 }
 
+/* Answers an import with the connector's full state, as a read would. */
 static void import_respond(sso_op *op, const json_t *api) {
     json_t *state = sso_state_from_api(op->account_id, api, NULL);
     sso_op_respond(op, json_pack("{s:[{s:s, s:o}]}", "imported_resources", "type_name",
                                  SSO_CONNECTOR_TYPE, "state", state));
 }
 
+/* Answers an import of something that does not exist. */
 static void import_not_found(sso_op *op, const char *what) {
     diag_error(op->diags, NULL, "Cannot import non-existent remote object",
                "No SSO connector %s was found in account %s.", what, op->account_id);
     sso_op_respond(op, empty_import_result());
 }
 
+/* Import by id: the GET came back. */
 static void import_got(sso_op *op, const cfapi_result *res) {
     if (res->cancelled) {
         sso_op_respond_cancelled(op);
@@ -527,6 +556,7 @@ static void import_got(sso_op *op, const cfapi_result *res) {
     import_respond(op, res->result);
 }
 
+/* Import by domain: the list came back; match the domain ignoring case. */
 static void import_listed(sso_op *op, const cfapi_result *res) {
     if (res->cancelled) {
         sso_op_respond_cancelled(op);
@@ -545,6 +575,8 @@ static void import_listed(sso_op *op, const cfapi_result *res) {
     import_respond(op, found);
 }
 
+/* ImportResourceState: parses the import id strictly (nothing reaches a
+ * request path unchecked), then reads by id or lists for a domain. */
 void sso_handle_import(rpc_request *req, json_t *params, void *ctx) {
     if (!check_type_name(req, params, empty_import_result))
         return;
