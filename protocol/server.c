@@ -421,6 +421,9 @@ static char *copy_id_text(const char *text, rawjson_span span, json_t *id, size_
     return out;
 }
 
+/* $/cancelRequest: cancels every in-flight request whose id equals
+ * params.id. Normally a notification (self NULL); sent with an id, it is
+ * answered too, so an orchestrator that expects an answer gets one. */
 static void handle_cancel_request(rpc_server *s, json_t *params, rpc_request *self) {
     json_t *id = json_is_object(params) ? json_object_get(params, "id") : NULL;
     if (!id || !(json_is_string(id) || json_is_number(id))) {
@@ -596,6 +599,9 @@ static int on_frame(framing_event ev, const char *data, size_t len, void *arg) {
     return s->stopping ? 1 : 0;
 }
 
+/* The transport read a chunk of stdin: cut it into messages (on_frame
+ * dispatches each). `busy` keeps maybe_finish() from ending the session
+ * while we are still inside this call. */
 static void on_read(void *arg, const char *data, size_t len) {
     rpc_server *s = arg;
     log_trace(MODULE, "read %zu bytes", len);
@@ -605,6 +611,8 @@ static void on_read(void *arg, const char *data, size_t len) {
     maybe_finish(s);
 }
 
+/* End of stdin (or a read error): let the decoder report a message cut
+ * short, then end the session once everything in flight is answered. */
 static void on_end(void *arg, int status) {
     rpc_server *s = arg;
     if (status < 0)
@@ -618,6 +626,7 @@ static void on_end(void *arg, int status) {
     maybe_finish(s);
 }
 
+/* The last queued write completed: the session may now be over. */
 static void on_flushed(void *arg) {
     maybe_finish(arg);
 }

@@ -739,6 +739,8 @@ static void on_lookup_answer(cfapi_call *call, const http_response *r) {
         finish(call);
 }
 
+/* A transfer ended: the answer goes to the lookup or the operation
+ * handler, which decide between done, retry and lookup. */
 static void on_http_done(const http_response *r, void *arg) {
     cfapi_call *call = arg;
     call->transfer = NULL;
@@ -788,6 +790,9 @@ static void deliver(cfapi_call *call) {
     }
 }
 
+/* The call's one timer: delivers a finished call's callback, or starts
+ * its next request once the 429 pause is over and (with max_rps) its
+ * rate-limit slot has come. */
 static void on_call_timer(uv_timer_t *timer) {
     cfapi_call *call = timer->data;
     cfapi_client *c = call->client;
@@ -1046,6 +1051,8 @@ uint64_t cfapi_client_paused_until(const cfapi_client *c) {
     return c->paused_until;
 }
 
+/* The last step of cfapi_client_close(): once http_uv has closed and
+ * every call has been freed, frees the client and runs on_closed. */
 static void maybe_finish_close(cfapi_client *c) {
     if (!c->closing || !c->http_closed || c->live_calls > 0)
         return;

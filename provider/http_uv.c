@@ -294,6 +294,8 @@ static void on_sock_closed(uv_handle_t *h) {
     free(h->data);
 }
 
+/* Stops watching a socket: unlinks its context and closes its poll
+ * handle; the context is freed in the close callback (libuv's rule). */
 static void sock_ctx_close(http_client *c, sock_ctx *ctx) {
     if (ctx->prev)
         ctx->prev->next = ctx->next;
@@ -305,6 +307,9 @@ static void sock_ctx_close(http_client *c, sock_ctx *ctx) {
     uv_close((uv_handle_t *)&ctx->poll, on_sock_closed);
 }
 
+/* A socket libcurl watches is ready (or failed: a negative status maps to
+ * CURL_CSELECT_ERR, one of multi-uv.c's gaps): tell libcurl, then collect
+ * whatever transfers finished. */
 static void on_poll(uv_poll_t *h, int status, int events) {
     sock_ctx *ctx = h->data;
     http_client *c = ctx->client;
@@ -364,6 +369,9 @@ static int on_curl_socket(CURL *easy, curl_socket_t s, int what, void *userp, vo
     return 0;
 }
 
+/* libcurl's timeout expired: let it do its timed work, then collect the
+ * transfers that finished. `in_timeout` tells on_curl_timer() it is being
+ * re-armed from inside libuv's timer pass. */
 static void on_timeout(uv_timer_t *timer) {
     http_client *c = timer->data;
     int running = 0;
