@@ -71,6 +71,8 @@ struct cfapi_client {
     double interval_ms; /* max_rps spacing; 0: none */
     unsigned backoff_base_ms;
     double next_slot_ms;   /* earliest start of the next request (loop time) */
+    double last_start_ms;  /* (max_rps) when the last request started */
+    unsigned slot_waiters; /* (max_rps) calls holding a future slot */
     uint64_t paused_until; /* loop time before which no request starts (429) */
     uint64_t rng;
     cfapi_call *calls;   /* every call not yet delivered */
@@ -305,6 +307,19 @@ static void diagnose_transport(cfapi_call *call, const http_response *r) {
 
 static void on_call_timer(uv_timer_t *timer);
 
+/* Gives back the future max_rps slot a call holds (it is cancelled or
+ * must wait again). When no call holds one any more, the next slot goes
+ * back to one interval after the last real start, so cancelled calls leave
+ * no gap behind them. */
+static void release_slot(cfapi_call *call) {
+    cfapi_client *c = call->client;
+    if (!call->slot_reserved)
+        return;
+    call->slot_reserved = false;
+    if (--c->slot_waiters == 0 && c->next_slot_ms > c->last_start_ms + c->interval_ms)
+        c->next_slot_ms = c->last_start_ms + c->interval_ms;
+}
+
 /* Arms the call's timer for its next request: not before `due` and not
  * before the client-wide 429 pause ends. The max_rps slot is reserved
  * only once the call is due (on_call_timer), so a call backing off for
@@ -313,26 +328,36 @@ static void arm(cfapi_call *call) {
     cfapi_client *c = call->client;
     uint64_t now = uv_now(c->loop);
     uint64_t start = call->due > c->paused_until ? call->due : c->paused_until;
-    call->slot_reserved = false;
+    release_slot(call);
     call->state = CALL_WAITING;
     uv_timer_start(&call->timer, on_call_timer, start > now ? start - now : 0, 0);
 }
 
 /* With max_rps: takes the next free slot for a call that is due. Returns
- * true when the slot is now; otherwise re-arms the timer for it. Slots are
- * placed from the current time: a stale loop time would put several in the
- * past and start them together. */
+ * true when the call may start now (its slot has come); otherwise reserves
+ * the next free slot and re-arms the timer for it. Slots are placed from
+ * the current time: a stale loop time would put several in the past and
+ * start them together. */
 static bool take_rate_slot(cfapi_call *call) {
     cfapi_client *c = call->client;
-    if (c->interval_ms <= 0 || call->slot_reserved)
+    if (c->interval_ms <= 0)
         return true;
     uv_update_time(c->loop);
     double now = (double)uv_now(c->loop);
+    if (call->slot_reserved) { /* its slot has come */
+        call->slot_reserved = false;
+        c->slot_waiters--;
+        c->last_start_ms = now;
+        return true;
+    }
     double slot = c->next_slot_ms > now ? c->next_slot_ms : now;
     c->next_slot_ms = slot + c->interval_ms;
-    if (slot <= now)
+    if (slot <= now) {
+        c->last_start_ms = now;
         return true;
+    }
     call->slot_reserved = true;
+    c->slot_waiters++;
     uv_timer_start(&call->timer, on_call_timer, (uint64_t)(slot - now + 0.999), 0);
     return false;
 }
@@ -395,6 +420,11 @@ static void list_page_done(cfapi_call *call, json_t *result) {
                 (json_int_t)json_array_size(call->pages) < json_integer_value(total) &&
                 call->page < 1000;
     if (!more) {
+        if (json_is_integer(total) &&
+            (json_int_t)json_array_size(call->pages) < json_integer_value(total))
+            log_warn(MOD, "listing account %s: %zu of %lld connectors read (the pages ended early)",
+                     call->account_id, json_array_size(call->pages),
+                     (long long)json_integer_value(total));
         finish_ok(call, call->pages);
         return;
     }
@@ -808,7 +838,6 @@ static void on_call_timer(uv_timer_t *timer) {
     }
     if (!take_rate_slot(call))
         return;
-    call->slot_reserved = false;
     start_attempt(call);
 }
 
@@ -949,6 +978,7 @@ void cfapi_call_cancel(cfapi_call *call) {
     call->cancel_requested = true;
     if (call->state == CALL_WAITING) {
         uv_timer_stop(&call->timer);
+        release_slot(call);
         finish_cancelled(call);
         return;
     }

@@ -292,6 +292,18 @@ static void apply_after_patch(sso_op *op, const cfapi_result *res) {
 
 static void apply_after_lookup(sso_op *op, const cfapi_result *res);
 
+static void apply_after_create(sso_op *op, const cfapi_result *res);
+
+/* Sends the create: POST with the planned create-time fields
+ * (begin_verification, use_fedramp_language when known). */
+static void apply_send_create(sso_op *op) {
+    int rc = sso_op_create(op, bool_or_omit(json_object_get(op->planned, "begin_verification")),
+                           bool_or_omit(json_object_get(op->planned, "use_fedramp_language")),
+                           apply_after_create);
+    if (rc < 0)
+        refuse_start(op, rc, empty_apply_result());
+}
+
 /* Looks the domain up after a create whose outcome is unclear. Returns
  * false when the lookup could not be started. */
 static bool apply_lookup(sso_op *op) {
@@ -351,6 +363,16 @@ static void apply_after_lookup(sso_op *op, const cfapi_result *res) {
         apply_after_created(op, found);
         return;
     }
+    if (res->ok && !op->cancelled && !op->recreated) {
+        /* Every page was read and the connector is not there: the create
+         * did not happen. Send it again, once. */
+        log_info(MOD, "the create of %s did not happen: sending it again", op->domain);
+        op->recreated = true;
+        op->looked_up = false;
+        json_array_clear(op->diags);
+        apply_send_create(op);
+        return;
+    }
     if (!res->ok && !res->cancelled)
         sso_op_add_api_error(op, res, "Looking the connector up after the create failed");
     apply_may_have_created(op);
@@ -381,8 +403,7 @@ static void apply_after_create(sso_op *op, const cfapi_result *res) {
         apply_may_have_created(op);
 }
 
-/* Create: POST with the planned create-time fields (begin_verification,
- * use_fedramp_language when known). */
+/* Create: checks the planned ids, then sends the create. */
 static void apply_create(sso_op *op) {
     const char *account = json_string_value(value_attr(op->planned, "account_id"));
     const char *domain = json_string_value(value_attr(op->planned, "email_domain"));
@@ -398,17 +419,14 @@ static void apply_create(sso_op *op) {
     }
     strcpy(op->account_id, account);
     strcpy(op->domain, domain);
-    int rc = sso_op_create(op, bool_or_omit(json_object_get(op->planned, "begin_verification")),
-                           bool_or_omit(json_object_get(op->planned, "use_fedramp_language")),
-                           apply_after_create);
-    if (rc < 0)
-        refuse_start(op, rc, empty_apply_result());
+    apply_send_create(op);
 }
 
 /* Update in place: refuses what needs a replacement, then PATCHes only
  * the fields that change and, when planned, starts verification. */
 static void apply_update(sso_op *op) {
     if (!take_state_ids(op, op->prior, "prior state")) {
+        op->state = json_incref(op->prior); /* not gone: only unreadable */
         apply_finish(op);
         return;
     }

@@ -1260,8 +1260,52 @@ static void test_paged_lists(void **state) {
     }
     assert_int_equal(posts, 1);
     json_decref(log);
+
+    /* A create refused once with 503 in this paged account: the lookup
+     * reads every page, proves it absent, and the create is sent again. */
+    json_decref(
+        th_sim_http(&paged, "POST", "/__sim/faults",
+                    "{\"method\":\"POST\",\"path\":\"/client/v4/accounts/*/sso_connectors\","
+                    "\"count\":1,\"status\":503}",
+                    false, &status));
+    applied = create(f, CONFIG("p7.example", ""));
+    assert_no_diags(applied);
+    json_decref(applied);
+    v = th_sim_http(&paged, "GET", "/__sim/connectors", NULL, false, &status);
+    assert_int_equal(json_array_size(json_object_get(v, "connectors")), 7);
+    json_decref(v);
     int st = th_sim_stop(&paged);
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+/* With max_rps 2, 40 reads wait for their rate-limit slots; all are
+ * cancelled. A read sent afterwards does not wait behind the 20 s of
+ * slots the cancelled ones had reserved (the bound is loose). */
+static void test_cancelled_calls_free_their_slots(void **state) {
+    fixture *f = *state;
+    configure(f, "\"max_rps\":2");
+    json_t *applied = create(f, CONFIG("slots.example", ""));
+    json_t *st = json_object_get(applied, "new_state");
+    clear_requests();
+    for (int i = 0; i < 40; i++)
+        send_request(f, json_integer(100 + i), "ReadResource", read_params(st));
+    /* Once two reads have gone out, the others hold their slots. */
+    wait_for_sim(2, false);
+    th_proc_send_line(&f->prov,
+                      "{\"jsonrpc\":\"2.0\",\"id\":\"stop\",\"method\":\"StopProvider\"}");
+    for (int i = 0; i < 41; i++) {
+        json_t *resp = th_proc_read_json(&f->prov, WAIT);
+        assert_non_null(resp);
+        json_decref(resp);
+    }
+    long t0 = now_ms();
+    json_t *r = call(f, "ReadResource", read_params(st));
+    assert_no_diags(r);
+    long waited = now_ms() - t0;
+    print_message("read after 40 cancelled calls answered in %ld ms\n", waited);
+    assert_true(waited < 10000);
+    json_decref(r);
+    json_decref(applied);
 }
 
 int main(void) {
@@ -1288,6 +1332,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_cancel_after_lost_create, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backoff_holds_no_slot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_paged_lists, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cancelled_calls_free_their_slots, setup, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
