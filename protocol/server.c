@@ -207,10 +207,19 @@ static void unlink_request(rpc_server *s, rpc_request *r) {
         s->tail = r->prev;
     r->prev = r->next = NULL;
     s->inflight--;
-    if (s->input_held && s->inflight <= RPC_MAX_IN_FLIGHT * 3 / 4) {
-        s->input_held = false;
-        transport_hold_input(s->transport, false);
-    }
+}
+
+/* Lets input flow again once a quarter of the held requests have been
+ * answered. Called at the end of finish(), not from inside the request
+ * bookkeeping: resuming may report the end of input at once, which must
+ * not run in the middle of answering a request. */
+static void release_input_hold(rpc_server *s) {
+    if (!s->input_held || s->inflight > RPC_MAX_IN_FLIGHT * 3 / 4)
+        return;
+    s->input_held = false;
+    s->busy++;
+    transport_hold_input(s->transport, false);
+    s->busy--;
 }
 
 static void free_request(rpc_request *r) {
@@ -288,6 +297,7 @@ static void finish(rpc_request *r, char *text, size_t len, const char *outcome) 
     if (batch)
         batch_release(s, batch);
     complete_stops(s);
+    release_input_hold(s);
     maybe_finish(s);
 }
 
