@@ -140,27 +140,19 @@ static unsigned tries_used(const cfapi_call *call) {
 
 /* "creating SSO connector for example.com", for summaries and logs. */
 static char *describe_op(const cfapi_call *call) {
+    static const char *const what[] = {
+        [OP_LIST] = "listing SSO connectors of account",
+        [OP_GET] = "reading SSO connector",
+        [OP_CREATE] = "creating SSO connector for",
+        [OP_UPDATE] = "updating SSO connector",
+        [OP_DELETE] = "deleting SSO connector",
+        [OP_VERIFY] = "beginning verification of SSO connector",
+    };
+    const char *subject = call->kind == OP_LIST     ? call->account_id
+                          : call->kind == OP_CREATE ? call->domain
+                                                    : call->connector_id;
     char *s = NULL;
-    switch (call->kind) {
-    case OP_LIST:
-        cfapi_strappf(&s, "listing SSO connectors of account %s", call->account_id);
-        break;
-    case OP_GET:
-        cfapi_strappf(&s, "reading SSO connector %s", call->connector_id);
-        break;
-    case OP_CREATE:
-        cfapi_strappf(&s, "creating SSO connector for %s", call->domain);
-        break;
-    case OP_UPDATE:
-        cfapi_strappf(&s, "updating SSO connector %s", call->connector_id);
-        break;
-    case OP_DELETE:
-        cfapi_strappf(&s, "deleting SSO connector %s", call->connector_id);
-        break;
-    case OP_VERIFY:
-        cfapi_strappf(&s, "beginning verification of SSO connector %s", call->connector_id);
-        break;
-    }
+    cfapi_strappf(&s, "%s %s", what[call->kind], subject);
     return s;
 }
 
@@ -665,19 +657,6 @@ static void on_op_answer(cfapi_call *call, const http_response *r) {
         finish(call); /* a final answer, reported as is even after a cancel */
 }
 
-/* Finds the connector for call->domain in a list result (case-insensitive).
- * Returns a reference borrowed from `list`, or NULL. */
-static json_t *find_by_domain(json_t *list, const char *domain) {
-    size_t i;
-    json_t *e;
-    json_array_foreach(list, i, e) {
-        const char *d = json_string_value(json_object_get(e, "email_domain"));
-        if (d && strcasecmp(d, domain) == 0 && json_is_string(json_object_get(e, "id")))
-            return e;
-    }
-    return NULL;
-}
-
 /* An answer to the lookup that follows a create that may have been
  * applied. Found: the create succeeded. Not found: create again (or report
  * the 409 / the cancellation). Failed: retry the lookup within the budget. */
@@ -694,7 +673,7 @@ static void on_lookup_answer(cfapi_call *call, const http_response *r) {
     if (is_env && r->status >= 200 && r->status < 300 && call->lookup_env.success &&
         json_is_array(call->lookup_env.result)) {
         call->need_lookup = false;
-        json_t *found = find_by_domain(call->lookup_env.result, call->domain);
+        json_t *found = cfapi_find_by_domain(call->lookup_env.result, call->domain);
         if (found) {
             log_info(MOD, "the SSO connector for %s exists after an uncertain create: using it",
                      call->domain);

@@ -95,6 +95,11 @@ int cfapi_delete(cfapi_client *c, const char *account_id, const char *connector_
 int cfapi_begin_verification(cfapi_client *c, const char *account_id, const char *connector_id,
                              cfapi_cb cb, void *arg, cfapi_call **call_out);
 
+/* The connector of a list result (as cfapi_list() returns it) whose
+ * email_domain equals `domain` ignoring case and whose id is valid;
+ * borrowed from `list`, NULL when none. */
+json_t *cfapi_find_by_domain(const json_t *list, const char *domain);
+
 /* Cancels one call. Its callback still runs exactly once, asynchronously,
  * with `cancelled` set (or with the real outcome if it had already
  * finished). A create whose request has already been sent is not cut off

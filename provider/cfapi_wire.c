@@ -4,7 +4,9 @@
  * text of diagnostics (body excerpts, error lists, secret masking). No I/O
  * and no state, so each is unit-tested on its own (tests/cfapi).
  */
+#include "cfapi.h"
 #include "cfapi_internal.h"
+#include "sso_ids.h"
 
 #include <curl/curl.h>
 #include <uv.h>
@@ -20,51 +22,25 @@
 /* Pure helpers (cfapi_internal.h)                                      */
 /* ------------------------------------------------------------------ */
 
-static bool is_hex(char ch) {
-    return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');
-}
-
+/* The id and domain rules are sso_ids.c's: one definition for the
+ * resource's validation and the client's second guard. */
 bool cfapi_id_is_valid(const char *id) {
-    if (!id)
-        return false;
-    for (int i = 0; i < 32; i++)
-        if (!is_hex(id[i]))
-            return false;
-    return id[32] == '\0';
+    return sso_is_hex_id(id);
 }
 
 bool cfapi_domain_is_valid(const char *d) {
-    if (!d)
-        return false;
-    size_t n = strlen(d);
-    if (n == 0 || n > 253)
-        return false;
-    int labels = 0;
-    const char *p = d;
-    bool tld_all_digits = true;
-    while (true) {
-        const char *start = p;
-        bool all_digits = true;
-        while (*p && *p != '.') {
-            char ch = *p;
-            bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                      (ch >= '0' && ch <= '9') || ch == '-';
-            if (!ok)
-                return false;
-            if (ch < '0' || ch > '9')
-                all_digits = false;
-            p++;
-        }
-        size_t len = (size_t)(p - start);
-        if (len == 0 || len > 63 || start[0] == '-' || p[-1] == '-')
-            return false;
-        labels++;
-        tld_all_digits = all_digits;
-        if (*p == '\0')
-            break;
-        p++; /* the dot; an empty label after it (trailing dot) fails above */
+    return sso_is_domain(d);
+}
+
+json_t *cfapi_find_by_domain(const json_t *list, const char *domain) {
+    size_t i;
+    json_t *e;
+    json_array_foreach(list, i, e) {
+        if (sso_domain_equal(json_string_value(json_object_get(e, "email_domain")), domain) &&
+            sso_is_hex_id(json_string_value(json_object_get(e, "id"))))
+            return e;
     }
-    return labels >= 2 && !tld_all_digits;
+    return NULL;
 }
 
 int cfapi_build_url(const char *base, const char *account_id, const char *connector_id,

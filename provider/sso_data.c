@@ -68,7 +68,7 @@ static void data_listed(sso_op *op, const cfapi_result *res) {
         return;
     }
     if (strcmp(op->type_name, SSO_CONNECTOR_TYPE) == 0) {
-        json_t *found = sso_find_by_domain(res->result, op->domain);
+        json_t *found = cfapi_find_by_domain(res->result, op->domain);
         if (!found) {
             data_not_found(op);
             return;

@@ -122,17 +122,6 @@ int sso_op_begin_verification(sso_op *op, sso_step next) {
                                     op, &op->call);
 }
 
-json_t *sso_find_by_domain(const json_t *list, const char *domain) {
-    size_t i;
-    json_t *item;
-    json_array_foreach(list, i, item) {
-        if (sso_domain_equal(json_string_value(json_object_get(item, "email_domain")), domain) &&
-            sso_is_hex_id(json_string_value(json_object_get(item, "id"))))
-            return item;
-    }
-    return NULL;
-}
-
 bool sso_is_not_found(const cfapi_result *res) {
     if (res->ok || res->cancelled || res->http_status != 404 || !json_is_array(res->errors))
         return false;

@@ -78,11 +78,6 @@ int sso_op_update(sso_op *op, int enabled, int use_fedramp, sso_step next);
 int sso_op_delete(sso_op *op, sso_step next);
 int sso_op_begin_verification(sso_op *op, sso_step next);
 
-/* The connector of a list result whose email_domain equals `domain`
- * ignoring case and whose id is valid; borrowed from `list`, NULL when
- * none. */
-json_t *sso_find_by_domain(const json_t *list, const char *domain);
-
 /* True when the API said the object does not exist: HTTP 404 with a
  * Cloudflare error envelope (a bare 404 from elsewhere is not proof), and
  * not a routing (7003) or authentication (10000) error, which say nothing

@@ -103,7 +103,7 @@ static json_t *plan_new_object(const json_t *config) {
 
 /* True when the two values are known strings equal ignoring case (email
  * domains, and hex ids). */
-static bool same_domain(const json_t *a, const json_t *b) {
+static bool equal_ignoring_case(const json_t *a, const json_t *b) {
     return json_is_string(a) && json_is_string(b) &&
            sso_domain_equal(json_string_value(a), json_string_value(b));
 }
@@ -143,7 +143,7 @@ int sso_plan_change(const json_t *prior, const json_t *config, const json_t *pro
     const char *case_free[] = {"email_domain", "account_id"};
     for (size_t i = 0; i < 2; i++) {
         json_t *prior_value = value_attr(prior, case_free[i]);
-        if (same_domain(prior_value, json_object_get(planned, case_free[i])))
+        if (equal_ignoring_case(prior_value, json_object_get(planned, case_free[i])))
             json_object_set_new(planned, case_free[i], json_deep_copy(prior_value));
     }
 
@@ -224,7 +224,7 @@ json_t *sso_state_from_api(const char *account_id, const json_t *api, const json
             json_object_set_new(state, name, json_deep_copy(kept));
     }
     json_t *kept_domain = value_attr(keep, "email_domain");
-    if (same_domain(kept_domain, json_object_get(state, "email_domain")))
+    if (equal_ignoring_case(kept_domain, json_object_get(state, "email_domain")))
         json_object_set_new(state, "email_domain", json_deep_copy(kept_domain));
     keep_attr(state, keep, "begin_verification");
     return state;
@@ -237,7 +237,7 @@ int sso_state_check_applied(const json_t *planned, const json_t *new_state, json
         json_t *want = json_object_get(planned, name);
         json_t *got = json_object_get(new_state, name);
         if (!value_is_wholly_known(want) || value_equal(want, got) ||
-            (strcmp(name, "email_domain") == 0 && same_domain(want, got)))
+            (strcmp(name, "email_domain") == 0 && equal_ignoring_case(want, got)))
             continue;
         char *want_text = json_dumps(want ? want : json_null(), JSON_ENCODE_ANY | JSON_COMPACT);
         char *got_text = json_dumps(got ? got : json_null(), JSON_ENCODE_ANY | JSON_COMPACT);
@@ -258,7 +258,7 @@ json_t *sso_state_drift(const json_t *before, const json_t *after) {
         const char *name = sso_connector_schema.attrs[i].name;
         json_t *b = value_attr(before, name);
         json_t *a = value_attr(after, name);
-        if (value_equal(b, a) || (strcmp(name, "email_domain") == 0 && same_domain(a, b)))
+        if (value_equal(b, a) || (strcmp(name, "email_domain") == 0 && equal_ignoring_case(a, b)))
             continue;
         json_array_append_new(drift,
                               json_pack("{s:o, s:O, s:O}", "attribute", path_attr(name), "before",

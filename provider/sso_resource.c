@@ -356,7 +356,7 @@ static void apply_after_created(sso_op *op, const json_t *api) {
 /* The lookup after an uncertain create came back: adopt the connector if
  * it is there (the create happened), else report the uncertainty. */
 static void apply_after_lookup(sso_op *op, const cfapi_result *res) {
-    json_t *found = res->ok ? sso_find_by_domain(res->result, op->domain) : NULL;
+    json_t *found = res->ok ? cfapi_find_by_domain(res->result, op->domain) : NULL;
     if (found) {
         log_warn(MOD, "create of %s failed but the connector exists; adopting it", op->domain);
         json_array_clear(op->diags);
@@ -585,7 +585,7 @@ static void import_listed(sso_op *op, const cfapi_result *res) {
         sso_op_respond(op, empty_import_result());
         return;
     }
-    json_t *found = sso_find_by_domain(res->result, op->domain);
+    json_t *found = cfapi_find_by_domain(res->result, op->domain);
     if (!found) {
         import_not_found(op, "for that email domain");
         return;
