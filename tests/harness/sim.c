@@ -4,6 +4,7 @@
  * stop it.
  */
 #include "harness.h"
+#include "http.h"
 
 #include <curl/curl.h>
 #include <signal.h>
@@ -49,59 +50,24 @@ int th_sim_stop(th_sim *s) {
     return status;
 }
 
-typedef struct body_buf {
-    char *data;
-    size_t len;
-} body_buf;
-
-static size_t collect(char *ptr, size_t size, size_t nmemb, void *userdata) {
-    body_buf *b = userdata;
-    size_t n = size * nmemb;
-    char *grown = realloc(b->data, b->len + n + 1);
-    if (!grown)
-        return 0;
-    b->data = grown;
-    memcpy(b->data + b->len, ptr, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return n;
-}
-
 json_t *th_sim_http(th_sim *s, const char *method, const char *path, const char *body,
                     bool with_auth, long *status) {
-    CURL *curl = curl_easy_init();
-    if (!curl)
-        abort();
-    char url[1024];
-    snprintf(url, sizeof(url), "%s%s", s->origin, path);
-    body_buf resp = {0};
-    struct curl_slist *headers = NULL;
-    char auth[256];
+    char url[1024], auth[256];
+    const char *headers[3] = {NULL};
+    size_t n = 0;
     if (with_auth) {
         snprintf(auth, sizeof(auth), "Authorization: Bearer %s", s->token);
-        headers = curl_slist_append(headers, auth);
+        headers[n++] = auth;
     }
     if (body)
-        headers = curl_slist_append(headers, "Content-Type: application/json");
-    curl_easy_setopt(curl, CURLOPT_URL, url);
-    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
-    if (body)
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &resp);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    CURLcode rc = curl_easy_perform(curl);
-    long code = 0;
-    if (rc == CURLE_OK)
-        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
+        headers[n++] = "Content-Type: application/json";
+    sc_resp r;
+    if (sc_request(sc_url(url, sizeof(url), s->origin, path), method, headers, body, &r) < 0)
+        abort();
     if (status)
-        *status = code;
-    curl_slist_free_all(headers);
-    curl_easy_cleanup(curl);
-    json_t *v = resp.data ? json_loads(resp.data, JSON_DECODE_ANY, NULL) : NULL;
-    free(resp.data);
+        *status = r.rc == CURLE_OK ? r.status : 0;
+    json_t *v = json_incref(r.json);
+    sc_resp_free(&r);
     return v;
 }
 

@@ -6,7 +6,7 @@
 #ifndef SIM_TEST_SIMTEST_H
 #define SIM_TEST_SIMTEST_H
 
-#include "client.h"
+#include "http.h"
 #include "harness.h"
 
 #include <stdbool.h>

@@ -1,7 +1,7 @@
 /*
- * client.c - libcurl client for the simulator tests.
+ * http.c - the harness's libcurl client (see http.h).
  */
-#include "client.h"
+#include "http.h"
 
 #include <stdio.h>
 #include <stdlib.h>

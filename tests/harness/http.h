@@ -1,11 +1,11 @@
 /*
- * client.h - a small libcurl client for the simulator's own tests, for what
- * th_sim_http does not expose: response headers, the transport result (an
- * empty reply from a dropped connection), custom request headers, and many
- * requests in flight at once (curl multi).
+ * http.h - the harness's small libcurl client: one request with custom
+ * headers, the response headers, the transport result (an empty reply from
+ * a dropped connection), and many requests in flight at once (curl multi).
+ * th_sim_http() is built on it.
  */
-#ifndef SIM_TEST_CLIENT_H
-#define SIM_TEST_CLIENT_H
+#ifndef TEST_HARNESS_HTTP_H
+#define TEST_HARNESS_HTTP_H
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -41,4 +41,4 @@ int sc_parallel(size_t n, const char *url, const char *method, const char *const
 /* "http://127.0.0.1:PORT" + path, into buf. */
 const char *sc_url(char *buf, size_t len, const char *origin, const char *path);
 
-#endif /* SIM_TEST_CLIENT_H */
+#endif /* TEST_HARNESS_HTTP_H */
