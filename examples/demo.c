@@ -159,6 +159,28 @@ static json_t *apply(const json_t *prior, const json_t *plan_result, const char 
                          config ? th_json("%s", config) : json_null()));
 }
 
+/* A refresh: ReadResource of `state` (stolen); returns the new state. */
+static json_t *refresh(json_t *state) {
+    json_t *r = rpc("ReadResource",
+                    json_pack("{s:s, s:O}", "type_name", "sso_connector", "current_state", state));
+    json_decref(state);
+    json_t *now = json_incref(json_object_get(r, "new_state"));
+    json_decref(r);
+    return now;
+}
+
+/* Plans `config` over `state` (stolen) and applies the plan; returns the
+ * new state. */
+static json_t *plan_and_apply(json_t *state, const char *config) {
+    json_t *p = plan(state, config);
+    json_t *r = apply(state, p, config);
+    json_decref(p);
+    json_decref(state);
+    json_t *now = json_incref(json_object_get(r, "new_state"));
+    json_decref(r);
+    return now;
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc == 3 && strcmp(argv[1], "--record") == 0) {
@@ -209,19 +231,10 @@ int main(int argc, char **argv) {
                             "{\"status\":\"verified\"}"));
 
     step("Refresh: ReadResource sees the verification status change");
-    r = rpc("ReadResource",
-            json_pack("{s:s, s:O}", "type_name", "sso_connector", "current_state", state));
-    json_decref(state);
-    state = json_incref(json_object_get(r, "new_state"));
-    json_decref(r);
+    state = refresh(state);
 
     step("Enable the connector: plan, then apply (a PATCH)");
-    p = plan(state, config_enabled);
-    r = apply(state, p, config_enabled);
-    json_decref(p);
-    json_decref(state);
-    state = json_incref(json_object_get(r, "new_state"));
-    json_decref(r);
+    state = plan_and_apply(state, config_enabled);
 
     step("Someone disables it and turns on FedRAMP language in the dashboard");
     snprintf(path, sizeof(path), "/__sim/connectors/%s", id);
@@ -229,22 +242,13 @@ int main(int argc, char **argv) {
                             "{\"enabled\":false,\"use_fedramp_language\":true}"));
 
     step("Refresh: the read reports the drift");
-    r = rpc("ReadResource",
-            json_pack("{s:s, s:O}", "type_name", "sso_connector", "current_state", state));
-    json_decref(state);
-    state = json_incref(json_object_get(r, "new_state"));
-    json_decref(r);
+    state = refresh(state);
 
     const char *config_repair =
         "{\"account_id\":\"" ACCOUNT "\",\"email_domain\":\"example.com\",\"enabled\":true,"
         "\"use_fedramp_language\":false}";
     step("The plan that repairs it, and its apply");
-    p = plan(state, config_repair);
-    r = apply(state, p, config_repair);
-    json_decref(p);
-    json_decref(state);
-    state = json_incref(json_object_get(r, "new_state"));
-    json_decref(r);
+    state = plan_and_apply(state, config_repair);
 
     step("Adopt a connector that already exists, by its domain");
     json_decref(sim_control("a connector created long ago by hand", "POST",

@@ -391,11 +391,8 @@ static void file_write_cb(uv_fs_t *req) {
         if (item->first < item->nbufs) {
             item->bufs[item->first].base += done;
             item->bufs[item->first].len -= done;
-            int rc = uv_fs_write(t->loop, &item->req.fs, t->out_fd, item->bufs + item->first,
-                                 item->nbufs - item->first, -1, file_write_cb);
-            if (rc == 0)
-                return;
-            output_failed(t, rc);
+            file_write_next(t); /* the item is still the head: write the rest */
+            return;
         }
     }
     t->fs_head = item->next;
