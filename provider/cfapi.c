@@ -92,11 +92,14 @@ struct cfapi_call {
     char domain[254];
     const char *method;
     char *url;
-    char *body; /* request body, or NULL */
-    char *lookup_url;
-    char *list_url; /* OP_LIST: the first page's URL, without a query */
-    json_t *pages;  /* OP_LIST: the connectors of the pages read so far */
-    unsigned page;  /* OP_LIST: the page being read, from 1 */
+    char *body;        /* request body, or NULL */
+    char *lookup_url;  /* the lookup's URL: lookup_base, with ?page=N after page 1 */
+    char *lookup_base; /* the account's list URL */
+    unsigned lookup_page;
+    size_t lookup_seen; /* connectors seen on the lookup's earlier pages */
+    char *list_url;     /* OP_LIST: the first page's URL, without a query */
+    json_t *pages;      /* OP_LIST: the connectors of the pages read so far */
+    unsigned page;      /* OP_LIST: the page being read, from 1 */
     call_state state;
     uv_timer_t timer;
     uint64_t due;       /* loop time the next attempt is due at */
@@ -546,6 +549,29 @@ static void log_answer(cfapi_call *call, const http_response *r) {
                   r->body_len > TRACE_BODY_MAX ? "..." : "");
 }
 
+/* Points the lookup at page `page` of the account's list (1: the plain list
+ * URL). Returns false when out of memory. */
+static bool set_lookup_page(cfapi_call *call, unsigned page) {
+    char *url = NULL;
+    if (page <= 1)
+        url = strdup(call->lookup_base);
+    else if (asprintf(&url, "%s?page=%u", call->lookup_base, page) < 0)
+        url = NULL;
+    if (!url)
+        return false;
+    free(call->lookup_url);
+    call->lookup_url = url;
+    call->lookup_page = page;
+    return true;
+}
+
+/* The next request is a lookup of the domain, from the first page. */
+static void begin_lookup(cfapi_call *call) {
+    call->need_lookup = true;
+    call->lookup_seen = 0;
+    set_lookup_page(call, 1); /* on failure the previous URL is still valid */
+}
+
 /* After a retryable failure: waits and tries again, or ends the call with
  * the diagnostic already set when the budget is spent. A create that may
  * have reached the server is looked up before it is ever re-sent. */
@@ -565,7 +591,7 @@ static void retry_or_finish(cfapi_call *call, const http_response *r, bool ambig
         if (create_unsure) {
             /* No further create, but one lookup, so that a connector this
              * attempt created is reported rather than lost. */
-            call->need_lookup = true;
+            begin_lookup(call);
             call->final_lookup = true;
             schedule(call, call->cancel_requested ? 0 : delay);
         } else if (call->cancel_requested) {
@@ -576,7 +602,7 @@ static void retry_or_finish(cfapi_call *call, const http_response *r, bool ambig
         return;
     }
     if (create_unsure)
-        call->need_lookup = true;
+        begin_lookup(call);
     log_debug(MOD, "retrying in %" PRIu64 " ms%s%s", delay,
               from_server ? " (as the server asked)" : "",
               call->need_lookup ? ", after looking the connector up" : "");
@@ -646,7 +672,7 @@ static void on_op_answer(cfapi_call *call, const http_response *r) {
     if (r->status == 409 && call->kind == OP_CREATE && call->attempts > 1 &&
         call->create_maybe_sent) {
         /* An earlier attempt may have created it: look before failing. */
-        call->need_lookup = true;
+        begin_lookup(call);
         call->lookup_after_409 = true;
         schedule(call, 0);
         return;
@@ -682,20 +708,19 @@ static void on_lookup_answer(cfapi_call *call, const http_response *r) {
             finish_ok(call, found);
             return;
         }
-        log_debug(MOD, "lookup: no SSO connector for %s yet", call->domain);
-        /* The lookup reads one page. When the account has more connectors
-         * than that page holds, "not on this page" proves nothing: do not
-         * re-send the create; end, maybe applied, so the caller can look
-         * through every page (cfapi_list follows them). */
+        /* Not on this page: when result_info says more connectors follow,
+         * read the next page before concluding anything. */
+        call->lookup_seen += json_array_size(call->lookup_env.result);
         json_t *total =
             json_object_get(json_object_get(call->lookup_env.root, "result_info"), "total_count");
-        if (json_is_integer(total) &&
-            json_integer_value(total) > (json_int_t)json_array_size(call->lookup_env.result)) {
-            log_info(MOD, "lookup of %s saw one page of %lld connectors: not re-sending the create",
-                     call->domain, (long long)json_integer_value(total));
-            finish(call);
+        if (json_is_integer(total) && json_array_size(call->lookup_env.result) > 0 &&
+            (json_int_t)call->lookup_seen < json_integer_value(total) && call->lookup_page < 1000 &&
+            !call->cancel_requested && set_lookup_page(call, call->lookup_page + 1)) {
+            call->need_lookup = true;
+            schedule(call, 0);
             return;
         }
+        log_debug(MOD, "lookup: no SSO connector for %s yet", call->domain);
         if (call->cancel_requested) {
             finish_cancelled(call);
             return;
@@ -774,6 +799,7 @@ static void on_call_closed(uv_handle_t *h) {
     free(call->list_url);
     free(call->body);
     free(call->lookup_url);
+    free(call->lookup_base);
     free(call);
     c->live_calls--;
     maybe_finish_close(c);
@@ -852,7 +878,9 @@ static int call_start(cfapi_client *c, op_kind kind, const char *method, const c
         snprintf(call->domain, sizeof call->domain, "%s", domain);
     rc = cfapi_build_url(c->base_url, account_id, connector_id, kind == OP_VERIFY, &call->url);
     if (rc == 0 && kind == OP_CREATE)
-        rc = cfapi_build_url(c->base_url, account_id, NULL, false, &call->lookup_url);
+        rc = cfapi_build_url(c->base_url, account_id, NULL, false, &call->lookup_base);
+    if (rc == 0 && kind == OP_CREATE && !(call->lookup_url = strdup(call->lookup_base)))
+        rc = UV_ENOMEM;
     if (rc == 0 && body) {
         call->body = json_dumps(body, JSON_COMPACT);
         if (!call->body)
@@ -861,6 +889,7 @@ static int call_start(cfapi_client *c, op_kind kind, const char *method, const c
     if (rc != 0) {
         free(call->url);
         free(call->lookup_url);
+        free(call->lookup_base);
         free(call->body);
         free(call);
         goto fail_body;

@@ -1250,8 +1250,8 @@ static void test_paged_lists(void **state) {
     json_t *v = th_sim_http(&paged, "GET", "/__sim/connectors", NULL, false, &status);
     assert_int_equal(json_array_size(json_object_get(v, "connectors")), 6);
     json_decref(v);
-    /* ...and the create was sent once: a lookup that saw only the first
-     * page never re-sends it. */
+    /* ...and the create was sent once: the lookup read every page before
+     * deciding anything. */
     json_t *log = th_sim_requests(&paged);
     size_t posts = 0, i;
     json_t *entry;
