@@ -29,7 +29,7 @@ test: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS)
 
 demo: build
-	@$(BUILD_DIR)/examples/provider-demo
+	@$(BUILD_DIR)/bin/provider-demo
 
 install: build
 	cmake --install $(BUILD_DIR)

@@ -16,8 +16,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD:-$root/build}
 n=${1:-1000}
-prov=$build/provider/provider-cloudflare
-sim=$build/sim/cf-api-sim
+prov=$build/bin/provider-cloudflare
+sim=$build/bin/cf-api-sim
 account=023e105f4ecef8ad9ca31a8372d0c353
 token=bench-token
 for tool in hyperfine curl jq /usr/bin/time; do

@@ -5,12 +5,12 @@
 # required).
 #
 # Usage: bench/sim-wrk.sh [path/to/cf-api-sim]
-# Environment: SIM_BIN (default build/sim/cf-api-sim), SIM_THREADS (the
+# Environment: SIM_BIN (default build/bin/cf-api-sim), SIM_THREADS (the
 # simulator's --threads, default 2), WRK_ARGS (default "-t2 -c32 -d10s").
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-sim=${1:-${SIM_BIN:-$root/build/sim/cf-api-sim}}
+sim=${1:-${SIM_BIN:-$root/build/bin/cf-api-sim}}
 threads=${SIM_THREADS:-2}
 wrk_args=${WRK_ARGS:--t2 -c32 -d10s}
 account=023e105f4ecef8ad9ca31a8372d0c353
