@@ -180,11 +180,10 @@ static void set_diagnostic(cfapi_call *call, const char *summary, const char *de
 /* The permission hint for a 401/403. */
 static void append_auth_hint(const cfapi_call *call, char **detail) {
     if (call->client->key_auth) {
-        cfapi_strappf(
-            detail,
-            "\nCloudflare did not accept api_email/api_key for account %s: check that the "
-            "key is the Global API Key of a user with access to SSO connectors on it.",
-            call->account_id);
+        cfapi_strappf(detail,
+                      "\nCloudflare did not accept email/api_key for account %s: check that the "
+                      "key is the Global API Key of a user with access to SSO connectors on it.",
+                      call->account_id);
     } else if (is_mutating(call->kind)) {
         cfapi_strappf(detail,
                       "\nCloudflare rejected the API token. Check that it is valid and has the "
@@ -1031,10 +1030,10 @@ int cfapi_client_new(uv_loop_t *loop, const cfapi_options *o, cfapi_client **out
         return UV_EINVAL;
     bool has_token = o->api_token && *o->api_token;
     bool has_key = o->api_key && *o->api_key;
-    if (has_token == has_key || (has_key && !(o->api_email && *o->api_email)))
+    if (has_token == has_key || (has_key && !(o->email && *o->email)))
         return UV_EINVAL;
     const char *secret = has_token ? o->api_token : o->api_key;
-    if (strpbrk(secret, "\r\n") || (has_key && strpbrk(o->api_email, "\r\n")))
+    if (strpbrk(secret, "\r\n") || (has_key && strpbrk(o->email, "\r\n")))
         return UV_EINVAL; /* would split the header */
     cfapi_client *c = calloc(1, sizeof *c);
     if (!c)
@@ -1053,7 +1052,7 @@ int cfapi_client_new(uv_loop_t *loop, const cfapi_options *o, cfapi_client **out
             c->auth_lines[0] = NULL;
         c->secrets[0] = strdup(o->api_token);
     } else {
-        if (asprintf(&c->auth_lines[0], "X-Auth-Email: %s", o->api_email) < 0)
+        if (asprintf(&c->auth_lines[0], "X-Auth-Email: %s", o->email) < 0)
             c->auth_lines[0] = NULL;
         if (asprintf(&c->auth_lines[1], "X-Auth-Key: %s", o->api_key) < 0)
             c->auth_lines[1] = NULL;

@@ -35,10 +35,10 @@ typedef struct cfapi_client cfapi_client;
 typedef struct cfapi_call cfapi_call;
 
 typedef struct cfapi_options {
-    const char *base_url;  /* e.g. "https://api.cloudflare.com/client/v4", no trailing slash */
-    const char *api_token; /* Bearer token, or NULL */
-    const char *api_key;   /* legacy key auth (with api_email), or NULL */
-    const char *api_email;
+    const char *base_url;     /* e.g. "https://api.cloudflare.com/client/v4", no trailing slash */
+    const char *api_token;    /* Bearer token, or NULL */
+    const char *api_key;      /* legacy key auth (with email), or NULL */
+    const char *email;        /* the account email sent as X-Auth-Email with api_key */
     const char *user_agent;   /* e.g. "provider-cloudflare/0.1.0" */
     int max_retries;          /* retries after the first attempt; < 0: default 4 */
     double request_timeout;   /* seconds for one HTTP attempt; <= 0: default 30 */

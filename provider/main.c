@@ -24,7 +24,7 @@ static const char usage[] =
     "TRACE, DEBUG, INFO, WARN, ERROR, OFF or JSON.\n"
     "\n"
     "Credentials: api_token in ConfigureProvider or CLOUDFLARE_API_TOKEN\n"
-    "(or api_key + api_email, CLOUDFLARE_API_KEY + CLOUDFLARE_EMAIL).\n";
+    "(or api_key + email, CLOUDFLARE_API_KEY + CLOUDFLARE_EMAIL).\n";
 
 static void provider_closed(void *arg) {
     rpc_server_close(arg);

@@ -102,7 +102,7 @@ static void handle_configure(rpc_request *req, json_t *params, void *ctx) {
         .base_url = p->config.base_url,
         .api_token = p->config.api_token,
         .api_key = p->config.api_key,
-        .api_email = p->config.api_email,
+        .email = p->config.email,
         .user_agent = "provider-cloudflare/" PROVIDER_VERSION,
         .max_retries = p->config.max_retries,
         .request_timeout = p->config.request_timeout,

@@ -72,6 +72,18 @@ static void check_number(const json_t *config, const char *name, double min, dou
 
 int provider_config_validate(const json_t *config, json_t *diags) {
     size_t before = json_array_size(diags);
+    /* api_email was this provider's name for email until it took the
+     * official provider's name; say so rather than only "unsupported". */
+    if (json_is_object(config) && json_object_get(config, "api_email")) {
+        diag_error(diags, path_attr("api_email"), "Unsupported argument",
+                   "api_email was renamed to email, as the official Cloudflare provider names "
+                   "it.");
+        json_t *rest = json_copy((json_t *)config);
+        json_object_del(rest, "api_email");
+        provider_config_validate(rest, diags);
+        json_decref(rest);
+        return (int)(json_array_size(diags) - before);
+    }
     if (value_check_config(&sso_provider_schema, config, diags) > 0)
         return (int)(json_array_size(diags) - before);
     check_number(config, "max_retries", 0, 20, true, diags);
@@ -83,10 +95,10 @@ int provider_config_validate(const json_t *config, json_t *diags) {
         diag_error(diags, path_attr("base_url"), "Invalid base_url", "%s", why);
     bool has_token = json_is_string(value_attr(config, "api_token"));
     bool has_key = json_is_string(value_attr(config, "api_key"));
-    bool has_email = json_is_string(value_attr(config, "api_email"));
+    bool has_email = json_is_string(value_attr(config, "email"));
     if (has_token && (has_key || has_email))
         diag_error(diags, path_attr("api_key"), "Conflicting authentication settings",
-                   "Set either api_token, or api_key with api_email, not both.");
+                   "Set either api_token, or api_key with email, not both.");
     return (int)(json_array_size(diags) - before);
 }
 
@@ -107,7 +119,7 @@ static double number_setting(const json_t *config, const char *name, double dflt
 void provider_config_free(provider_config *cfg) {
     free(cfg->api_token);
     free(cfg->api_key);
-    free(cfg->api_email);
+    free(cfg->email);
     free(cfg->base_url);
     memset(cfg, 0, sizeof(*cfg));
 }
@@ -134,7 +146,7 @@ int provider_config_resolve(const json_t *config, provider_config *cfg, json_t *
     bool config_key = json_is_string(value_attr(config, "api_key"));
     cfg->api_token = setting(config, "api_token", config_key ? NULL : "CLOUDFLARE_API_TOKEN");
     cfg->api_key = setting(config, "api_key", config_token ? NULL : "CLOUDFLARE_API_KEY");
-    cfg->api_email = setting(config, "api_email", config_token ? NULL : "CLOUDFLARE_EMAIL");
+    cfg->email = setting(config, "email", config_token ? NULL : "CLOUDFLARE_EMAIL");
     cfg->base_url = setting(config, "base_url", "CLOUDFLARE_BASE_URL");
     if (!cfg->base_url)
         cfg->base_url = strdup(PROVIDER_DEFAULT_BASE_URL);
@@ -155,11 +167,12 @@ int provider_config_resolve(const json_t *config, provider_config *cfg, json_t *
                    "CLOUDFLARE_API_TOKEN / CLOUDFLARE_API_KEY). Set only one.");
     } else if (!cfg->api_token && !cfg->api_key) {
         diag_error(diags, path_attr("api_token"), "Missing Cloudflare credentials",
-                   "Set api_token (or CLOUDFLARE_API_TOKEN), or api_key with api_email "
+                   "Set api_token (or CLOUDFLARE_API_TOKEN), or api_key with email "
                    "(or CLOUDFLARE_API_KEY with CLOUDFLARE_EMAIL).");
-    } else if (cfg->api_key && !cfg->api_email) {
-        diag_error(diags, path_attr("api_email"), "Missing api_email",
-                   "The legacy api_key needs api_email (or CLOUDFLARE_EMAIL).");
+    } else if (cfg->api_key && !cfg->email) {
+        diag_error(diags, path_attr("email"), "Missing email",
+                   "The legacy api_key needs email, the account's email address (or "
+                   "CLOUDFLARE_EMAIL).");
     } else {
         size_t len = strlen(cfg->base_url);
         const char *suffix = "/client/v4";

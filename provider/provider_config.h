@@ -19,7 +19,7 @@
 typedef struct provider_config {
     char *api_token; /* NULL when key auth is used */
     char *api_key;
-    char *api_email;
+    char *email;    /* with api_key: sent as X-Auth-Email */
     char *base_url; /* without a trailing slash */
     int max_retries;
     double request_timeout;

@@ -35,10 +35,11 @@ static const schema_attr provider_attrs[] = {
      "Cloudflare API token, sent as `Authorization: Bearer`. Falls back to the "
      "CLOUDFLARE_API_TOKEN environment variable. Conflicts with api_key."},
     {"api_key", &schema_string_type, SCHEMA_OPTIONAL | SCHEMA_SENSITIVE,
-     "Legacy global API key (X-Auth-Key), used with api_email. Falls back to "
+     "Legacy global API key (X-Auth-Key), used with email. Falls back to "
      "CLOUDFLARE_API_KEY."},
-    {"api_email", &schema_string_type, SCHEMA_OPTIONAL,
-     "Account email for the legacy API key (X-Auth-Email). Falls back to CLOUDFLARE_EMAIL."},
+    {"email", &schema_string_type, SCHEMA_OPTIONAL,
+     "Account email for the legacy API key (X-Auth-Email), named as in the official Cloudflare "
+     "provider. Falls back to CLOUDFLARE_EMAIL."},
     {"base_url", &schema_string_type, SCHEMA_OPTIONAL,
      "Base URL of the Cloudflare API. Default https://api.cloudflare.com/client/v4; falls back "
      "to CLOUDFLARE_BASE_URL. http:// is accepted only for loopback hosts."},

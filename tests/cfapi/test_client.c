@@ -365,7 +365,7 @@ static void test_key_auth(void **state) {
     cfapi_options o = default_opts();
     o.api_token = NULL;
     o.api_key = KEY;
-    o.api_email = EMAIL;
+    o.email = EMAIL;
     new_client(f, &o);
     outcome listed = {0};
     assert_int_equal(cfapi_list(f->client, ACCT, on_result, &listed, NULL), 0);

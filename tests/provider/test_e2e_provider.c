@@ -316,6 +316,39 @@ static void test_configure_errors(void **state) {
     json_decref(r);
 }
 
+/* Legacy key auth configured as the official Cloudflare provider names
+ * it: api_key + email, sent as X-Auth-Key / X-Auth-Email. */
+static void test_key_auth_with_email(void **state) {
+    fixture *f = *state;
+    th_sim keyed;
+    const char *args[] = {"--email", "ops@example.com", "--key", "e2e-secret-key-51d0", NULL};
+    assert_int_equal(th_sim_start(&keyed, TOKEN, args), 0);
+    json_t *r = call(f, "ValidateProviderConfig",
+                     th_json("{\"config\":{\"api_key\":\"k\",\"email\":\"ops@example.com\"}}"));
+    assert_no_diags(r);
+    json_decref(r);
+    r = call(f, "ConfigureProvider",
+             th_json("{\"config\":{\"api_key\":\"e2e-secret-key-51d0\",\"email\":"
+                     "\"ops@example.com\",\"base_url\":\"%s\"}}",
+                     keyed.base_url));
+    assert_no_diags(r);
+    json_decref(r);
+    r = call(f, "ReadDataSource",
+             th_json("{\"type_name\":\"sso_connectors\",\"config\":{\"account_id\":\"%s\"}}", ACC));
+    assert_no_diags(r);
+    json_decref(r);
+    json_t *reqs = th_sim_requests(&keyed);
+    assert_int_equal(json_array_size(reqs), 1);
+    json_t *headers = json_object_get(json_array_get(reqs, 0), "headers");
+    assert_string_equal(json_string_value(json_object_get(headers, "x-auth-email")),
+                        "ops@example.com");
+    json_decref(reqs);
+    int st = th_sim_stop(&keyed);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    th_proc_drain(&f->prov);
+    assert_null(strstr(f->prov.err_buf ? f->prov.err_buf : "", "e2e-secret-key-51d0"));
+}
+
 /* The whole life of a connector: create with enabled refused (not
  * verified) keeping the id, verify, enable, drift, repair, destroy. */
 static void test_lifecycle(void **state) {
@@ -1312,6 +1345,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_schema_and_unconfigured, setup, teardown),
         cmocka_unit_test_setup_teardown(test_configure_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_key_auth_with_email, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_begin_verification_update, setup, teardown),
         cmocka_unit_test_setup_teardown(test_import_and_data_sources, setup, teardown),

@@ -74,12 +74,23 @@ static void test_env_fallbacks(void **state) {
     assert_int_equal(resolve("{\"max_retries\":0,\"max_rps\":5}", &cfg, NULL), 0);
     assert_null(cfg.api_token);
     assert_string_equal(cfg.api_key, "s3cret-key");
-    assert_string_equal(cfg.api_email, "ops@example.com");
+    assert_string_equal(cfg.email, "ops@example.com");
     assert_int_equal(cfg.max_retries, 0);
     assert_true(cfg.max_rps == 5);
     provider_config_free(&cfg);
 
+    /* Key auth from the configuration: api_key with email, named as the
+     * official Cloudflare provider names them. */
+    clear_env();
+    assert_int_equal(
+        resolve("{\"api_key\":\"s3cret-key\",\"email\":\"cfg@example.com\"}", &cfg, NULL), 0);
+    assert_string_equal(cfg.api_key, "s3cret-key");
+    assert_string_equal(cfg.email, "cfg@example.com");
+    provider_config_free(&cfg);
+
     /* A token in the configuration wins over a key in the environment. */
+    setenv("CLOUDFLARE_API_KEY", "s3cret-key", 1);
+    setenv("CLOUDFLARE_EMAIL", "ops@example.com", 1);
     assert_int_equal(resolve("{\"api_token\":\"s3cret-token\"}", &cfg, NULL), 0);
     assert_null(cfg.api_key);
     provider_config_free(&cfg);
@@ -92,10 +103,13 @@ static void test_errors(void **state) {
     provider_config cfg;
     assert_int_equal(resolve("{}", &cfg, "api_token"), 1);
     assert_int_equal(resolve("{\"api_token\":\"s3cret-token\",\"api_key\":\"s3cret-key\","
-                             "\"api_email\":\"a@b.c\"}",
+                             "\"email\":\"a@b.c\"}",
                              &cfg, "api_key"),
                      1);
-    assert_int_equal(resolve("{\"api_key\":\"s3cret-key\"}", &cfg, "api_email"), 1);
+    assert_int_equal(resolve("{\"api_key\":\"s3cret-key\"}", &cfg, "email"), 1);
+    /* The old name is refused with a diagnostic that gives the new one. */
+    assert_int_equal(
+        resolve("{\"api_key\":\"s3cret-key\",\"api_email\":\"a@b.c\"}", &cfg, "api_email"), 1);
     assert_int_equal(
         resolve("{\"api_token\":\"s3cret-token\",\"base_url\":\"http://api.example.com\"}", &cfg,
                 "base_url"),
