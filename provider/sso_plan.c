@@ -87,9 +87,13 @@ static void keep_attr(json_t *to, const json_t *from, const char *name) {
 /* The planned state of a new connector (create, or the create half of a
  * replacement): configured values, unknown where the API decides. Built
  * from the config, not the proposed state, so that a replacement does not
- * carry the old connector's computed values over. */
+ * carry the old connector's computed values over. An omitted
+ * begin_verification is planned as the API's default, true, which apply
+ * sends explicitly, so the planned value is what happens. */
 static json_t *plan_new_object(const json_t *config) {
     json_t *planned = value_complete_object(&sso_connector_schema, config);
+    if (value_is_null(json_object_get(planned, "begin_verification")))
+        json_object_set_new(planned, "begin_verification", json_true());
     set_unknown(planned, "id");
     set_unknown(planned, "created_on");
     set_unknown(planned, "updated_on");
@@ -226,7 +230,11 @@ json_t *sso_state_from_api(const char *account_id, const json_t *api, const json
     json_t *kept_domain = value_attr(keep, "email_domain");
     if (equal_ignoring_case(kept_domain, json_object_get(state, "email_domain")))
         json_object_set_new(state, "email_domain", json_deep_copy(kept_domain));
-    keep_attr(state, keep, "begin_verification");
+    /* The API never returns begin_verification: the kept value, when
+     * known, is the whole truth; a state never holds an unknown. */
+    json_t *kept_begin = value_attr(keep, "begin_verification");
+    json_object_set_new(state, "begin_verification",
+                        json_is_boolean(kept_begin) ? json_deep_copy(kept_begin) : json_null());
     return state;
 }
 

@@ -43,9 +43,10 @@ bool sso_plan_begins_verification(const json_t *prior, const json_t *planned);
 
 /* Builds a complete resource state from a connector object as the API
  * returns it. `account_id` is the account it was read from. From `keep`
- * (the prior state, may be NULL) it keeps begin_verification, and the
- * email_domain spelling when it equals the API's ignoring case. New
- * reference. */
+ * (the prior state or the plan, may be NULL) it keeps begin_verification
+ * when it is a known bool (null otherwise: the API never returns it), the
+ * email_domain spelling when it equals the API's ignoring case, and the
+ * known values of members the API leaves out. New reference. */
 json_t *sso_state_from_api(const char *account_id, const json_t *api, const json_t *keep);
 
 /* Checks an apply's outcome against its plan: every value `planned` knows

@@ -499,6 +499,24 @@ static void apply_delete(sso_op *op) {
         refuse_start(op, rc, json_pack("{s:O}", "new_state", op->prior));
 }
 
+/* An unknown planned begin_verification (the configuration was not known
+ * when the plan was made, and the orchestrator did not plan again) is
+ * resolved before anything is sent: the configuration's value when it is
+ * known now, else the API's default (true) for a create, else the prior
+ * value. The API never returns it, so the state records what was decided
+ * here, and no unknown is left in new_state. */
+static void resolve_begin_verification(sso_op *op, const json_t *config) {
+    if (!value_is_unknown(json_object_get(op->planned, "begin_verification")))
+        return;
+    json_t *configured = value_attr(config, "begin_verification");
+    json_t *prior = value_attr(op->prior, "begin_verification");
+    json_t *v = json_is_boolean(configured) ? json_deep_copy(configured)
+                : !op->prior                ? json_true()
+                : json_is_boolean(prior)    ? json_deep_copy(prior)
+                                            : json_null();
+    json_object_set_new(op->planned, "begin_verification", v);
+}
+
 /* ApplyResourceChange: checks the shape of params, then dispatches to
  * create, update or delete by which of prior/planned are null. */
 void sso_handle_apply(rpc_request *req, json_t *params, void *ctx) {
@@ -524,8 +542,10 @@ void sso_handle_apply(rpc_request *req, json_t *params, void *ctx) {
         op->prior = value_complete_object(&sso_connector_schema, prior);
     /* The configuration was validated when it was planned; what apply
      * relies on (the ids) is checked again where it is used. */
-    if (json_is_object(planned))
+    if (json_is_object(planned)) {
         op->planned = value_complete_object(&sso_connector_schema, planned);
+        resolve_begin_verification(op, json_object_get(params, "config"));
+    }
     if (!op->planned)
         apply_delete(op);
     else if (!op->prior)

@@ -21,9 +21,10 @@ static const schema_type verification_type = {.kind = SCHEMA_OBJECT,
 #define D_ENABLED "SSO Connector enabled state. Enabling needs a verified domain."
 #define D_FEDRAMP "Controls the display of FedRAMP language to the user during SSO login."
 #define D_BEGIN                                                                                    \
-    "Begin the verification process: sent at creation (the API's default is true); on an "         \
-    "existing connector whose verification is awaiting or failed, setting it to true starts "      \
-    "verification again. Never forces replacement."
+    "Begin the verification process: sent at creation (left out, the API's default, true, is "     \
+    "planned and sent); on an existing connector whose verification is awaiting or failed, "       \
+    "changing it to true starts verification again. Left out on an existing connector, the "       \
+    "state's value is kept. Never forces replacement."
 #define D_CREATED "Timestamp for the creation of the SSO connector."
 #define D_UPDATED "Timestamp for the last update of the SSO connector."
 #define D_VERIFICATION                                                                             \
@@ -66,7 +67,11 @@ static const schema_attr connector_attrs[] = {
      D_DOMAIN " Changing it forces a new connector."},
     {"enabled", &schema_bool_type, SCHEMA_OPTIONAL | SCHEMA_COMPUTED, D_ENABLED},
     {"use_fedramp_language", &schema_bool_type, SCHEMA_OPTIONAL | SCHEMA_COMPUTED, D_FEDRAMP},
-    {"begin_verification", &schema_bool_type, SCHEMA_OPTIONAL, D_BEGIN},
+    /* Optional + computed, as in the official Cloudflare provider: an
+     * omitted value keeps the state's, whatever it is (null after an
+     * import, true or false from that provider), so such states plan no
+     * change. */
+    {"begin_verification", &schema_bool_type, SCHEMA_OPTIONAL | SCHEMA_COMPUTED, D_BEGIN},
     {"created_on", &schema_string_type, SCHEMA_COMPUTED, D_CREATED},
     {"updated_on", &schema_string_type, SCHEMA_COMPUTED, D_UPDATED},
     {"verification", &verification_type, SCHEMA_COMPUTED, D_VERIFICATION},

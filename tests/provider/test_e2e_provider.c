@@ -258,6 +258,9 @@ static void test_schema_and_unconfigured(void **state) {
         json_object_get(json_object_get(schema, "provider"), "block"), "attributes");
     assert_true(
         json_is_true(json_object_get(json_object_get(provider_attrs, "api_token"), "sensitive")));
+    json_t *bv = json_object_get(attrs, "begin_verification");
+    assert_true(json_is_true(json_object_get(bv, "optional")));
+    assert_true(json_is_true(json_object_get(bv, "computed")));
     assert_non_null(
         json_object_get(json_object_get(schema, "data_source_schemas"), "sso_connectors"));
     json_decref(schema);
@@ -387,8 +390,11 @@ static void test_lifecycle(void **state) {
     assert_string_equal(json_string_value(json_object_get(post, "method")), "POST");
     assert_string_equal(json_string_value(json_object_get(post, "path")),
                         "/client/v4/accounts/" ACC "/sso_connectors");
-    json_t *want = th_json("{\"email_domain\":\"Example.com\"}");
+    /* begin_verification was left out: the API's default is planned and
+     * sent, so the state's true is what happened. */
+    json_t *want = th_json("{\"email_domain\":\"Example.com\",\"begin_verification\":true}");
     assert_true(json_equal(json_object_get(post, "body_json"), want));
+    assert_true(json_is_true(json_object_get(created, "begin_verification")));
     json_decref(want);
     json_t *headers = json_object_get(post, "headers");
     assert_string_equal(json_string_value(json_object_get(headers, "content-type")),
@@ -557,6 +563,90 @@ static void test_begin_verification_update(void **state) {
     json_decref(upd);
     json_decref(plan);
     json_decref(applied);
+}
+
+/* A state written by the official Cloudflare provider (same attribute
+ * names; begin_verification null, true or false) goes through what
+ * Terraform does with it on every plan: UpgradeResourceState, ReadResource,
+ * PlanResourceChange with the same configuration (begin_verification left
+ * out). Each plans no change, and the planned state is the read state. */
+static void test_state_from_official_provider(void **state) {
+    fixture *f = *state;
+    configure(f, NULL);
+    long status = 0;
+    json_t *seeded = th_sim_http(&sim, "POST", "/__sim/accounts/" ACC "/connectors",
+                                 "{\"email_domain\":\"migrate.example\",\"enabled\":true,"
+                                 "\"verification_status\":\"verified\"}",
+                                 false, &status);
+    assert_true(status == 200 || status == 201);
+    const char *values[] = {"null", "true", "false"};
+    for (size_t i = 0; i < 3; i++) {
+        json_t *raw = json_deep_copy(seeded);
+        json_object_set_new(raw, "account_id", json_string(ACC));
+        json_object_set_new(raw, "begin_verification", th_json("%s", values[i]));
+        json_t *up = call(f, "UpgradeResourceState",
+                          json_pack("{s:s, s:i, s:o}", "type_name", "sso_connector", "version", 0,
+                                    "raw_state", raw));
+        assert_no_diags(up);
+        json_t *read = call(f, "ReadResource", read_params(json_object_get(up, "upgraded_state")));
+        assert_no_diags(read);
+        json_t *now = json_object_get(read, "new_state");
+        assert_int_equal(json_array_size(json_object_get(read, "drift")), 0);
+        json_t *plan =
+            call(f, "PlanResourceChange",
+                 json_pack("{s:s, s:O, s:o}", "type_name", "sso_connector", "prior_state", now,
+                           "config", th_json(CONFIG("migrate.example", ",\"enabled\":true"))));
+        assert_no_diags(plan);
+        if (strcmp(json_string_value(json_object_get(plan, "action")), "no-op") != 0 ||
+            !json_equal(json_object_get(plan, "planned_state"), now))
+            fail_msg("begin_verification %s: planned %s", values[i],
+                     json_dumps(plan, JSON_COMPACT));
+        json_decref(plan);
+        json_decref(read);
+        json_decref(up);
+    }
+    json_decref(seeded);
+}
+
+/* A plan made while begin_verification was unknown, applied without a
+ * new plan: apply resolves it (the configuration's value now, else the
+ * API's default at create, else the prior value) and never leaves an
+ * unknown in new_state. */
+static void test_apply_resolves_unknown_begin_verification(void **state) {
+    fixture *f = *state;
+    configure(f, NULL);
+    json_t *plan =
+        plan_create(f, CONFIG("late.example", ",\"begin_verification\":{\"$unknown\":true}"));
+    clear_requests();
+    json_t *applied =
+        call(f, "ApplyResourceChange",
+             json_pack("{s:s, s:n, s:O, s:o}", "type_name", "sso_connector", "prior_state",
+                       "planned_state", json_object_get(plan, "planned_state"), "config",
+                       th_json(CONFIG("late.example", ",\"begin_verification\":false"))));
+    assert_no_diags(applied);
+    json_t *st = json_object_get(applied, "new_state");
+    assert_true(json_is_false(json_object_get(st, "begin_verification")));
+    json_t *reqs = th_sim_requests(&sim);
+    json_t *want = th_json("{\"email_domain\":\"late.example\",\"begin_verification\":false}");
+    assert_true(json_equal(json_object_get(json_array_get(reqs, 0), "body_json"), want));
+    json_decref(want);
+    json_decref(reqs);
+
+    /* An update planned with it unknown, the configuration leaving it out
+     * at apply: the prior value stays. */
+    json_t *planned = json_deep_copy(st);
+    json_object_set_new(planned, "begin_verification", th_json("{\"$unknown\":true}"));
+    json_object_set_new(planned, "updated_on", th_json("{\"$unknown\":true}"));
+    json_t *upd =
+        call(f, "ApplyResourceChange",
+             json_pack("{s:s, s:O, s:o, s:o}", "type_name", "sso_connector", "prior_state", st,
+                       "planned_state", planned, "config", th_json(CONFIG("late.example", ""))));
+    assert_no_diags(upd);
+    assert_true(
+        json_is_false(json_object_get(json_object_get(upd, "new_state"), "begin_verification")));
+    json_decref(upd);
+    json_decref(applied);
+    json_decref(plan);
 }
 
 static void test_import_and_data_sources(void **state) {
@@ -1348,6 +1438,9 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_key_auth_with_email, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_begin_verification_update, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_state_from_official_provider, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_apply_resolves_unknown_begin_verification, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_import_and_data_sources, setup, teardown),
         cmocka_unit_test_setup_teardown(test_409_and_bad_token, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retries, setup, teardown),

@@ -39,15 +39,40 @@ typedef struct plan_case {
 } plan_case;
 
 static const plan_case cases[] = {
-    {"create: the contract's example", NULL,
+    {"create: the contract's example (begin_verification planned as the API's default)", NULL,
      "{\"account_id\":\"" ACC "\",\"email_domain\":\"example.com\",\"enabled\":true}", NULL,
      "create", "[]",
      "{\"id\":" UNK ",\"account_id\":\"" ACC "\",\"email_domain\":\"example.com\",\"enabled\":true,"
-     "\"use_fedramp_language\":" UNK ",\"begin_verification\":null,\"created_on\":" UNK
+     "\"use_fedramp_language\":" UNK ",\"begin_verification\":true,\"created_on\":" UNK
      ",\"updated_on\":" UNK ",\"verification\":" UNK "}"},
-    {"create: minimal config leaves API-decided values unknown", NULL,
+    {"create: minimal config leaves API-decided values unknown, begin_verification true", NULL,
      "{\"account_id\":\"" ACC "\",\"email_domain\":\"example.com\"}", NULL, "create", "[]",
-     "{\"enabled\":" UNK ",\"use_fedramp_language\":" UNK ",\"begin_verification\":null}"},
+     "{\"enabled\":" UNK ",\"use_fedramp_language\":" UNK ",\"begin_verification\":true}"},
+    {"create: unknown begin_verification stays unknown", NULL,
+     "{\"account_id\":\"" ACC "\",\"email_domain\":\"example.com\",\"begin_verification\":" UNK "}",
+     NULL, "create", "[]", "{\"begin_verification\":" UNK "}"},
+    {"replace: omitted begin_verification planned true for the new connector",
+     PRIOR("verified", "true", "false"),
+     "{\"account_id\":\"" ACC "\",\"email_domain\":\"example.org\"}", NULL, "replace",
+     "[[\"email_domain\"]]", "{\"begin_verification\":true,\"id\":" UNK "}"},
+    /* begin_verification is optional + computed: left out of the config it
+     * keeps whatever the state holds, so a state imported (null) or
+     * written by the official Cloudflare provider (true or false) plans no
+     * change, whether the proposed state is derived or sent. */
+    {"no-op: omitted begin_verification keeps a null state value", BASE,
+     "{\"account_id\":\"" ACC "\",\"email_domain\":\"example.com\"}", NULL, "no-op", "[]", BASE},
+    {"no-op: omitted begin_verification keeps a true state value",
+     PRIOR("verified", "true", "true"),
+     "{\"account_id\":\"" ACC "\",\"email_domain\":\"example.com\"}", NULL, "no-op", "[]",
+     PRIOR("verified", "true", "true")},
+    {"no-op: omitted begin_verification keeps a false state value",
+     PRIOR("awaiting", "false", "false"),
+     "{\"account_id\":\"" ACC "\",\"email_domain\":\"example.com\"}", NULL, "no-op", "[]",
+     PRIOR("awaiting", "false", "false")},
+    {"no-op: proposed state keeps begin_verification (Terraform core's proposal)",
+     PRIOR("failed", "false", "true"),
+     "{\"account_id\":\"" ACC "\",\"email_domain\":\"example.com\"}",
+     PRIOR("failed", "false", "true"), "no-op", "[]", PRIOR("failed", "false", "true")},
     {"create: configured values are planned as given", NULL,
      "{\"account_id\":\"" ACC "\",\"email_domain\":\"Example.COM\",\"begin_verification\":false,"
      "\"use_fedramp_language\":true,\"enabled\":false}",
@@ -278,10 +303,12 @@ static void test_state_keeps_omitted(void **state) {
     assert_true(
         json_equal(json_object_get(now, "verification"), json_object_get(prior, "verification")));
     json_decref(now);
-    json_t *planned = parse("{\"id\":" UNK ",\"created_on\":" UNK "}");
+    json_t *planned =
+        parse("{\"id\":" UNK ",\"created_on\":" UNK ",\"begin_verification\":" UNK "}");
     now = sso_state_from_api(ACC, api, planned);
     assert_true(json_is_null(json_object_get(now, "id")));
     assert_true(json_is_null(json_object_get(now, "created_on")));
+    assert_true(json_is_null(json_object_get(now, "begin_verification")));
     json_decref(now);
     json_decref(planned);
     json_decref(api);
