@@ -129,6 +129,10 @@ void log_configure_from_env(void) {
                  name, value);
 }
 
+void log_use_json(bool json) {
+    g_json = json;
+}
+
 bool log_enabled(log_level level) {
     return g_level != LOG_LEVEL_OFF && level != LOG_LEVEL_OFF && level >= g_level;
 }
