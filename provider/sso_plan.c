@@ -162,21 +162,31 @@ int sso_plan_change(const json_t *prior, const json_t *config, const json_t *pro
         return 0;
     }
 
+    /* verification is what Cloudflare's DNS check says, and that moves on
+     * its own (pending -> verified) between a plan and its apply. Kept when
+     * apply writes nothing (the state records the prior value), or when it
+     * writes while the domain is verified; unknown when apply starts
+     * verification or writes while verification may still move, because
+     * the answer to that write brings the status of that moment. Planning
+     * the prior status there would make the apply inconsistent exactly
+     * when it succeeds: enabling works only once the status is verified. */
     bool begins = sso_plan_begins_verification(prior, planned);
-    bool remote_change = plan_attr_changed(prior, planned, "enabled") ||
-                         plan_attr_changed(prior, planned, "use_fedramp_language") || begins;
-    if (begins)
+    bool writes = plan_attr_changed(prior, planned, "enabled") ||
+                  plan_attr_changed(prior, planned, "use_fedramp_language") || begins;
+    const char *status = json_string_value(value_attr(value_attr(prior, "verification"), "status"));
+    bool verified = status && strcmp(status, "verified") == 0;
+    keep_attr(planned, prior, "verification");
+    keep_attr(planned, prior, "updated_on");
+    if (begins || (writes && !verified))
         set_unknown(planned, "verification");
-    else
-        keep_attr(planned, prior, "verification");
-    if (remote_change)
-        set_unknown(planned, "updated_on");
-    else
-        keep_attr(planned, prior, "updated_on");
 
+    /* updated_on is unknown in any plan that changes something, kept
+     * otherwise, so a plan with no change is exactly the prior state. */
     bool changed = false;
     for (size_t i = 0; i < sso_connector_schema.attr_count; i++)
         changed = changed || plan_attr_changed(prior, planned, sso_connector_schema.attrs[i].name);
+    if (changed)
+        set_unknown(planned, "updated_on");
     out->planned_state = planned;
     out->action = changed ? "update" : "no-op";
     return 0;

@@ -524,6 +524,44 @@ static void test_lifecycle(void **state) {
     json_decref(applied);
 }
 
+/* The domain's DNS check finishes between the plan that enables the
+ * connector (made while verification was pending) and its apply, as with
+ * a saved plan: the apply succeeds, and what it returns is consistent with
+ * the plan, because the plan left verification unknown. */
+static void test_verified_between_plan_and_apply(void **state) {
+    fixture *f = *state;
+    configure(f, NULL);
+    json_t *applied = create(f, CONFIG("race.example", ""));
+    assert_no_diags(applied);
+    json_t *st = json_object_get(applied, "new_state");
+    const char *config = CONFIG("race.example", ",\"enabled\":true");
+    json_t *plan = call(f, "PlanResourceChange",
+                        json_pack("{s:s, s:O, s:o}", "type_name", "sso_connector", "prior_state",
+                                  st, "config", th_json("%s", config)));
+    assert_no_diags(plan);
+    assert_string_equal(json_string_value(json_object_get(plan, "action")), "update");
+    char sim_path[256];
+    snprintf(sim_path, sizeof(sim_path), "/__sim/connectors/%s/verification",
+             json_string_value(json_object_get(st, "id")));
+    long status = 0;
+    json_decref(th_sim_http(&sim, "POST", sim_path, "{\"status\":\"verified\"}", false, &status));
+    assert_int_equal(status, 200);
+    json_t *upd =
+        call(f, "ApplyResourceChange",
+             json_pack("{s:s, s:O, s:O, s:o}", "type_name", "sso_connector", "prior_state", st,
+                       "planned_state", json_object_get(plan, "planned_state"), "config",
+                       th_json("%s", config)));
+    assert_no_diags(upd);
+    json_t *ns = json_object_get(upd, "new_state");
+    assert_true(json_is_true(json_object_get(ns, "enabled")));
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(ns, "verification"), "status")),
+        "verified");
+    json_decref(upd);
+    json_decref(plan);
+    json_decref(applied);
+}
+
 static void test_begin_verification_update(void **state) {
     fixture *f = *state;
     configure(f, NULL);
@@ -1438,6 +1476,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_key_auth_with_email, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_begin_verification_update, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_verified_between_plan_and_apply, setup, teardown),
         cmocka_unit_test_setup_teardown(test_state_from_official_provider, setup, teardown),
         cmocka_unit_test_setup_teardown(test_apply_resolves_unknown_begin_verification, setup,
                                         teardown),

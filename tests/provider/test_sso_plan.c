@@ -104,7 +104,8 @@ static const plan_case cases[] = {
      "update", "[]", "{\"enabled\":false,\"updated_on\":" UNK "}"},
     {"update: use_fedramp_language in place", BASE,
      "{\"account_id\":\"" ACC "\",\"email_domain\":\"example.com\",\"use_fedramp_language\":true}",
-     NULL, "update", "[]", "{\"use_fedramp_language\":true,\"updated_on\":" UNK "}"},
+     NULL, "update", "[]",
+     "{\"use_fedramp_language\":true,\"updated_on\":" UNK ",\"verification\":" UNK "}"},
     {"update: unknown enabled stays unknown", BASE,
      "{\"account_id\":\"" ACC "\",\"email_domain\":\"example.com\",\"enabled\":" UNK "}", NULL,
      "update", "[]", "{\"enabled\":" UNK ",\"updated_on\":" UNK "}"},
@@ -118,14 +119,32 @@ static const plan_case cases[] = {
      PRIOR("failed", "false", "null"),
      "{\"account_id\":\"" ACC "\",\"email_domain\":\"example.com\",\"begin_verification\":true}",
      NULL, "update", "[]", "{\"verification\":" UNK "}"},
+    /* Any change plans updated_on unknown, even one that writes nothing
+     * remote; verification is kept when apply writes nothing. */
     {"update: begin_verification while pending changes nothing remote", BASE,
      "{\"account_id\":\"" ACC "\",\"email_domain\":\"example.com\",\"begin_verification\":true}",
      NULL, "update", "[]",
-     "{\"begin_verification\":true,\"updated_on\":" TS ",\"verification\":{\"code\":"
+     "{\"begin_verification\":true,\"updated_on\":" UNK ",\"verification\":{\"code\":"
      "\"cloudflare_dashboard_sso=" CID "\",\"status\":\"pending\"}}"},
     {"update: begin_verification true -> false never replaces", PRIOR("verified", "true", "true"),
      "{\"account_id\":\"" ACC "\",\"email_domain\":\"example.com\",\"begin_verification\":false}",
-     NULL, "update", "[]", "{\"begin_verification\":false,\"updated_on\":" TS "}"},
+     NULL, "update", "[]", "{\"begin_verification\":false,\"updated_on\":" UNK "}"},
+    /* A write while verification may still move (pending -> verified
+     * between plan and apply) plans verification unknown; enabling only
+     * succeeds once it has moved. */
+    {"update: enabling while pending plans verification unknown", BASE,
+     "{\"account_id\":\"" ACC "\",\"email_domain\":\"example.com\",\"enabled\":true}", NULL,
+     "update", "[]",
+     "{\"enabled\":true,\"verification\":" UNK ",\"updated_on\":" UNK ",\"created_on\":" TS "}"},
+    {"update: use_fedramp_language while awaiting plans verification unknown",
+     PRIOR("awaiting", "false", "false"),
+     "{\"account_id\":\"" ACC "\",\"email_domain\":\"example.com\",\"use_fedramp_language\":true}",
+     NULL, "update", "[]", "{\"verification\":" UNK ",\"updated_on\":" UNK "}"},
+    {"update: a write while verified keeps verification", PRIOR("verified", "true", "null"),
+     "{\"account_id\":\"" ACC "\",\"email_domain\":\"example.com\",\"use_fedramp_language\":true}",
+     NULL, "update", "[]",
+     "{\"verification\":{\"code\":\"cloudflare_dashboard_sso=" CID "\",\"status\":\"verified\"},"
+     "\"updated_on\":" UNK "}"},
     {"replace: email_domain changes", BASE,
      "{\"account_id\":\"" ACC "\",\"email_domain\":\"example.org\"}", NULL, "replace",
      "[[\"email_domain\"]]",
