@@ -1,6 +1,10 @@
 # The two commands of the README:
-#   make demo  - install what is missing, build, and run the scripted demo
+#   make demo  - install what is missing, build, and run the scripted demo:
+#                the Terraform workflow when terraform is on PATH, else the
+#                JSON-RPC session (make demo-rpc runs that one directly)
 #   make test  - install what is missing, build, and run every test (ctest)
+# make install puts both executables into Terraform's implied local mirror
+# (~/.terraform.d/plugins/terraform.local/sso-connectors/cloudflare/...).
 # Knobs: BUILD_DIR (default build), CMAKE_ARGS (e.g. -DSANITIZE=ON), JOBS,
 # BUILD_TYPE. The compiler's output goes to $(BUILD_DIR)/build.log and is
 # shown only when the build fails.
@@ -9,7 +13,7 @@ BUILD_DIR ?= build
 JOBS ?= 2
 BUILD_TYPE ?= RelWithDebInfo
 
-.PHONY: all deps configure build test demo install format clean
+.PHONY: all deps configure build test demo demo-rpc install format clean
 
 all: build
 
@@ -29,10 +33,13 @@ test: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS)
 
 demo: build
+	@examples/terraform-demo.sh $(BUILD_DIR)
+
+demo-rpc: build
 	@$(BUILD_DIR)/bin/provider-demo
 
 install: build
-	cmake --install $(BUILD_DIR)
+	@scripts/install-terraform-plugin.sh $(BUILD_DIR)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(cmake make gcc pkg-config libuv1-dev libcurl4-openssl-dev libjansson-dev
           libcmocka-dev libmicrohttpd-dev libnghttp2-dev libssl-dev libprotobuf-c-dev
-          protobuf-c-compiler libmsgpack-dev)
+          protobuf-c-compiler libmsgpack-dev curl)
 # Extra tools some targets use, installed on request: valgrind (memcheck runs).
 if [ "${WITH_VALGRIND:-0}" = 1 ]; then packages+=(valgrind); fi
 
