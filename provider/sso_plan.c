@@ -112,6 +112,24 @@ static bool equal_ignoring_case(const json_t *a, const json_t *b) {
            sso_domain_equal(json_string_value(a), json_string_value(b));
 }
 
+/* A plan that creates a connector with enabled = true: Cloudflare enables a
+ * connector only once its email domain is verified, and a new connector's
+ * verification has only just started, so for a new domain that apply ends
+ * with the connector created, not enabled, and an error. Said at plan
+ * time, with the way that works. */
+static void warn_enable_at_create(const json_t *config, json_t *diags) {
+    if (!json_is_true(json_object_get(config, "enabled")))
+        return;
+    diag_warning(
+        diags, path_attr("enabled"), "Enabling at creation needs an already verified domain",
+        "Cloudflare enables an SSO connector only once its email domain is verified, so enabled = "
+        "true at creation succeeds only when Cloudflare already considers the domain verified. "
+        "For a new domain, create the connector with enabled = false (or leave enabled out), add "
+        "a DNS TXT record with the value of verification.code to the domain, and set enabled = "
+        "true once verification.status is \"verified\". Otherwise the connector is created but "
+        "not enabled, and the apply ends with an error.");
+}
+
 void sso_plan_clear(sso_plan *plan) {
     json_decref(plan->planned_state);
     json_decref(plan->requires_replace);
@@ -132,6 +150,7 @@ int sso_plan_change(const json_t *prior, const json_t *config, const json_t *pro
     if (value_is_null(prior)) {
         out->planned_state = plan_new_object(config);
         out->action = "create";
+        warn_enable_at_create(config, diags);
         return 0;
     }
 
@@ -159,6 +178,7 @@ int sso_plan_change(const json_t *prior, const json_t *config, const json_t *pro
         json_decref(planned);
         out->planned_state = plan_new_object(config);
         out->action = "replace";
+        warn_enable_at_create(config, diags);
         return 0;
     }
 

@@ -31,7 +31,8 @@ typedef struct sso_plan {
 /* Plans a change. `prior` and `config` are objects or NULL/null (not both
  * null: the caller answers that with -32602). `proposed` may be NULL, in
  * which case it is derived as Terraform core does. Returns 0 with `out`
- * filled, or -1 with error diagnostics appended and `out` empty. */
+ * filled (and a warning appended when a create or replacement has enabled
+ * = true), or -1 with error diagnostics appended and `out` empty. */
 int sso_plan_change(const json_t *prior, const json_t *config, const json_t *proposed,
                     json_t *diags, sso_plan *out);
 void sso_plan_clear(sso_plan *plan);

@@ -213,12 +213,36 @@ static void wait_for_sim(size_t n, bool connectors) {
     fail_msg("the simulator never saw %zu %s", n, connectors ? "connectors" : "requests");
 }
 
+/* True when the diagnostics hold an error. */
+static bool has_error(json_t *result) {
+    size_t i;
+    json_t *d;
+    json_array_foreach(diagnostics(result), i, d) {
+        if (strcmp(json_string_value(json_object_get(d, "severity")), "error") == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Plans a create: no error; the one warning, for enabled = true, only when
+ * the configuration enables the connector. */
 static json_t *plan_create(fixture *f, const char *config) {
     json_t *result = call(f, "PlanResourceChange",
                           th_json("{\"type_name\":\"sso_connector\",\"prior_state\":null,"
                                   "\"config\":%s}",
                                   config));
-    assert_no_diags(result);
+    assert_false(has_error(result));
+    json_t *parsed = th_json("%s", config);
+    size_t want = json_is_true(json_object_get(parsed, "enabled")) ? 1 : 0;
+    json_decref(parsed);
+    assert_int_equal(json_array_size(diagnostics(result)), want);
+    if (want) {
+        json_t *d = json_array_get(diagnostics(result), 0);
+        assert_string_equal(json_string_value(json_object_get(d, "severity")), "warning");
+        assert_string_equal(json_string_value(json_array_get(json_object_get(d, "attribute"), 0)),
+                            "enabled");
+        assert_non_null(strstr(json_string_value(json_object_get(d, "detail")), "TXT"));
+    }
     assert_string_equal(json_string_value(json_object_get(result, "action")), "create");
     return result;
 }
