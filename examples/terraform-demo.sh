@@ -48,7 +48,7 @@ tf() { # terraform, with the dev_overrides warning shortened after its first sho
 
 # The simulator on a free port; its second line is the provider's base_url.
 token="demo-token-$RANDOM$RANDOM"
-coproc SIM { exec "$bin/cf-api-sim" --port 0 --token "$token"; }
+coproc SIM { exec "$bin/cf-api-sim" --port 0 --token "$token" 2>"$work/sim.log"; }
 sim_pid=$SIM_PID
 read -r _ <&"${SIM[0]}"
 read -r line <&"${SIM[0]}"
