@@ -13,6 +13,7 @@ struct reqlog {
     pthread_mutex_t lock;
     json_t **ring;
     size_t cap, head, n; /* oldest at head */
+    size_t in_flight;    /* requests added and not yet done */
 };
 
 int reqlog_new(reqlog **out, size_t cap) {
@@ -108,10 +109,20 @@ json_t *reqlog_entry(const char *method, const char *path, const char *query, js
         body_json ? body_json : json_null());
 }
 
+/*
+ * Counts the request as in flight even when its entry could not be made, so
+ * that every reqlog_add is balanced by one reqlog_done. The entry records the
+ * count, itself included, which lets a test see after the fact how many
+ * requests a client had outstanding at once.
+ */
 void reqlog_add(reqlog *l, json_t *entry) {
-    if (!entry)
-        return;
     pthread_mutex_lock(&l->lock);
+    l->in_flight++;
+    if (!entry) {
+        pthread_mutex_unlock(&l->lock);
+        return;
+    }
+    json_object_set_new(entry, "in_flight", json_integer((json_int_t)l->in_flight));
     if (l->n == l->cap) {
         json_decref(l->ring[l->head]);
         l->ring[l->head] = entry;
@@ -120,6 +131,13 @@ void reqlog_add(reqlog *l, json_t *entry) {
         l->ring[(l->head + l->n) % l->cap] = entry;
         l->n++;
     }
+    pthread_mutex_unlock(&l->lock);
+}
+
+void reqlog_done(reqlog *l) {
+    pthread_mutex_lock(&l->lock);
+    if (l->in_flight > 0)
+        l->in_flight--;
     pthread_mutex_unlock(&l->lock);
 }
 

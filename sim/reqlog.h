@@ -2,7 +2,7 @@
  * reqlog.h - the log of API requests, for tests to read back.
  *
  * Entries are JSON objects {"method","path","query","headers","body",
- * "body_json"} kept in arrival order in a ring of at most `cap` entries (the
+ * "body_json","in_flight"} kept in arrival order in a ring of at most `cap` entries (the
  * oldest go first). Secrets are masked when an entry is made, so the log never
  * holds a token.
  */
@@ -33,8 +33,13 @@ const char *reqlog_mask(const char *lname, const char *value, char *buf, size_t 
  * outside printable ASCII replaced by '?'. New reference or NULL. */
 json_t *reqlog_string(const char *s, size_t len);
 
-/* Appends an entry (stolen). */
+/* Appends an entry (stolen; NULL is allowed) for a request that has just
+ * arrived: the request counts as in flight until reqlog_done, and the entry
+ * gets "in_flight", the number of requests in flight with it included. */
 void reqlog_add(reqlog *l, json_t *entry);
+
+/* The request of one reqlog_add is over (answered, dropped or failed). */
+void reqlog_done(reqlog *l);
 
 /* {"requests":[...]} as compact JSON text (malloc'd), or NULL. */
 char *reqlog_dump(reqlog *l);

@@ -42,6 +42,7 @@ typedef struct req_ctx {
     bool has_fault;
     fault_action fault;
     bool was_delayed; /* counted by the delay timer until completed */
+    bool was_logged;  /* counted in flight by the request log until completed */
 } req_ctx;
 
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn) {
@@ -82,6 +83,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     if (rc->was_delayed)
         delay_returned(app->delay);
+    if (rc->was_logged)
+        reqlog_done(app->log);
     fault_action_free(&rc->fault);
     free(rc->body);
     free(rc->uri);
@@ -158,13 +161,14 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
     return MHD_YES;
 }
 
-static void log_request(sim_app *app, struct MHD_Connection *conn, const req_ctx *rc,
+static void log_request(sim_app *app, struct MHD_Connection *conn, req_ctx *rc,
                         const char *method) {
     json_t *headers = json_object();
     if (headers)
         MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_header, headers);
     reqlog_add(app->log, reqlog_entry(method, rc->path, rc->query, headers,
                                       rc->body_len ? rc->body : NULL, rc->body_len));
+    rc->was_logged = true;
 }
 
 /* Queues `r` as the answer; its body moves to MHD. */

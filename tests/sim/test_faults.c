@@ -315,6 +315,50 @@ static void test_delay_then_drop_after(void **state) {
     assert_int_equal(connector_count(), 1);
 }
 
+/*
+ * The request log's in_flight: five requests delayed together were all in
+ * flight when the last arrived, so the k-th logged shows k. Once they are
+ * answered, and a dropped one is over too, the count comes back down: a
+ * later request, alone, shows 1 (asked a few times, because the simulator
+ * may see a new request just before it has finished with the last one).
+ */
+static void test_request_log_in_flight(void **state) {
+    (void)state;
+    enum { N = 5 };
+    add_fault("{\"method\":\"GET\",\"delay_ms\":1000,\"count\":5}");
+    char url[256];
+    sc_url(url, sizeof(url), simtest_sim.origin, "/client/v4" LIST);
+    sc_resp rs[N];
+    assert_int_equal(sc_parallel(N, url, "GET", simtest_auth, NULL, rs), 0);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(rs[i].status, 200);
+        sc_resp_free(&rs[i]);
+    }
+    json_t *reqs = th_sim_requests(&simtest_sim);
+    assert_int_equal(json_array_size(reqs), N);
+    for (size_t i = 0; i < N; i++)
+        assert_int_equal(json_integer_value(json_object_get(json_array_get(reqs, i), "in_flight")),
+                         i + 1);
+    json_decref(reqs);
+
+    add_fault("{\"method\":\"GET\",\"drop\":\"before\"}");
+    sc_resp r;
+    simtest_raw("GET", "/client/v4" LIST, simtest_auth, NULL, &r);
+    assert_dropped(&r);
+    sc_resp_free(&r);
+    json_int_t alone = 0;
+    for (int attempt = 0; attempt < 50 && alone != 1; attempt++) {
+        long status;
+        json_decref(simtest_api("GET", LIST, NULL, &status));
+        assert_int_equal(status, 200);
+        reqs = th_sim_requests(&simtest_sim);
+        alone = json_integer_value(
+            json_object_get(json_array_get(reqs, json_array_size(reqs) - 1), "in_flight"));
+        json_decref(reqs);
+    }
+    assert_int_equal(alone, 1);
+}
+
 static void test_bad_fault_specs(void **state) {
     (void)state;
     static const char *const specs[] = {
@@ -359,6 +403,7 @@ int main(void) {
         cmocka_unit_test_setup(test_delay_then_status, simtest_reset),
         cmocka_unit_test_setup(test_delay_then_drop_after, simtest_reset),
         cmocka_unit_test_setup(test_bad_fault_specs, simtest_reset),
+        cmocka_unit_test_setup(test_request_log_in_flight, simtest_reset),
     };
     return cmocka_run_group_tests_name("sim_faults", tests, simtest_group_setup,
                                        simtest_group_teardown);
