@@ -350,28 +350,31 @@ static void test_key_auth_with_email(void **state) {
     th_sim keyed;
     const char *args[] = {"--email", "ops@example.com", "--key", "e2e-secret-key-51d0", NULL};
     assert_int_equal(th_sim_start(&keyed, TOKEN, args), 0);
-    json_t *r = call(f, "ValidateProviderConfig",
-                     th_json("{\"config\":{\"api_key\":\"k\",\"email\":\"ops@example.com\"}}"));
-    assert_no_diags(r);
-    json_decref(r);
-    r = call(f, "ConfigureProvider",
-             th_json("{\"config\":{\"api_key\":\"e2e-secret-key-51d0\",\"email\":"
-                     "\"ops@example.com\",\"base_url\":\"%s\"}}",
-                     keyed.base_url));
-    assert_no_diags(r);
-    json_decref(r);
-    r = call(f, "ReadDataSource",
+    /* Every answer is taken before the simulator stops, and checked after,
+     * so a failing check never leaves it running. */
+    json_t *valid = call(f, "ValidateProviderConfig",
+                         th_json("{\"config\":{\"api_key\":\"k\",\"email\":\"ops@example.com\"}}"));
+    json_t *configured = call(f, "ConfigureProvider",
+                              th_json("{\"config\":{\"api_key\":\"e2e-secret-key-51d0\",\"email\":"
+                                      "\"ops@example.com\",\"base_url\":\"%s\"}}",
+                                      keyed.base_url));
+    json_t *read =
+        call(f, "ReadDataSource",
              th_json("{\"type_name\":\"sso_connectors\",\"config\":{\"account_id\":\"%s\"}}", ACC));
-    assert_no_diags(r);
-    json_decref(r);
     json_t *reqs = th_sim_requests(&keyed);
+    int st = th_sim_stop(&keyed);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_no_diags(valid);
+    assert_no_diags(configured);
+    assert_no_diags(read);
     assert_int_equal(json_array_size(reqs), 1);
     json_t *headers = json_object_get(json_array_get(reqs, 0), "headers");
     assert_string_equal(json_string_value(json_object_get(headers, "x-auth-email")),
                         "ops@example.com");
     json_decref(reqs);
-    int st = th_sim_stop(&keyed);
-    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    json_decref(read);
+    json_decref(configured);
+    json_decref(valid);
     th_proc_drain(&f->prov);
     assert_null(strstr(f->prov.err_buf ? f->prov.err_buf : "", "e2e-secret-key-51d0"));
 }
