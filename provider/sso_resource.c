@@ -13,6 +13,8 @@
 #include "sso_plan.h"
 #include "sso_schema.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -253,12 +255,76 @@ static void apply_maybe_begin(sso_op *op) {
         refuse_start(op, rc, json_pack("{s:O}", "new_state", op->state));
 }
 
+/* Enabling right after the create failed. The connector exists, and
+ * new_state records it as Cloudflare reported it (enabled = false), so
+ * Terraform keeps it, marked tainted. One error diagnostic says why
+ * (Cloudflare's own error first) and what to do next: untaint rather than
+ * apply, because applying a tainted connector replaces it and the new one
+ * has a new verification code. */
+static void add_enable_after_create_error(sso_op *op, const cfapi_result *res) {
+    json_t *api = res->diagnostic;
+    const char *api_summary = json_string_value(json_object_get(api, "summary"));
+    const char *api_detail = json_string_value(json_object_get(api, "detail"));
+    json_t *verification = value_attr(op->state, "verification");
+    const char *status = json_string_value(value_attr(verification, "status"));
+    const char *code = json_string_value(value_attr(verification, "code"));
+    const char *domain = json_string_value(value_attr(op->state, "email_domain"));
+    json_t *enabled = value_attr(op->state, "enabled");
+    char *detail = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&detail, &len);
+    if (!out) {
+        sso_op_add_api_error(op, res, "The SSO connector was created, but enabling it failed");
+        return;
+    }
+    fprintf(out, "Cloudflare refused to enable it: %s%s%s\n\n",
+            api_summary ? api_summary : "Cloudflare API call failed", api_detail ? ": " : "",
+            api_detail ? api_detail : "");
+    fprintf(out,
+            "The connector exists: the state records it as Cloudflare reports it (enabled = %s), "
+            "and Terraform marks it tainted.",
+            json_is_boolean(enabled) ? (json_is_true(enabled) ? "true" : "false") : "unknown");
+    if (!status || strcmp(status, "verified") != 0) {
+        fprintf(out,
+                " Cloudflare enables a connector only once its email domain is verified "
+                "(verification.status is %s%s%s). Next:\n"
+                "1. Add a DNS TXT record to %s with the value ",
+                status ? "\"" : "", status ? status : "unknown", status ? "\"" : "",
+                domain ? domain : "the email domain");
+        if (code)
+            fprintf(out, "\"%s\".\n", code);
+        else
+            fprintf(out, "of verification.code (shown by a refresh).\n");
+        fprintf(out,
+                "2. Once verification.status is \"verified\" (a refresh shows it), run `terraform "
+                "untaint <address>` (the resource's address, e.g. cloudflare_sso_connector.corp) "
+                "and apply again: the connector is enabled in place.\n"
+                "Or set enabled = false in the configuration until the domain is verified, and run "
+                "`terraform untaint <address>` so the connector is kept as it is.\n");
+    } else {
+        fprintf(out, " Once the cause is fixed, run `terraform untaint <address>` (the resource's "
+                     "address, e.g. cloudflare_sso_connector.corp) and apply again: the connector "
+                     "is enabled in place.\n");
+    }
+    fprintf(out, "Do not apply while it is tainted: Terraform would replace the connector, and the "
+                 "new one gets a new verification code.");
+    fclose(out);
+    diag_error(op->diags, path_attr("enabled"), "SSO connector created, but not enabled", "%s",
+               detail);
+    free(detail);
+}
+
 /* The PATCH came back. After a create it was the last step; after an
  * update, verification may still have to be started. A refused enable
  * after a create says why (the domain is not verified) and what to do. */
 static void apply_after_patch(sso_op *op, const cfapi_result *res) {
     if (res->cancelled) {
         apply_cancelled(op, res->maybe_applied);
+        return;
+    }
+    if (!res->ok && !op->prior && json_is_true(json_object_get(op->planned, "enabled"))) {
+        add_enable_after_create_error(op, res);
+        apply_finish(op);
         return;
     }
     if (!res->ok) {
@@ -337,7 +403,18 @@ static void apply_after_created(sso_op *op, const json_t *api) {
     }
     op->changed_remote = true;
     strcpy(op->connector_id, id);
-    apply_take_state(op, api);
+    /* The create's answer is the state. Of the plan it keeps what the
+     * create sent or the API never returns (begin_verification,
+     * use_fedramp_language, the domain's spelling), but not enabled: the
+     * create cannot enable a connector, so enabled is what Cloudflare
+     * says, false when it says nothing; the PATCH below sets it. */
+    json_t *keep = json_copy(op->planned);
+    json_object_set_new(keep, "enabled", json_null());
+    json_decref(op->state);
+    op->state = sso_state_from_api(op->account_id, api, keep);
+    json_decref(keep);
+    if (!json_is_boolean(json_object_get(op->state, "enabled")))
+        json_object_set_new(op->state, "enabled", json_false());
     if (op->cancelled) {
         apply_cancelled(op, false);
         return;

@@ -389,17 +389,25 @@ static void test_lifecycle(void **state) {
     json_t *applied = create(f, CONFIG("Example.com", ",\"enabled\":true"));
     json_t *created = json_object_get(applied, "new_state");
     /* Enabling is refused because the domain is not verified, but the
-     * created connector is in new_state with an error diagnostic. */
+     * created connector is in new_state with one error diagnostic that
+     * gives Cloudflare's reason and what to do next: the TXT record with
+     * this connector's code, then untaint and apply, or enabled = false. */
     assert_true(json_is_object(created));
+    assert_int_equal(json_array_size(diagnostics(applied)), 1);
+    json_t *refused = json_array_get(diagnostics(applied), 0);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(refused, "attribute"), 0)),
+                        "enabled");
     char *text = error_text(applied);
-    assert_non_null(strstr(text, "created"));
-    free(text);
-    /* ...and a second diagnostic says why and what to do. */
-    char *all_diags = json_dumps(diagnostics(applied), 0);
-    assert_non_null(strstr(all_diags, "not verified yet"));
-    assert_non_null(strstr(all_diags, "cloudflare_dashboard_sso="));
-    free(all_diags);
+    assert_non_null(strstr(text, "created, but not enabled"));
+    assert_non_null(strstr(text, "1006"));
+    assert_non_null(strstr(text, "TXT record to Example.com"));
+    assert_non_null(strstr(text, "terraform untaint"));
+    assert_non_null(strstr(text, "enabled = false"));
     const char *id = json_string_value(json_object_get(created, "id"));
+    char quoted_code[128];
+    snprintf(quoted_code, sizeof(quoted_code), "\"cloudflare_dashboard_sso=%s\"", id ? id : "");
+    assert_non_null(strstr(text, quoted_code));
+    free(text);
     assert_non_null(id);
     assert_int_equal(strlen(id), 32);
     assert_string_equal(json_string_value(json_object_get(created, "email_domain")), "Example.com");
@@ -587,6 +595,42 @@ static void test_verified_between_plan_and_apply(void **state) {
     json_decref(upd);
     json_decref(plan);
     json_decref(applied);
+}
+
+/* A create answered without `enabled`, planned enabled = true, and the
+ * enable then refused: new_state says enabled = false, as it is, never the
+ * planned true (the create cannot enable a connector), and the PATCH is
+ * still sent. */
+static void test_create_answer_without_enabled(void **state) {
+    fixture *f = *state;
+    configure(f, "\"max_retries\":0");
+    long status = 0;
+    json_t *seeded = th_sim_http(&sim, "POST", "/__sim/accounts/" ACC "/connectors",
+                                 "{\"email_domain\":\"quiet.example\"}", false, &status);
+    const char *id = json_string_value(json_object_get(seeded, "id"));
+    char fault[1024];
+    snprintf(
+        fault, sizeof(fault),
+        "{\"method\":\"POST\",\"path\":\"/client/v4/accounts/*/sso_connectors\",\"count\":1,"
+        "\"status\":200,\"body\":\"{\\\"success\\\":true,\\\"errors\\\":[],\\\"messages\\\":[],"
+        "\\\"result\\\":{\\\"id\\\":\\\"%s\\\",\\\"email_domain\\\":\\\"quiet.example\\\","
+        "\\\"verification\\\":{\\\"code\\\":\\\"cloudflare_dashboard_sso=%s\\\","
+        "\\\"status\\\":\\\"pending\\\"}}}\"}",
+        id, id);
+    add_fault(fault);
+    clear_requests();
+    json_t *applied = create(f, CONFIG("quiet.example", ",\"enabled\":true"));
+    json_t *ns = json_object_get(applied, "new_state");
+    assert_string_equal(json_string_value(json_object_get(ns, "id")), id);
+    assert_true(json_is_false(json_object_get(ns, "enabled")));
+    char *text = error_text(applied);
+    assert_non_null(strstr(text, "created, but not enabled"));
+    free(text);
+    char *lines = request_lines();
+    assert_non_null(strstr(lines, "PATCH"));
+    free(lines);
+    json_decref(applied);
+    json_decref(seeded);
 }
 
 static void test_begin_verification_update(void **state) {
@@ -1504,6 +1548,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_begin_verification_update, setup, teardown),
         cmocka_unit_test_setup_teardown(test_verified_between_plan_and_apply, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_create_answer_without_enabled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_state_from_official_provider, setup, teardown),
         cmocka_unit_test_setup_teardown(test_apply_resolves_unknown_begin_verification, setup,
                                         teardown),
