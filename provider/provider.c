@@ -150,9 +150,10 @@ static void handle_validate_data(rpc_request *req, json_t *params, void *ctx) {
 }
 
 /* UpgradeResourceState: version 0 is the only version so far, so an
- * upgrade completes the object (attributes this version does not know are
- * dropped with a warning). A newer version is refused: it was written by a
- * newer provider. */
+ * upgrade completes the object in the current schema (sso_state_upgrade:
+ * attributes this version does not know are dropped with a warning, nested
+ * objects completed, unknowns and wrong types refused). A newer version is
+ * refused: it was written by a newer provider. */
 static void handle_upgrade(rpc_request *req, json_t *params, void *ctx) {
     (void)ctx;
     json_t *type_name = json_object_get(params, "type_name");
@@ -182,19 +183,8 @@ static void handle_upgrade(rpc_request *req, json_t *params, void *ctx) {
         respond_with(req, json_pack("{s:n}", "upgraded_state"), diags);
         return;
     }
-    const char *key;
-    json_t *v;
-    json_object_foreach(raw, key, v) {
-        const schema_attr *attr = schema_find_attr(block, key);
-        json_t *path = path_attr(key);
-        if (!attr)
-            diag_warning(diags, json_incref(path), "Attribute dropped from state",
-                         "\"%s\" is not an attribute of this resource.", key);
-        else
-            value_check_type(attr->type, v, path, diags);
-        json_decref(path);
-    }
-    respond_with(req, json_pack("{s:o}", "upgraded_state", value_complete_object(block, raw)),
+    json_t *upgraded = sso_state_upgrade(raw, diags);
+    respond_with(req, json_pack("{s:o}", "upgraded_state", upgraded ? upgraded : json_null()),
                  diags);
 }
 

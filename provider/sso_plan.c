@@ -268,6 +268,40 @@ json_t *sso_state_from_api(const char *account_id, const json_t *api, const json
     return state;
 }
 
+json_t *sso_state_upgrade(const json_t *raw, json_t *diags) {
+    bool failed = false;
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)raw, key, v) {
+        const schema_attr *attr = schema_find_attr(&sso_connector_schema, key);
+        json_t *path = path_attr(key);
+        if (!attr) {
+            diag_warning(diags, json_incref(path), "Attribute dropped from state",
+                         "\"%s\" is not an attribute of this resource.", key);
+        } else if (!value_check_type(attr->type, v, path, diags)) {
+            failed = true;
+        } else if (!value_is_wholly_known(v)) {
+            diag_error(diags, json_incref(path), "Unknown value in state",
+                       "The stored state holds an unknown value for \"%s\"; a state must be "
+                       "wholly known. Refresh or re-import the connector.",
+                       key);
+            failed = true;
+        }
+        json_decref(path);
+    }
+    if (failed)
+        return NULL;
+    json_t *state = value_complete_object(&sso_connector_schema, raw);
+    json_t *verification = json_object_get(state, "verification");
+    if (json_is_object(verification)) {
+        json_t *complete = json_object();
+        keep_attr(complete, verification, "code");
+        keep_attr(complete, verification, "status");
+        json_object_set_new(state, "verification", complete);
+    }
+    return state;
+}
+
 int sso_state_check_applied(const json_t *planned, const json_t *new_state, json_t *diags) {
     int errors = 0;
     for (size_t i = 0; i < sso_connector_schema.attr_count; i++) {

@@ -50,6 +50,15 @@ bool sso_plan_begins_verification(const json_t *prior, const json_t *planned);
  * known values of members the API leaves out. New reference. */
 json_t *sso_state_from_api(const char *account_id, const json_t *api, const json_t *keep);
 
+/* UpgradeResourceState for sso_connector (schema version 0, the only one
+ * so far): the stored state `raw` as a complete state of the current
+ * schema, nested verification included ({"code", "status"}, null where
+ * missing), so that every object conforms. Attributes the schema does not
+ * know are dropped with a warning; a wrong type or an unknown value (a
+ * stored state cannot hold one) is an error. Returns a new reference, or
+ * NULL with error diagnostics appended. */
+json_t *sso_state_upgrade(const json_t *raw, json_t *diags);
+
 /* Checks an apply's outcome against its plan: every value `planned` knows
  * must come back unchanged in `new_state` (email_domain ignoring case).
  * Appends one error diagnostic per attribute that differs and returns

@@ -1175,13 +1175,27 @@ static void test_validation_and_upgrade(void **state) {
 
     r = call(f, "UpgradeResourceState",
              th_json("{\"type_name\":\"sso_connector\",\"version\":0,\"raw_state\":{\"id\":\"x\","
-                     "\"account_id\":\"" ACC "\",\"legacy\":1}}"));
+                     "\"account_id\":\"" ACC "\",\"legacy\":1,\"verification\":{\"status\":"
+                     "\"pending\"}}}"));
     json_t *up = json_object_get(r, "upgraded_state");
     assert_int_equal(json_object_size(up), 9);
     assert_null(json_object_get(up, "legacy"));
+    /* The nested object conforms to its type: both members present. */
+    json_t *want_verification = th_json("{\"code\":null,\"status\":\"pending\"}");
+    assert_true(json_equal(json_object_get(up, "verification"), want_verification));
+    json_decref(want_verification);
     assert_string_equal(
         json_string_value(json_object_get(json_array_get(diagnostics(r), 0), "severity")),
         "warning");
+    json_decref(r);
+    /* A state never holds an unknown: refused, not passed on. */
+    r = call(f, "UpgradeResourceState",
+             th_json("{\"type_name\":\"sso_connector\",\"version\":0,\"raw_state\":{\"id\":\"x\","
+                     "\"enabled\":{\"$unknown\":true}}}"));
+    text = error_text(r);
+    assert_non_null(strstr(text, "nknown value"));
+    free(text);
+    assert_true(json_is_null(json_object_get(r, "upgraded_state")));
     json_decref(r);
     r = call(f, "UpgradeResourceState",
              th_json("{\"type_name\":\"sso_connector\",\"version\":3,\"raw_state\":{}}"));

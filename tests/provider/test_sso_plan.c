@@ -348,6 +348,42 @@ static void test_state_keeps_omitted(void **state) {
     json_decref(prior);
 }
 
+/* UpgradeResourceState returns the full object in the current schema:
+ * every attribute, and verification with both of its members, so that it
+ * conforms to the schema type; unknown attributes are dropped with a
+ * warning; unknown values and wrong types are errors. */
+static void test_state_upgrade(void **state) {
+    (void)state;
+    json_t *raw = parse("{\"id\":\"" CID "\",\"account_id\":\"" ACC "\",\"email_domain\":"
+                        "\"example.com\",\"verification\":{\"status\":\"verified\"},\"legacy\":1}");
+    json_t *diags = json_array();
+    json_t *up = sso_state_upgrade(raw, diags);
+    assert_non_null(up);
+    assert_int_equal(json_object_size(up), 9);
+    json_t *want = parse("{\"code\":null,\"status\":\"verified\"}");
+    if (!json_equal(json_object_get(up, "verification"), want))
+        fail_msg("verification %s", json_dumps(json_object_get(up, "verification"), 0));
+    json_decref(want);
+    assert_int_equal(json_array_size(diags), 1);
+    assert_false(diag_has_error(diags));
+    json_decref(up);
+    json_decref(raw);
+
+    const char *bad[] = {
+        "{\"id\":\"" CID "\",\"enabled\":" UNK "}",
+        "{\"id\":\"" CID "\",\"verification\":{\"code\":" UNK ",\"status\":\"pending\"}}",
+        "{\"id\":\"" CID "\",\"enabled\":\"yes\"}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        raw = parse(bad[i]);
+        json_array_clear(diags);
+        assert_null(sso_state_upgrade(raw, diags));
+        assert_true(diag_has_error(diags));
+        json_decref(raw);
+    }
+    json_decref(diags);
+}
+
 static void test_data_config(void **state) {
     (void)state;
     struct {
@@ -381,6 +417,7 @@ int main(void) {
         cmocka_unit_test(test_plan_table),         cmocka_unit_test(test_state_and_drift),
         cmocka_unit_test(test_state_from_odd_api), cmocka_unit_test(test_data_config),
         cmocka_unit_test(test_check_applied),      cmocka_unit_test(test_state_keeps_omitted),
+        cmocka_unit_test(test_state_upgrade),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
