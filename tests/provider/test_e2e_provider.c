@@ -758,6 +758,63 @@ static void test_apply_resolves_unknown_begin_verification(void **state) {
     json_decref(plan);
 }
 
+/* Fails unless `v` is a wholly known value of the schema type `type` (the
+ * JSON form of GetProviderSchema): no unknown anywhere, and every object,
+ * nested ones included, with exactly its type's attributes. This is what
+ * Terraform requires of a data source's state and of read results. */
+static void assert_conforms(const json_t *type, const json_t *v, const char *where) {
+    if (json_is_null(v))
+        return;
+    if (json_is_object(v) && json_object_get(v, "$unknown"))
+        fail_msg("%s: unknown value", where);
+    if (json_is_string(type)) {
+        const char *t = json_string_value(type);
+        bool ok = (strcmp(t, "string") == 0 && json_is_string(v)) ||
+                  (strcmp(t, "bool") == 0 && json_is_boolean(v)) ||
+                  (strcmp(t, "number") == 0 && json_is_number(v));
+        if (!ok)
+            fail_msg("%s: not a %s", where, t);
+        return;
+    }
+    const char *kind = json_string_value(json_array_get(type, 0));
+    json_t *inner = json_array_get(type, 1);
+    if (strcmp(kind, "list") == 0) {
+        if (!json_is_array(v))
+            fail_msg("%s: not a list", where);
+        size_t i;
+        json_t *item;
+        json_array_foreach(v, i, item) {
+            assert_conforms(inner, item, where);
+        }
+        return;
+    }
+    assert_string_equal(kind, "object");
+    if (!json_is_object(v) || json_object_size(v) != json_object_size(inner))
+        fail_msg("%s: not an object with %zu attributes", where, json_object_size(inner));
+    const char *key;
+    json_t *field;
+    json_object_foreach(inner, key, field) {
+        json_t *member = json_object_get(v, key);
+        if (!member)
+            fail_msg("%s: attribute %s missing", where, key);
+        assert_conforms(field, member, key);
+    }
+}
+
+/* A state (borrowed) against a block of GetProviderSchema's answer. */
+static void assert_state_conforms(const json_t *block_schema, const json_t *st, const char *what) {
+    json_t *attrs = json_object_get(json_object_get(block_schema, "block"), "attributes");
+    json_t *as_object = json_object();
+    const char *key;
+    json_t *attr;
+    json_object_foreach(attrs, key, attr) {
+        json_object_set(as_object, key, json_object_get(attr, "type"));
+    }
+    json_t *type = json_pack("[s, o]", "object", as_object);
+    assert_conforms(type, st, what);
+    json_decref(type);
+}
+
 static void test_import_and_data_sources(void **state) {
     fixture *f = *state;
     configure(f, NULL);
@@ -844,6 +901,25 @@ static void test_import_and_data_sources(void **state) {
     assert_string_equal(
         json_string_value(json_object_get(json_object_get(one_id, "state"), "email_domain")),
         "adopt.example");
+    /* Every state is wholly known and conforms to its schema, nested
+     * objects and list elements included (Terraform rejects anything
+     * else); so do the imported state and a read of it. */
+    json_t *schema = call(f, "GetProviderSchema", json_object());
+    json_t *data_schemas = json_object_get(schema, "data_source_schemas");
+    assert_state_conforms(json_object_get(data_schemas, "sso_connectors"),
+                          json_object_get(all, "state"), "sso_connectors");
+    assert_state_conforms(json_object_get(data_schemas, "sso_connector"),
+                          json_object_get(one, "state"), "sso_connector by domain");
+    assert_state_conforms(json_object_get(data_schemas, "sso_connector"),
+                          json_object_get(one_id, "state"), "sso_connector by id");
+    json_t *resource_schema =
+        json_object_get(json_object_get(schema, "resource_schemas"), "sso_connector");
+    assert_state_conforms(resource_schema, imported, "imported");
+    json_t *reread = call(f, "ReadResource", read_params(imported));
+    assert_no_diags(reread);
+    assert_state_conforms(resource_schema, json_object_get(reread, "new_state"), "read");
+    json_decref(reread);
+    json_decref(schema);
 
     /* ListResource: importable ids for everything in the account. */
     json_t *list =
