@@ -27,6 +27,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
 /* ------------------------------------------------------------------ */
@@ -150,5 +151,143 @@ bool rpc_request_is_cancelled(const rpc_request *req);
  * cb == NULL to unregister. */
 typedef void (*rpc_cancel_cb)(rpc_request *req, void *arg);
 void rpc_request_on_cancel(rpc_request *req, rpc_cancel_cb cb, void *arg);
+
+/* ------------------------------------------------------------------ */
+/* JSON-RPC 2.0 client: a provider as a child process                  */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The orchestrator's side (the Terraform bridge, the demo, tests). The
+ * client starts the provider with uv_spawn, its stdin and stdout on pipes,
+ * and calls its methods: every call gets a fresh integer id and its callback
+ * runs exactly once, with the provider's result or error, or with one of the
+ * client-side errors below. Many calls may be in flight; answers are matched
+ * by id in whatever order they come. Requests are sent in newline framing.
+ *
+ * The child's stderr is ours (inherited) unless on_stderr_line is given: it
+ * is then read from a pipe and handed over line by line.
+ *
+ * When the child exits, the client first reads what it wrote up to the end,
+ * so answers written just before the exit still arrive; every call still
+ * pending then ends with RPC_CLIENT_CHILD_EXITED, and on_exit runs. From the
+ * moment the child is known to be exiting (or its stdin is closed), calls
+ * fail at once with a negative return and no callback.
+ *
+ * Nothing the client logs contains params or results (they carry tokens);
+ * method names and ids are logged at DEBUG and TRACE only. SIGPIPE is ignored
+ * process-wide, so a write to a dead child fails with EPIPE instead of
+ * killing the process.
+ */
+
+/* Client-side error codes, below JSON-RPC's reserved -32768..-32000 and the
+ * -32899..-32800 that LSP (and the contract's -32800) use. The call got no
+ * answer from the provider. */
+enum {
+    /* The provider exited, or closed its stdout, before answering. The
+     * message says how ("provider exited with status 1", "provider killed
+     * by signal 9"); data is {"exit_status": N, "term_signal": S} when it
+     * exited. */
+    RPC_CLIENT_CHILD_EXITED = -33000,
+    /* The request could not be written to the provider's stdin (it stopped
+     * reading it) and the provider did not exit soon after. */
+    RPC_CLIENT_SEND_FAILED = -33001,
+    /* rpc_client_close() ended the call. */
+    RPC_CLIENT_CLOSED = -33002,
+    /* The answer was over max_message_size, or not a valid JSON-RPC
+     * response, and its id could still be read. */
+    RPC_CLIENT_BAD_ANSWER = -33003,
+};
+
+#define RPC_CLIENT_DEFAULT_MAX_MESSAGE     ((size_t)64 * 1024 * 1024)
+#define RPC_CLIENT_DEFAULT_MAX_STDERR_LINE ((size_t)64 * 1024)
+
+typedef struct rpc_client rpc_client;
+
+/* An error answer. Everything is borrowed, valid during the callback. */
+typedef struct rpc_client_error {
+    int code;            /* the provider's code, or an RPC_CLIENT_* code */
+    const char *message; /* never NULL */
+    json_t *data;        /* "data", or NULL when there is none */
+} rpc_client_error;
+
+/* The answer to one call: exactly one of `result` and `error` is non-NULL.
+ * `result` is borrowed (json_incref it to keep it) and may be a JSON null.
+ * The callback may call any rpc_client function, rpc_client_close()
+ * included. */
+typedef void (*rpc_client_cb)(rpc_client *client, int64_t id, json_t *result,
+                              const rpc_client_error *error, void *arg);
+
+typedef struct rpc_client_options {
+    /* The program and its arguments, NULL-terminated; argv[0] is a path, or
+     * a name looked up in PATH. Used only during rpc_client_spawn(). */
+    const char *const *argv;
+    /* "NAME=value" entries (NULL-terminated) set in the child's environment
+     * on top of ours; an entry without '=' removes that variable. NULL: our
+     * environment as it is. Used only during rpc_client_spawn(). */
+    const char *const *env;
+    const char *cwd; /* NULL: ours */
+    /* The largest answer read, in bytes; 0 means
+     * RPC_CLIENT_DEFAULT_MAX_MESSAGE. A longer line is logged and skipped. */
+    size_t max_message_size;
+    /* Called with each line the child writes to stderr (borrowed,
+     * NUL-terminated, without its newline; a line longer than
+     * max_stderr_line is cut to that length). NULL: the child writes to our
+     * stderr directly. */
+    void (*on_stderr_line)(rpc_client *client, const char *line, size_t len, void *arg);
+    size_t max_stderr_line; /* 0 means RPC_CLIENT_DEFAULT_MAX_STDERR_LINE */
+    /* Called once when the child has exited, after every call still pending
+     * was answered RPC_CLIENT_CHILD_EXITED. term_signal is 0 unless a signal
+     * ended it. Not called after rpc_client_close(). May be NULL. */
+    void (*on_exit)(rpc_client *client, int64_t exit_status, int term_signal, void *arg);
+    void *arg; /* passed to on_stderr_line and on_exit */
+} rpc_client_options;
+
+/* Starts the child on `loop`. Returns 0 and sets *out, or a negative libuv
+ * error code (UV_ENOENT for a program that does not exist, ...): nothing is
+ * left for the caller to close, but handles set up meanwhile are being
+ * closed, so run the loop before uv_loop_close(). */
+int rpc_client_spawn(uv_loop_t *loop, const rpc_client_options *opts, rpc_client **out);
+
+/* Sends {"jsonrpc":"2.0","id":<fresh>,"method":method,"params":params}.
+ * `params` (an object or an array; NULL sends {}) is stolen, even on
+ * failure. Returns 0, setting *id_out (may be NULL) to the call's id, and cb
+ * runs later, exactly once. Returns UV_EPIPE once the child's input is closed
+ * or the child is exiting, UV_EINVAL for bad arguments or a closing client,
+ * UV_ENOMEM; cb is then never called. */
+int rpc_client_call(rpc_client *client, const char *method, json_t *params, rpc_client_cb cb,
+                    void *arg, int64_t *id_out);
+
+/* Sends the "$/cancelRequest" notification for pending call `id`. The call
+ * stays pending: its answer still comes (often -32800). Returns 0,
+ * UV_ENOENT when the call is not pending (already answered), or an error as
+ * rpc_client_notify(). */
+int rpc_client_cancel(rpc_client *client, int64_t id);
+
+/* Sends a notification (no id, no answer). `params` as for
+ * rpc_client_call(), stolen. Returns 0 or a negative libuv error code. */
+int rpc_client_notify(rpc_client *client, const char *method, json_t *params);
+
+/* Closes the child's stdin once every request queued so far is written: the
+ * provider then answers what it has and exits. Pending calls still get
+ * their answers; new ones fail with UV_EPIPE. Returns 0 (also when already
+ * closed), or UV_EINVAL on a closing client. */
+int rpc_client_close_input(rpc_client *client);
+
+/* Sends `signum` to the child. Returns 0, UV_ESRCH once it has exited, or
+ * another negative libuv error code. */
+int rpc_client_kill(rpc_client *client, int signum);
+
+/* The child's process id. */
+int rpc_client_pid(const rpc_client *client);
+/* The number of calls waiting for their answer. */
+size_t rpc_client_pending(const rpc_client *client);
+
+/* Ends the client. Every pending call is answered RPC_CLIENT_CLOSED now,
+ * before this returns; no other callback runs afterwards. A child still
+ * running is killed (SIGKILL) and reaped: for a clean stop, call
+ * rpc_client_close_input() and wait for on_exit first. Memory is released
+ * in the handles' close callbacks; `on_closed` (may be NULL) runs after
+ * that, once the client is freed. Run the loop until then. */
+void rpc_client_close(rpc_client *client, void (*on_closed)(void *arg), void *arg);
 
 #endif /* PROTOCOL_H */

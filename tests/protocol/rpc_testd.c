@@ -10,6 +10,11 @@
  *   log      {"message": "...", "secret"?: "..."}: registers the secret (if
  *            given), then logs the message at WARN
  *   shutdown answers {} and then calls rpc_server_shutdown()
+ *   garbage  {"text": "..." = "this is not JSON"}: writes text and "\n"
+ *            straight to stdout with write(2), bypassing the server, then
+ *            answers {}: lets a client's tests see lines that are not
+ *            answers to anything. Only safe while no other answer is being
+ *            written (the tests send it alone).
  *
  * Each request is logged at DEBUG. Options: --secret S registers S at start
  * and logs a WARN line containing it; --max-message N sets the size limit.
@@ -17,9 +22,12 @@
  */
 #include "protocol.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define MODULE "testd"
 
@@ -108,6 +116,34 @@ static void do_log(rpc_request *req, json_t *params, void *ctx) {
     rpc_respond(req, json_object());
 }
 
+/* Writes all of text to stdout, which libuv made non-blocking: waits for
+ * room when the pipe is full. */
+static void write_raw(const char *text, size_t len) {
+    while (len > 0) {
+        ssize_t n = write(STDOUT_FILENO, text, len);
+        if (n > 0) {
+            text += n;
+            len -= (size_t)n;
+        } else if (n < 0 && errno == EAGAIN) {
+            struct pollfd pfd = {.fd = STDOUT_FILENO, .events = POLLOUT};
+            poll(&pfd, 1, 1000);
+        } else if (n < 0 && errno != EINTR) {
+            return;
+        }
+    }
+}
+
+static void do_garbage(rpc_request *req, json_t *params, void *ctx) {
+    (void)ctx;
+    log_request(req);
+    const char *text = json_string_value(json_object_get(params, "text"));
+    if (!text)
+        text = "this is not JSON";
+    write_raw(text, strlen(text));
+    write_raw("\n", 1);
+    rpc_respond(req, json_object());
+}
+
 static rpc_server *g_server;
 
 static void do_shutdown(rpc_request *req, json_t *params, void *ctx) {
@@ -120,7 +156,7 @@ static void do_shutdown(rpc_request *req, json_t *params, void *ctx) {
 
 static const rpc_method methods[] = {
     {"echo", do_echo}, {"sleep", do_sleep},       {"fail", do_fail},
-    {"log", do_log},   {"shutdown", do_shutdown},
+    {"log", do_log},   {"shutdown", do_shutdown}, {"garbage", do_garbage},
 };
 
 static void on_shutdown(rpc_server *server, void *ctx) {
