@@ -1,5 +1,6 @@
 /*
- * demo.c - `make demo`: a scripted orchestrator session, printed readably.
+ * demo.c - `make demo-rpc` (and `make demo` where terraform is not
+ * installed): a scripted orchestrator session, printed readably.
  *
  * It starts cf-api-sim on a free loopback port and the real
  * provider-cloudflare over pipes, then walks one SSO connector through its
@@ -10,10 +11,19 @@
  * pre-existing connector by its domain, and destroy both. Every JSON-RPC
  * request and answer is printed; secrets are masked. It cleans up after
  * itself (both processes end; the simulator keeps no state on disk).
+ *
+ * It is also the smallest orchestrator written in C: the provider runs
+ * under rpc_client (protocol.h) on a libuv loop, and each step makes one
+ * call and runs the loop until its answer came (wait_for). A real host
+ * keeps many calls in flight instead. The simulator's control plane, which
+ * plays "the world outside the orchestrator", is called with libcurl.
  */
-#include "harness.h"
+#include "protocol.h"
 
+#include <curl/curl.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,10 +33,20 @@
 #define ACCOUNT    "023e105f4ecef8ad9ca31a8372d0c353"
 #define TIMEOUT_MS 30000
 
-static th_sim sim;
-static th_proc prov;
+extern char **environ;
+
+static uv_loop_t loop;
+static uv_timer_t deadline; /* wakes wait_for() up when an answer is late */
+static rpc_client *prov;    /* the provider, NULL once closed */
+static pid_t sim_pid;       /* cf-api-sim, 0 when not running */
+static char sim_origin[64]; /* "http://127.0.0.1:PORT" */
+static char sim_base_url[96];
 static int step_no;
 static FILE *record; /* --record FILE: the raw exchange, secrets masked */
+
+/* ------------------------------------------------------------------ */
+/* Printing                                                            */
+/* ------------------------------------------------------------------ */
 
 /* A copy of `v` with every secret-bearing member replaced by "***". */
 static json_t *masked(const json_t *v) {
@@ -90,65 +110,220 @@ static void print_message_json(const char *arrow, const json_t *v) {
     json_decref(safe);
 }
 
+/* Writes one message to the --record file, masked like the output. */
+static void record_message(const json_t *msg) {
+    if (!record)
+        return;
+    json_t *safe = masked(msg);
+    json_dumpf(safe, record, JSON_COMPACT);
+    fputc('\n', record);
+    json_decref(safe);
+}
+
 static void step(const char *title) {
     bool bold = isatty(STDOUT_FILENO);
     printf("\n%s== %d. %s%s\n", bold ? "\033[1m" : "", ++step_no, title, bold ? "\033[0m" : "");
 }
 
+/* ------------------------------------------------------------------ */
+/* The simulator: started here, its control plane called with libcurl  */
+/* ------------------------------------------------------------------ */
+
+/* Starts cf-api-sim on a free port and reads the address from its first
+ * line ("listening on http://127.0.0.1:PORT"). Its stdout and stderr share
+ * one pipe, so when it cannot start, its complaint is that first line. We
+ * stop reading after it: the simulator writes nothing else but a goodbye.
+ * Returns 0 or -1. */
+static int sim_start(const char *token) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) < 0)
+        return -1;
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
+    posix_spawn_file_actions_adddup2(&actions, fds[1], STDERR_FILENO);
+    char *const argv[] = {SIM_BIN, "--port", "0", "--token", (char *)token, NULL};
+    int rc = posix_spawn(&sim_pid, SIM_BIN, &actions, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&actions);
+    close(fds[1]);
+    if (rc != 0) {
+        sim_pid = 0;
+        close(fds[0]);
+        fprintf(stderr, "cannot run %s: %s\n", SIM_BIN, strerror(rc));
+        return -1;
+    }
+    FILE *out = fdopen(fds[0], "r");
+    char line[256] = "";
+    int port = 0;
+    if (!out || !fgets(line, sizeof(line), out) ||
+        sscanf(line, "listening on http://127.0.0.1:%d", &port) != 1) {
+        fprintf(stderr, "cf-api-sim did not start: %s\n", line);
+        if (out)
+            fclose(out);
+        else
+            close(fds[0]);
+        return -1;
+    }
+    fclose(out);
+    snprintf(sim_origin, sizeof(sim_origin), "http://127.0.0.1:%d", port);
+    snprintf(sim_base_url, sizeof(sim_base_url), "%s/client/v4", sim_origin);
+    return 0;
+}
+
+/* SIGTERM makes the simulator stop cleanly; then reap it. */
+static void sim_stop(void) {
+    if (sim_pid > 0) {
+        kill(sim_pid, SIGTERM);
+        waitpid(sim_pid, NULL, 0);
+        sim_pid = 0;
+    }
+}
+
+static size_t discard_body(char *data, size_t size, size_t nmemb, void *arg) {
+    (void)data;
+    (void)arg;
+    return size * nmemb;
+}
+
+/* One HTTP request to the simulator (path from its origin, body JSON or
+ * NULL). Returns the HTTP status, or 0 when there was no answer. */
+static long sim_http(const char *method, const char *path, const char *body) {
+    CURL *curl = curl_easy_init();
+    if (!curl)
+        return 0;
+    char url[512];
+    snprintf(url, sizeof(url), "%s%s", sim_origin, path);
+    struct curl_slist *headers = NULL;
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+    if (body) {
+        headers = curl_slist_append(headers, "Content-Type: application/json");
+        curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+    }
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard_body);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)TIMEOUT_MS);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    long status = 0;
+    if (curl_easy_perform(curl) == CURLE_OK)
+        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(headers);
+    curl_easy_cleanup(curl);
+    return status;
+}
+
+/* ------------------------------------------------------------------ */
+/* The provider, under rpc_client                                      */
+/* ------------------------------------------------------------------ */
+
 static void fail(const char *what) {
     fprintf(stderr, "demo failed: %s\n", what);
-    th_proc_destroy(&prov);
-    th_sim_stop(&sim);
+    if (prov) {
+        rpc_client_close(prov, NULL, NULL); /* kills the provider */
+        prov = NULL;
+        uv_run(&loop, UV_RUN_DEFAULT);
+    }
+    sim_stop();
     exit(1);
+}
+
+static void on_deadline(uv_timer_t *t) {
+    (void)t; /* waking uv_run up is all it does */
+}
+
+/* Runs the loop until *done, for at most TIMEOUT_MS. Returns *done. */
+static bool wait_for(const bool *done) {
+    uint64_t give_up = uv_now(&loop) + TIMEOUT_MS;
+    uv_timer_start(&deadline, on_deadline, TIMEOUT_MS, 0);
+    while (!*done && uv_now(&loop) < give_up)
+        uv_run(&loop, UV_RUN_ONCE);
+    uv_timer_stop(&deadline);
+    return *done;
+}
+
+/* The answer to the call in progress. */
+typedef struct answer {
+    bool done;
+    json_t *result; /* new reference, or NULL */
+    json_t *error;  /* new {code, message, data?}, or NULL */
+} answer;
+
+static void on_answer(rpc_client *client, int64_t id, json_t *result, const rpc_client_error *error,
+                      void *arg) {
+    (void)client;
+    (void)id;
+    answer *a = arg;
+    a->done = true;
+    if (result)
+        a->result = json_incref(result);
+    else
+        a->error = json_pack("{s:i, s:s, s:O*}", "code", error->code, "message", error->message,
+                             "data", error->data);
 }
 
 /* Sends one request, prints it and its answer, returns the result (new). */
 static json_t *rpc(const char *method, json_t *params) {
-    static long id = 1;
-    json_t *req = json_pack("{s:s, s:I, s:s, s:o}", "jsonrpc", "2.0", "id", (json_int_t)id++,
+    answer a = {0};
+    int64_t id = 0;
+    json_incref(params); /* the call steals one reference; printing needs it too */
+    if (rpc_client_call(prov, method, params, on_answer, &a, &id) < 0) {
+        json_decref(params);
+        fail("the provider no longer takes requests");
+    }
+    json_t *req = json_pack("{s:s, s:I, s:s, s:o}", "jsonrpc", "2.0", "id", (json_int_t)id,
                             "method", method, "params", params);
     print_message_json("->", req);
-    if (record) {
-        json_t *safe = masked(req);
-        json_dumpf(safe, record, JSON_COMPACT);
-        fputc('\n', record);
-        json_decref(safe);
-    }
-    char *line = json_dumps(req, JSON_COMPACT);
+    record_message(req);
     json_decref(req);
-    if (th_proc_send_line(&prov, line) < 0)
-        fail("provider stdin closed");
-    free(line);
-    json_t *resp = th_proc_read_json(&prov, TIMEOUT_MS);
-    if (!resp)
+
+    if (!wait_for(&a.done))
         fail("no answer from the provider");
+    json_t *resp = json_pack("{s:s, s:I, s:O}", "jsonrpc", "2.0", "id", (json_int_t)id,
+                             a.result ? "result" : "error", a.result ? a.result : a.error);
     print_message_json("<-", resp);
-    if (record) {
-        json_dumpf(resp, record, JSON_COMPACT);
-        fputc('\n', record);
-    }
-    json_t *result = json_incref(json_object_get(resp, "result"));
+    record_message(resp);
     json_decref(resp);
-    if (!result)
+    json_decref(a.error);
+    if (!a.result)
         fail("the provider answered a JSON-RPC error");
-    return result;
+    return a.result;
 }
 
+/* How the provider ended: its exit status, or -1 for a signal. */
+static bool provider_exited;
+static int provider_status = -1;
+
+static void on_provider_exit(rpc_client *client, int64_t status, int term_signal, void *arg) {
+    (void)client;
+    (void)arg;
+    provider_exited = true;
+    provider_status = term_signal ? -1 : (int)status;
+}
+
+/* ------------------------------------------------------------------ */
+/* The session                                                         */
+/* ------------------------------------------------------------------ */
+
 /* A call to the simulator's control plane, shown as what it stands for. */
-static json_t *sim_control(const char *what, const char *method, const char *path,
-                           const char *body) {
+static void sim_control(const char *what, const char *method, const char *path, const char *body) {
     printf("   [outside the orchestrator] %s\n   %s %s %s\n", what, method, path, body ? body : "");
-    long status = 0;
-    json_t *v = th_sim_http(&sim, method, path, body, false, &status);
+    long status = sim_http(method, path, body);
     if (status < 200 || status > 299)
         fail("simulator control call failed");
+}
+
+/* A JSON value written as text in this file (new). */
+static json_t *json_text(const char *text) {
+    json_t *v = json_loads(text, JSON_DECODE_ANY, NULL);
+    if (!v)
+        fail("bad JSON in the demo itself");
     return v;
 }
 
 static json_t *plan(const json_t *prior, const char *config) {
     return rpc("PlanResourceChange",
                json_pack("{s:s, s:O, s:o}", "type_name", "sso_connector", "prior_state",
-                         prior ? prior : json_null(), "config", th_json("%s", config)));
+                         prior ? prior : json_null(), "config", json_text(config)));
 }
 
 static json_t *apply(const json_t *prior, const json_t *plan_result, const char *config) {
@@ -156,7 +331,7 @@ static json_t *apply(const json_t *prior, const json_t *plan_result, const char 
                json_pack("{s:s, s:O, s:O, s:o}", "type_name", "sso_connector", "prior_state",
                          prior ? prior : json_null(), "planned_state",
                          json_object_get(plan_result, "planned_state"), "config",
-                         config ? th_json("%s", config) : json_null()));
+                         config ? json_text(config) : json_null()));
 }
 
 /* A refresh: ReadResource of `state` (stolen); returns the new state. */
@@ -183,6 +358,9 @@ static json_t *plan_and_apply(json_t *state, const char *config) {
 
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
+    log_configure_from_env(); /* TF_LOG also shows the client's side */
+    if (uv_loop_init(&loop) != 0 || uv_timer_init(&loop, &deadline) != 0)
+        return 1;
     if (argc == 3 && strcmp(argv[1], "--record") == 0) {
         record = fopen(argv[2], "w");
         if (!record)
@@ -191,19 +369,21 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: provider-demo [--record FILE]\n");
         return 2;
     }
+    curl_global_init(CURL_GLOBAL_DEFAULT);
     const char *token = "demo-token-not-a-real-secret";
     printf("provider-cloudflare demo: an orchestrator session against a local Cloudflare API "
            "simulator.\n");
-    if (th_sim_start(&sim, token, NULL) < 0)
+    if (sim_start(token) < 0)
         fail("cannot start cf-api-sim");
-    printf("cf-api-sim listening at %s\n", sim.base_url);
+    printf("cf-api-sim listening at %s\n", sim_base_url);
     const char *prov_argv[] = {PROVIDER_BIN, NULL};
-    if (th_proc_spawn(&prov, prov_argv, NULL) < 0)
+    rpc_client_options opts = {.argv = prov_argv, .on_exit = on_provider_exit};
+    if (rpc_client_spawn(&loop, &opts, &prov) < 0)
         fail("cannot start provider-cloudflare");
 
     step("Configure the provider (the token is masked in this output)");
     json_t *r = rpc("ConfigureProvider", json_pack("{s:{s:s, s:s}}", "config", "api_token", token,
-                                                   "base_url", sim.base_url));
+                                                   "base_url", sim_base_url));
     json_decref(r);
 
     const char *config = "{\"account_id\":\"" ACCOUNT "\",\"email_domain\":\"example.com\"}";
@@ -227,8 +407,8 @@ int main(int argc, char **argv) {
     step("The DNS check succeeds (the simulator marks the domain verified)");
     char path[256];
     snprintf(path, sizeof(path), "/__sim/connectors/%s/verification", id);
-    json_decref(sim_control("Cloudflare's DNS check finds the TXT record", "POST", path,
-                            "{\"status\":\"verified\"}"));
+    sim_control("Cloudflare's DNS check finds the TXT record", "POST", path,
+                "{\"status\":\"verified\"}");
 
     step("Refresh: ReadResource sees the verification status change");
     state = refresh(state);
@@ -238,8 +418,8 @@ int main(int argc, char **argv) {
 
     step("Someone disables it and turns on FedRAMP language in the dashboard");
     snprintf(path, sizeof(path), "/__sim/connectors/%s", id);
-    json_decref(sim_control("an out-of-band change", "PATCH", path,
-                            "{\"enabled\":false,\"use_fedramp_language\":true}"));
+    sim_control("an out-of-band change", "PATCH", path,
+                "{\"enabled\":false,\"use_fedramp_language\":true}");
 
     step("Refresh: the read reports the drift");
     state = refresh(state);
@@ -251,10 +431,10 @@ int main(int argc, char **argv) {
     state = plan_and_apply(state, config_repair);
 
     step("Adopt a connector that already exists, by its domain");
-    json_decref(sim_control("a connector created long ago by hand", "POST",
-                            "/__sim/accounts/" ACCOUNT "/connectors",
-                            "{\"email_domain\":\"legacy.example\",\"enabled\":true,"
-                            "\"verification_status\":\"verified\"}"));
+    sim_control("a connector created long ago by hand", "POST",
+                "/__sim/accounts/" ACCOUNT "/connectors",
+                "{\"email_domain\":\"legacy.example\",\"enabled\":true,"
+                "\"verification_status\":\"verified\"}");
     r = rpc("ListResource", json_pack("{s:s, s:{s:s}}", "type_name", "sso_connector", "config",
                                       "account_id", ACCOUNT));
     json_decref(r);
@@ -284,14 +464,19 @@ int main(int argc, char **argv) {
     size_t left = json_array_size(json_object_get(json_object_get(r, "state"), "connectors"));
     json_decref(r);
 
-    th_proc_close_stdin(&prov);
-    int status = -1;
-    th_proc_wait(&prov, TIMEOUT_MS, &status);
-    th_proc_destroy(&prov);
-    th_sim_stop(&sim);
+    /* The end of its input makes the provider exit; then close up. */
+    rpc_client_close_input(prov);
+    wait_for(&provider_exited);
+    rpc_client_close(prov, NULL, NULL);
+    prov = NULL;
+    uv_close((uv_handle_t *)&deadline, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    sim_stop();
+    curl_global_cleanup();
     if (record)
         fclose(record);
     printf("\nDemo finished: %zu connectors left; provider exited with status %d.\n", left,
-           WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-    return left == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
+           provider_status);
+    return left == 0 && provider_status == 0 ? 0 : 1;
 }
