@@ -16,6 +16,10 @@
  * requests are answered (after cancelling them, for signals), stdout is
  * flushed, and the on_shutdown callback runs.
  *
+ * The client half, rpc_client, is the orchestrator's side of the same
+ * protocol: it starts a provider as a child process over pipes, sends
+ * requests with fresh ids and matches the answers (see its section below).
+ *
  * Ownership follows jansson's rules: "borrowed" references are valid for the
  * stated time and must not be decref'd; "stolen" arguments belong to the
  * callee even when it fails.
@@ -48,6 +52,9 @@ typedef enum log_level {
  * text lines. */
 void log_configure_from_env(void);
 void log_configure(log_level level, bool json);
+/* Switches between text lines and hclog-style JSON lines, keeping the
+ * level (a host that re-logs our stderr, like Terraform, parses JSON). */
+void log_use_json(bool json);
 bool log_enabled(log_level level);
 
 /* Writes one log line if `level` is enabled. `module` names the subsystem
@@ -226,6 +233,10 @@ typedef struct rpc_client_options {
      * environment as it is. Used only during rpc_client_spawn(). */
     const char *const *env;
     const char *cwd; /* NULL: ours */
+    /* Start the child in a session (and process group) of its own, so that
+     * signals a terminal sends to our group (Ctrl-C) do not reach it: the
+     * owner decides how to stop it. */
+    bool new_session;
     /* The largest answer read, in bytes; 0 means
      * RPC_CLIENT_DEFAULT_MAX_MESSAGE. A longer line is logged and skipped. */
     size_t max_message_size;

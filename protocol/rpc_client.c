@@ -820,6 +820,9 @@ static int start_child(rpc_client *c, const rpc_client_options *opts, const uv_f
         .cwd = opts->cwd,
         .stdio_count = 3,
         .stdio = stdio,
+        /* UV_PROCESS_DETACHED is libuv's setsid(): the child leaves our
+         * session and process group, so a terminal's Ctrl-C stops at us. */
+        .flags = opts->new_session ? UV_PROCESS_DETACHED : 0,
     };
     /* uv_spawn initialises the handle even when it fails: it must be
      * closed either way. */

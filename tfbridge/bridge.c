@@ -1025,7 +1025,8 @@ int bridge_new(uv_loop_t *loop, const bridge_options *opts, bridge **out) {
     }
     rpc_client_options co = {
         .argv = opts->child_argv,
-        /* NEW_SESSION_PENDING */
+        .new_session =
+            true, /* Ctrl-C reaches Terraform (which calls StopProvider), not the child */
         .on_exit = on_child_exit,
         .arg = b,
     };
