@@ -415,14 +415,17 @@ static void apply_after_created(sso_op *op, const json_t *api) {
     json_decref(keep);
     if (!json_is_boolean(json_object_get(op->state, "enabled")))
         json_object_set_new(op->state, "enabled", json_false());
-    if (op->cancelled) {
-        apply_cancelled(op, false);
-        return;
-    }
     int enabled, fedramp;
     patch_fields(op, &enabled, &fedramp);
     if (enabled < 0 && fedramp < 0) {
+        /* The create did all the plan asked for. A cancellation that came
+         * meanwhile (Ctrl-C in Terraform) stopped nothing: the apply
+         * succeeded, and saying otherwise would taint a good connector. */
         apply_finish(op);
+        return;
+    }
+    if (op->cancelled) {
+        apply_cancelled(op, false);
         return;
     }
     int rc = sso_op_update(op, enabled, fedramp, apply_after_patch);

@@ -1493,6 +1493,77 @@ static void test_cancel_after_lost_create(void **state) {
     json_decref(plan);
 }
 
+/* Sends a create of `domain` (config extra members `extra`) whose POST the
+ * simulator holds for 2 s, cancels it once the POST has arrived, and
+ * returns the answer (new reference). */
+static json_t *apply_create_cancelled_midway(fixture *f, const char *config) {
+    add_fault("{\"method\":\"POST\",\"path\":\"/client/v4/accounts/*/sso_connectors\","
+              "\"count\":1,\"delay_ms\":2000}");
+    json_t *plan = plan_create(f, config);
+    json_t *req = json_pack(
+        "{s:s, s:s, s:s, s:{s:s, s:n, s:O, s:o}}", "jsonrpc", "2.0", "id", "slow-create", "method",
+        "ApplyResourceChange", "params", "type_name", "sso_connector", "prior_state",
+        "planned_state", json_object_get(plan, "planned_state"), "config", th_json("%s", config));
+    char *line = json_dumps(req, JSON_COMPACT);
+    th_proc_send_line(&f->prov, line);
+    wait_for_sim(1, false); /* the POST has arrived; the simulator holds it */
+    th_proc_send_line(&f->prov, "{\"jsonrpc\":\"2.0\",\"method\":\"$/cancelRequest\","
+                                "\"params\":{\"id\":\"slow-create\"}}");
+    json_t *resp = th_proc_read_json(&f->prov, WAIT);
+    free(line);
+    json_decref(req);
+    json_decref(plan);
+    return resp;
+}
+
+/* A cancel (Ctrl-C) that arrives while the POST is in flight, when the POST
+ * is all the plan needs: the apply succeeded, so no error (an error would
+ * make Terraform taint a connector that is exactly as planned). */
+static void test_cancel_during_complete_create(void **state) {
+    fixture *f = *state;
+    configure(f, NULL);
+    json_t *resp = apply_create_cancelled_midway(f, CONFIG("ctrlc.example", ""));
+    assert_non_null(resp);
+    json_t *result = json_object_get(resp, "result");
+    assert_non_null(result);
+    assert_int_equal(json_array_size(json_object_get(result, "diagnostics")), 0);
+    json_t *all = sim_connectors();
+    assert_int_equal(json_array_size(all), 1);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(result, "new_state"), "id")),
+        json_string_value(json_object_get(json_array_get(all, 0), "id")));
+    json_decref(all);
+    json_decref(resp);
+}
+
+/* The same cancel when the plan also enables the connector: the PATCH is
+ * not sent, and the answer records the connector with an error. */
+static void test_cancel_during_create_before_enable(void **state) {
+    fixture *f = *state;
+    configure(f, NULL);
+    json_t *resp = apply_create_cancelled_midway(f, CONFIG("ctrlc2.example", ",\"enabled\":true"));
+    assert_non_null(resp);
+    json_t *result = json_object_get(resp, "result");
+    assert_non_null(result);
+    json_t *d = json_object_get(result, "diagnostics");
+    assert_int_equal(json_array_size(d), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(d, 0), "summary")),
+                        "Apply cancelled");
+    json_t *ns = json_object_get(result, "new_state");
+    assert_true(json_is_false(json_object_get(ns, "enabled")));
+    json_t *all = sim_connectors();
+    assert_int_equal(json_array_size(all), 1);
+    json_decref(all);
+    json_t *log = th_sim_requests(&sim);
+    size_t i;
+    json_t *r;
+    json_array_foreach(log, i, r) {
+        assert_string_not_equal(json_string_value(json_object_get(r, "method")), "PATCH");
+    }
+    json_decref(log);
+    json_decref(resp);
+}
+
 /* With max_rps, a call backing off after a 503 (Retry-After: 3) holds no
  * rate-limit slot: a later request is answered first. */
 static void test_backoff_holds_no_slot(void **state) {
@@ -1658,6 +1729,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_inconsistent_apply_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_before_send, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_after_lost_create, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cancel_during_complete_create, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cancel_during_create_before_enable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backoff_holds_no_slot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_paged_lists, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancelled_calls_free_their_slots, setup, teardown),
