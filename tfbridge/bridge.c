@@ -98,6 +98,7 @@ struct bridge {
     void *arg;
     bool shutdown_requested;
     bool closing;
+    bool child_closing, timers_closing;
     int handles_open;
     void (*on_closed)(void *arg);
     void *closed_arg;
@@ -1077,23 +1078,23 @@ static void timer_closed(uv_handle_t *h) {
     bridge_maybe_freed(b);
 }
 
-/* Frees the bridge once it is closing, the child is gone, every op is
- * freed and every handle closed. Steps are taken as each becomes possible. */
+/* Takes the next step towards freeing a closing bridge, as each becomes
+ * possible: once the child has exited and every op is freed (the child's
+ * exit answered whatever was pending), the rpc_client and the timers are
+ * closed; once they are, the bridge is freed and its owner told. */
 static void bridge_maybe_freed(bridge *b) {
-    if (!b->closing)
+    if (!b->closing || !b->child_gone || b->ops_alive > 0)
         return;
-    if (b->child_gone && b->ops_alive == 0 && b->child) {
-        rpc_client *child = b->child;
-        b->child = (rpc_client *)1; /* closing; child_closed clears it */
-        rpc_client_close(child, child_closed, b);
-        return;
+    if (b->child && !b->child_closing) {
+        b->child_closing = true;
+        rpc_client_close(b->child, child_closed, b);
     }
-    if (b->child_gone && b->ops_alive == 0 && !b->child && b->handles_open == 2) {
+    if (!b->timers_closing) {
+        b->timers_closing = true;
         uv_close((uv_handle_t *)&b->deadline_timer, timer_closed);
         uv_close((uv_handle_t *)&b->kill_timer, timer_closed);
-        return;
     }
-    if (b->child || b->handles_open > 0 || b->ops_alive > 0)
+    if (b->child || b->handles_open > 0)
         return;
     void (*cb)(void *) = b->on_closed;
     void *arg = b->closed_arg;
