@@ -38,6 +38,7 @@
 #define CHILD_EXE        "provider-cloudflare"
 #define CHILD_GRACE_MS   1000
 #define EXIT_DEADLINE_MS 1700
+#define PARENT_WATCH_MS  1000
 
 #ifndef PROVIDER_VERSION
 #define PROVIDER_VERSION "0.0.0"
@@ -49,6 +50,8 @@ typedef struct app {
     bridge *bridge;
     uv_signal_t sigterm;
     uv_timer_t deadline;
+    uv_timer_t parent_watch;
+    uv_pid_t parent;
     bool exiting;
     bool server_open, bridge_open;
     char socket_dir[PATH_MAX];
@@ -113,6 +116,7 @@ static void maybe_done(app *a) {
     uv_timer_stop(&a->deadline);
     uv_close((uv_handle_t *)&a->deadline, NULL);
     uv_close((uv_handle_t *)&a->sigterm, NULL);
+    uv_close((uv_handle_t *)&a->parent_watch, NULL);
 }
 
 static void server_closed(void *arg) {
@@ -146,6 +150,7 @@ static void begin_exit(app *a, const char *why) {
     log_debug(MODULE, "exiting: %s", why);
     uv_timer_start(&a->deadline, on_deadline, EXIT_DEADLINE_MS, 0);
     uv_signal_stop(&a->sigterm);
+    uv_timer_stop(&a->parent_watch);
     if (a->server)
         h2_server_close(a->server, server_closed, a);
     if (a->bridge)
@@ -159,6 +164,16 @@ static void on_shutdown(void *arg) {
 static void on_idle(h2_server *server, void *ctx) {
     (void)server;
     begin_exit(ctx, "Terraform closed its connection");
+}
+
+/* Terraform died without a word (SIGKILL, a crash) if we have a new
+ * parent: end too, instead of lingering with our child and our socket.
+ * Polled, because a connection that never made a call, or none at all,
+ * would otherwise keep us alive. */
+static void on_parent_watch(uv_timer_t *t) {
+    app *a = t->data;
+    if (uv_os_getppid() != a->parent)
+        begin_exit(a, "Terraform (our parent process) is gone");
 }
 
 static void on_sigterm(uv_signal_t *s, int signum) {
@@ -297,6 +312,10 @@ int main(int argc, char **argv) {
     a.deadline.data = &a;
     uv_signal_init(a.loop, &a.sigterm);
     a.sigterm.data = &a;
+    a.parent = uv_os_getppid();
+    uv_timer_init(a.loop, &a.parent_watch);
+    a.parent_watch.data = &a;
+    uv_timer_start(&a.parent_watch, on_parent_watch, PARENT_WATCH_MS, PARENT_WATCH_MS);
     if (rc < 0) {
         log_error(MODULE, "cannot listen: %s", uv_strerror(rc));
         begin_exit(&a, "no listener");
