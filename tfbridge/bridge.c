@@ -970,6 +970,11 @@ static void on_schema(rpc_client *client, int64_t id, json_t *result, const rpc_
     (void)id;
     bridge *b = arg;
     b->ops_alive--;
+    if (b->closing) {
+        /* The waiting calls were already answered by bridge_close(). */
+        bridge_maybe_freed(b);
+        return;
+    }
     if (error) {
         snprintf(b->schema_error, sizeof(b->schema_error),
                  "provider-cloudflare did not give its schema: %s (code %d)",

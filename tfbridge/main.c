@@ -151,10 +151,11 @@ static void begin_exit(app *a, const char *why) {
     uv_timer_start(&a->deadline, on_deadline, EXIT_DEADLINE_MS, 0);
     uv_signal_stop(&a->sigterm);
     uv_timer_stop(&a->parent_watch);
-    if (a->server)
+    if (a->server && a->server_open)
         h2_server_close(a->server, server_closed, a);
-    if (a->bridge)
+    if (a->bridge && a->bridge_open)
         bridge_close(a->bridge, CHILD_GRACE_MS, bridge_closed, a);
+    maybe_done(a);
 }
 
 static void on_shutdown(void *arg) {
@@ -266,20 +267,14 @@ int main(int argc, char **argv) {
         log_error(MODULE, "cannot tell where provider-cloudflare is; set TFBRIDGE_PROVIDER");
         return 1;
     }
+    uv_timer_init(a.loop, &a.deadline);
+    a.deadline.data = &a;
+    uv_signal_init(a.loop, &a.sigterm);
+    a.sigterm.data = &a;
+    uv_timer_init(a.loop, &a.parent_watch);
+    a.parent_watch.data = &a;
 
-    tls_identity id = {0};
-    SSL_CTX *tls = NULL;
-    const char *client_cert = getenv("PLUGIN_CLIENT_CERT");
-    if (client_cert && *client_cert) {
-        char err[TLS_ERR_MAX];
-        if (tls_identity_generate(&id, err) != 0 ||
-            !(tls = tls_server_ctx_new(&id, client_cert, err))) {
-            log_error(MODULE, "AutoMTLS: %s", err);
-            tls_identity_free(&id);
-            return 1;
-        }
-    }
-
+    /* The child first: it starts while we make our key and certificate. */
     const char *child_argv[] = {child, NULL};
     const char *timeout_env = getenv("TFBRIDGE_CALL_TIMEOUT");
     bridge_options bo = {
@@ -292,13 +287,29 @@ int main(int argc, char **argv) {
     int rc = bridge_new(a.loop, &bo, &a.bridge);
     if (rc < 0) {
         log_error(MODULE, "cannot start %s: %s", child, uv_strerror(rc));
-        fprintf(stderr, "terraform-provider-cloudflare: cannot start %s: %s\n", child,
-                uv_strerror(rc));
-        SSL_CTX_free(tls);
-        tls_identity_free(&id);
+        begin_exit(&a, "no provider");
+        uv_run(a.loop, UV_RUN_DEFAULT);
+        uv_loop_close(a.loop);
         return 1;
     }
     a.bridge_open = true;
+    a.parent = uv_os_getppid();
+    uv_timer_start(&a.parent_watch, on_parent_watch, PARENT_WATCH_MS, PARENT_WATCH_MS);
+    tls_identity id = {0};
+    SSL_CTX *tls = NULL;
+    const char *client_cert = getenv("PLUGIN_CLIENT_CERT");
+    if (client_cert && *client_cert) {
+        char err[TLS_ERR_MAX];
+        if (tls_identity_generate(&id, err) != 0 ||
+            !(tls = tls_server_ctx_new(&id, client_cert, err))) {
+            log_error(MODULE, "AutoMTLS: %s", err);
+            tls_identity_free(&id);
+            begin_exit(&a, "no TLS");
+            uv_run(a.loop, UV_RUN_DEFAULT);
+            uv_loop_close(a.loop);
+            return 1;
+        }
+    }
 
     h2_server_options so = {.tls = tls,
                             .dispatch = bridge_dispatch,
@@ -308,14 +319,6 @@ int main(int argc, char **argv) {
     const char *network = NULL;
     char address[PATH_MAX];
     rc = start_listening(&a, &so, &network, address, sizeof(address));
-    uv_timer_init(a.loop, &a.deadline);
-    a.deadline.data = &a;
-    uv_signal_init(a.loop, &a.sigterm);
-    a.sigterm.data = &a;
-    a.parent = uv_os_getppid();
-    uv_timer_init(a.loop, &a.parent_watch);
-    a.parent_watch.data = &a;
-    uv_timer_start(&a.parent_watch, on_parent_watch, PARENT_WATCH_MS, PARENT_WATCH_MS);
     if (rc < 0) {
         log_error(MODULE, "cannot listen: %s", uv_strerror(rc));
         begin_exit(&a, "no listener");

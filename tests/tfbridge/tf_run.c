@@ -308,7 +308,7 @@ void tf_result_free(tf_result *res) {
 /* True when /proc/<pid>/environ holds exactly the entry `marker`. */
 static bool environ_has(const char *pid, const char *marker) {
     char path[64];
-    snprintf(path, sizeof(path), "/proc/%s/environ", pid);
+    snprintf(path, sizeof(path), "/proc/%.32s/environ", pid);
     int fd = open(path, O_RDONLY);
     if (fd < 0)
         return false;
