@@ -239,10 +239,19 @@ int th_proc_write(th_proc *p, const char *data, size_t len) {
     return 0;
 }
 
+/* The line and its newline go in one write: a child that exits as soon as
+ * it has read the line (a shutdown request) must not make a second write
+ * fail with EPIPE. */
 int th_proc_send_line(th_proc *p, const char *line) {
-    if (th_proc_write(p, line, strlen(line)) < 0)
+    size_t len = strlen(line);
+    char *buf = malloc(len + 1);
+    if (!buf)
         return -1;
-    return th_proc_write(p, "\n", 1);
+    memcpy(buf, line, len);
+    buf[len] = '\n';
+    int rc = th_proc_write(p, buf, len + 1);
+    free(buf);
+    return rc;
 }
 
 void th_proc_close_stdin(th_proc *p) {
