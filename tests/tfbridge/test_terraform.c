@@ -1278,6 +1278,40 @@ static void test_provider_email_setting(void **state) {
 }
 
 /* Asserts that the trace log at `path` is a real one and holds no secret. */
+/* make install puts both programs into Terraform's implied local mirror
+ * (here the case's private HOME); terraform init then finds the provider
+ * there with no network and no dev_overrides, and a plan works through the
+ * installed copies. */
+static void test_install_and_init_offline(void **state) {
+    tcase *c = *state;
+    /* No dev_overrides: the same CLI configuration file, emptied. */
+    assert_int_equal(tf_write_file(&c->w, "cli.tfrc", "# no dev_overrides\n"), 0);
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd),
+             "HOME='%s/home' '%s/scripts/install-terraform-plugin.sh' '%s/..' >'%s/install.log' "
+             "2>&1",
+             c->w.dir, SOURCE_DIR, TF_PLUGIN_DIR, c->w.dir);
+    assert_int_equal(system(cmd), 0);
+    write_config(c, CONNECTOR("a", "installed.example", ""));
+
+    tf_result r = TF(c, "init", "-input=false");
+    expect_code(&r, 0);
+    expect_text(&r, "Installing terraform.local/sso-connectors/cloudflare");
+    expect_text(&r, "Terraform has been successfully initialized!");
+    tf_result_free(&r);
+
+    r = TF(c, "plan", "-detailed-exitcode");
+    expect_code(&r, 2);
+    expect_text(&r, "Plan: 1 to add, 0 to change, 0 to destroy.");
+    if (output_has(&r, "development overrides", true)) {
+        print_result(&r);
+        fail_msg("the plan used dev_overrides, not the installed provider");
+    }
+    tf_result_free(&r);
+    expect_no_writes(c);
+    c->passed = true;
+}
+
 static void expect_clean_trace(tcase *c, const char *path) {
     char *log = tf_read_file(path);
     assert_non_null(log);
@@ -1354,6 +1388,7 @@ int main(int argc, char **argv) {
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_saved_plan_apply, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_install_and_init_offline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_drift, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replace_on_domain_change, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deleted_outside, setup, teardown),
