@@ -58,7 +58,11 @@ struct method_spec {
     const char *rpc_method;
     const ProtobufCMessageDescriptor *req_desc;
     params_fn params;
+    /* NULL: the answer carries only diagnostics, in a message of type
+     * diags_desc. */
     answer_fn answer;
+    const ProtobufCMessageDescriptor *diags_desc;
+    bool data_source; /* type_name names a data source */
 };
 
 typedef enum op_list { OP_NOWHERE, OP_WAITING, OP_INFLIGHT } op_list;
@@ -335,50 +339,20 @@ static json_t *params_provider_config(bridge_op *op, arena *a, tfdiags *d) {
     return value ? json_pack("{s:o}", "config", value) : NULL;
 }
 
-static ProtobufCMessage *answer_validate_provider(bridge_op *op, const json_t *result, arena *a,
-                                                  tfdiags *d) {
-    (void)op;
-    (void)result;
-    return answer_diags_only(a, &tfplugin6__validate_provider_config__response__descriptor, d);
-}
+/* ValidateResourceConfig, ValidateDataResourceConfig, ReadDataSource: their
+ * requests start alike (type_name 1, config 2), so one view reads them. */
+typedef struct typed_config_request {
+    ProtobufCMessage base;
+    char *type_name;
+    Tfplugin6__DynamicValue *config;
+} typed_config_request;
 
-static ProtobufCMessage *answer_configure(bridge_op *op, const json_t *result, arena *a,
-                                          tfdiags *d) {
-    (void)op;
-    (void)result;
-    return answer_diags_only(a, &tfplugin6__configure_provider__response__descriptor, d);
-}
-
-/* ValidateResourceConfig, ValidateDataResourceConfig */
-
-static json_t *params_validate_resource(bridge_op *op, arena *a, tfdiags *d) {
-    Tfplugin6__ValidateResourceConfig__Request *r = (void *)op->req;
-    if (!resolve(op, r->type_name, false, a, d))
+static json_t *params_typed_config(bridge_op *op, arena *a, tfdiags *d) {
+    typed_config_request *r = (void *)op->req;
+    if (!resolve(op, r->type_name, op->m->data_source, a, d))
         return NULL;
     json_t *config = dv_decode(r->config, op->t->type, "configuration", a, d);
     return config ? json_pack("{s:s,s:o}", "type_name", op->t->rpc_name, "config", config) : NULL;
-}
-
-static ProtobufCMessage *answer_validate_resource(bridge_op *op, const json_t *result, arena *a,
-                                                  tfdiags *d) {
-    (void)op;
-    (void)result;
-    return answer_diags_only(a, &tfplugin6__validate_resource_config__response__descriptor, d);
-}
-
-static json_t *params_validate_data(bridge_op *op, arena *a, tfdiags *d) {
-    Tfplugin6__ValidateDataResourceConfig__Request *r = (void *)op->req;
-    if (!resolve(op, r->type_name, true, a, d))
-        return NULL;
-    json_t *config = dv_decode(r->config, op->t->type, "configuration", a, d);
-    return config ? json_pack("{s:s,s:o}", "type_name", op->t->rpc_name, "config", config) : NULL;
-}
-
-static ProtobufCMessage *answer_validate_data(bridge_op *op, const json_t *result, arena *a,
-                                              tfdiags *d) {
-    (void)op;
-    (void)result;
-    return answer_diags_only(a, &tfplugin6__validate_data_resource_config__response__descriptor, d);
 }
 
 /* UpgradeResourceState: the state file's JSON, parsed. */
@@ -579,14 +553,6 @@ static ProtobufCMessage *answer_import(bridge_op *op, const json_t *result, aren
 
 /* ReadDataSource */
 
-static json_t *params_read_data(bridge_op *op, arena *a, tfdiags *d) {
-    Tfplugin6__ReadDataSource__Request *r = (void *)op->req;
-    if (!resolve(op, r->type_name, true, a, d))
-        return NULL;
-    json_t *config = dv_decode(r->config, op->t->type, "configuration", a, d);
-    return config ? json_pack("{s:s,s:o}", "type_name", op->t->rpc_name, "config", config) : NULL;
-}
-
 static ProtobufCMessage *answer_read_data(bridge_op *op, const json_t *result, arena *a,
                                           tfdiags *d) {
     Tfplugin6__ReadDataSource__Response *r =
@@ -624,30 +590,35 @@ static ProtobufCMessage *answer_stop(bridge_op *op, const json_t *result, arena 
 
 static const method_spec methods[] = {
     {PROVIDER_PATH("ValidateProviderConfig"), "ValidateProviderConfig",
-     &tfplugin6__validate_provider_config__request__descriptor, params_provider_config,
-     answer_validate_provider},
+     &tfplugin6__validate_provider_config__request__descriptor, params_provider_config, NULL,
+     &tfplugin6__validate_provider_config__response__descriptor, false},
     {PROVIDER_PATH("ConfigureProvider"), "ConfigureProvider",
-     &tfplugin6__configure_provider__request__descriptor, params_provider_config, answer_configure},
+     &tfplugin6__configure_provider__request__descriptor, params_provider_config, NULL,
+     &tfplugin6__configure_provider__response__descriptor, false},
     {PROVIDER_PATH("ValidateResourceConfig"), "ValidateResourceConfig",
-     &tfplugin6__validate_resource_config__request__descriptor, params_validate_resource,
-     answer_validate_resource},
+     &tfplugin6__validate_resource_config__request__descriptor, params_typed_config, NULL,
+     &tfplugin6__validate_resource_config__response__descriptor, false},
     {PROVIDER_PATH("ValidateDataResourceConfig"), "ValidateDataResourceConfig",
-     &tfplugin6__validate_data_resource_config__request__descriptor, params_validate_data,
-     answer_validate_data},
+     &tfplugin6__validate_data_resource_config__request__descriptor, params_typed_config, NULL,
+     &tfplugin6__validate_data_resource_config__response__descriptor, true},
     {PROVIDER_PATH("UpgradeResourceState"), "UpgradeResourceState",
-     &tfplugin6__upgrade_resource_state__request__descriptor, params_upgrade, answer_upgrade},
+     &tfplugin6__upgrade_resource_state__request__descriptor, params_upgrade, answer_upgrade, NULL,
+     false},
     {PROVIDER_PATH("ReadResource"), "ReadResource", &tfplugin6__read_resource__request__descriptor,
-     params_read, answer_read},
+     params_read, answer_read, NULL, false},
     {PROVIDER_PATH("PlanResourceChange"), "PlanResourceChange",
-     &tfplugin6__plan_resource_change__request__descriptor, params_plan, answer_plan},
+     &tfplugin6__plan_resource_change__request__descriptor, params_plan, answer_plan, NULL, false},
     {PROVIDER_PATH("ApplyResourceChange"), "ApplyResourceChange",
-     &tfplugin6__apply_resource_change__request__descriptor, params_apply, answer_apply},
+     &tfplugin6__apply_resource_change__request__descriptor, params_apply, answer_apply, NULL,
+     false},
     {PROVIDER_PATH("ImportResourceState"), "ImportResourceState",
-     &tfplugin6__import_resource_state__request__descriptor, params_import, answer_import},
+     &tfplugin6__import_resource_state__request__descriptor, params_import, answer_import, NULL,
+     false},
     {PROVIDER_PATH("ReadDataSource"), "ReadDataSource",
-     &tfplugin6__read_data_source__request__descriptor, params_read_data, answer_read_data},
+     &tfplugin6__read_data_source__request__descriptor, params_typed_config, answer_read_data, NULL,
+     true},
     {PROVIDER_PATH("StopProvider"), "StopProvider", &tfplugin6__stop_provider__request__descriptor,
-     params_stop, answer_stop},
+     params_stop, answer_stop, NULL, false},
 };
 
 /* ------------------------------------------------------------------ */
@@ -687,7 +658,8 @@ static void op_answer(bridge_op *op, const json_t *result, const rpc_client_erro
         add_rpc_error(a, d, op, error);
     else if (result)
         tfdiags_add_json(a, d, json_object_get(result, "diagnostics"), op_type(op));
-    ProtobufCMessage *resp = op->m->answer(op, error ? NULL : result, a, d);
+    ProtobufCMessage *resp = op->m->answer ? op->m->answer(op, error ? NULL : result, a, d)
+                                           : answer_diags_only(a, op->m->diags_desc, d);
     grpc_call *call = op->call;
     op->call = NULL;
     grpc_call_on_cancel(call, NULL, NULL);
@@ -835,8 +807,8 @@ static void answer_schema(bridge *b, grpc_call *call, bool metadata) {
 
 /* Calls that only need the schema wait for it on the `waiting` list under
  * a bridge_op without a method; this marker tells them apart. */
-static const method_spec schema_wait = {"", "", NULL, NULL, NULL};
-static const method_spec metadata_wait = {"", "", NULL, NULL, NULL};
+static const method_spec schema_wait = {"", "", NULL, NULL, NULL, NULL, false};
+static const method_spec metadata_wait = {"", "", NULL, NULL, NULL, NULL, false};
 
 static void on_waiting_gone(grpc_call *call, void *arg) {
     (void)call;
