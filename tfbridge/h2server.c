@@ -315,10 +315,13 @@ static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t stream
         return 0;
     }
     if (want > call->body_cap) {
-        /* Grow to what the prefix announces when we know it, so a message
-         * split over many DATA frames is copied once. */
-        size_t total = grpc_frame_total(call->body_len >= GRPC_PREFIX_LEN ? call->body : data,
-                                        call->body_len >= GRPC_PREFIX_LEN ? call->body_len : len);
+        /* Grow to what the prefix announces when we know it (it is whole
+         * in the body so far, or in this chunk when the body is empty), so
+         * a message split over many DATA frames is copied once. */
+        size_t total = call->body_len >= GRPC_PREFIX_LEN
+                           ? grpc_frame_total(call->body, call->body_len)
+                       : call->body_len == 0 ? grpc_frame_total(data, len)
+                                             : 0;
         size_t cap = call->body_cap ? call->body_cap * 2 : 1024;
         if (total > want && total <= o->max_message + GRPC_PREFIX_LEN)
             cap = total;
