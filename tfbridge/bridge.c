@@ -428,25 +428,35 @@ static ProtobufCMessage *answer_read(bridge_op *op, const json_t *result, arena 
 
 /* PlanResourceChange */
 
+/* The params of a plan or an apply: type_name and three values decoded
+ * from Terraform's (keys[i] named after the contract, whats[i] for error
+ * messages), and the private data under `private_key`. NULL after an error
+ * diagnostic. */
+static json_t *params_state_values(bridge_op *op, const Tfplugin6__DynamicValue *const dv[3],
+                                   const char *const keys[3], const char *const whats[3],
+                                   const char *private_key, ProtobufCBinaryData priv, arena *a,
+                                   tfdiags *d) {
+    json_t *params = json_pack("{s:s}", "type_name", op->t->rpc_name);
+    for (int i = 0; params && i < 3; i++) {
+        json_t *value = dv_decode(dv[i], op->t->type, whats[i], a, d);
+        if (!value || json_object_set_new(params, keys[i], value) != 0) {
+            json_decref(params);
+            return NULL;
+        }
+    }
+    if (params)
+        private_to_params(params, private_key, priv);
+    return params;
+}
+
 static json_t *params_plan(bridge_op *op, arena *a, tfdiags *d) {
     Tfplugin6__PlanResourceChange__Request *r = (void *)op->req;
     if (!resolve(op, r->type_name, false, a, d))
         return NULL;
-    const json_t *type = op->t->type;
-    json_t *prior = dv_decode(r->prior_state, type, "prior state", a, d);
-    json_t *proposed =
-        prior ? dv_decode(r->proposed_new_state, type, "proposed state", a, d) : NULL;
-    json_t *config = proposed ? dv_decode(r->config, type, "configuration", a, d) : NULL;
-    if (!config) {
-        json_decref(prior);
-        json_decref(proposed);
-        return NULL;
-    }
-    json_t *params = json_pack("{s:s,s:o,s:o,s:o}", "type_name", op->t->rpc_name, "prior_state",
-                               prior, "proposed_new_state", proposed, "config", config);
-    if (params)
-        private_to_params(params, "prior_private", r->prior_private);
-    return params;
+    const Tfplugin6__DynamicValue *const dv[3] = {r->prior_state, r->proposed_new_state, r->config};
+    static const char *const keys[3] = {"prior_state", "proposed_new_state", "config"};
+    static const char *const whats[3] = {"prior state", "proposed state", "configuration"};
+    return params_state_values(op, dv, keys, whats, "prior_private", r->prior_private, a, d);
 }
 
 static ProtobufCMessage *answer_plan(bridge_op *op, const json_t *result, arena *a, tfdiags *d) {
@@ -479,20 +489,10 @@ static json_t *params_apply(bridge_op *op, arena *a, tfdiags *d) {
     Tfplugin6__ApplyResourceChange__Request *r = (void *)op->req;
     if (!resolve(op, r->type_name, false, a, d))
         return NULL;
-    const json_t *type = op->t->type;
-    json_t *prior = dv_decode(r->prior_state, type, "prior state", a, d);
-    json_t *planned = prior ? dv_decode(r->planned_state, type, "planned state", a, d) : NULL;
-    json_t *config = planned ? dv_decode(r->config, type, "configuration", a, d) : NULL;
-    if (!config) {
-        json_decref(prior);
-        json_decref(planned);
-        return NULL;
-    }
-    json_t *params = json_pack("{s:s,s:o,s:o,s:o}", "type_name", op->t->rpc_name, "prior_state",
-                               prior, "planned_state", planned, "config", config);
-    if (params)
-        private_to_params(params, "planned_private", r->planned_private);
-    return params;
+    const Tfplugin6__DynamicValue *const dv[3] = {r->prior_state, r->planned_state, r->config};
+    static const char *const keys[3] = {"prior_state", "planned_state", "config"};
+    static const char *const whats[3] = {"prior state", "planned state", "configuration"};
+    return params_state_values(op, dv, keys, whats, "planned_private", r->planned_private, a, d);
 }
 
 static ProtobufCMessage *answer_apply(bridge_op *op, const json_t *result, arena *a, tfdiags *d) {
