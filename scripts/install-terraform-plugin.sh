@@ -32,7 +32,7 @@ Installed into $dest
 Use it with:
   terraform {
     required_providers {
-      cloudflare = { source = "$source_address", version = "$version" }
+      cloudflare = { source = "$source_address", version = "~> ${version%.*}" }
     }
   }
 then run terraform init (no network needed).
