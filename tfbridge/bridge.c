@@ -39,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define MODULE "tfbridge"
 
@@ -969,6 +970,39 @@ static void on_schema(rpc_client *client, int64_t id, json_t *result, const rpc_
     bridge_maybe_freed(b);
 }
 
+/* One line of the child's stderr. The provider writes text lines
+ * "[LEVEL] module: message" (JSON lines only with TF_LOG=JSON); they are
+ * re-logged as our own hclog JSON lines with the child's level and module,
+ * so Terraform files them under the right level instead of showing two
+ * level prefixes. Anything else goes through as it is, one write a line. */
+static void on_child_log(rpc_client *client, const char *line, size_t len, void *arg) {
+    (void)client;
+    (void)arg;
+    static const char *const levels[] = {"TRACE", "DEBUG", "INFO", "WARN", "ERROR"};
+    const char *close = len > 2 && line[0] == '[' ? memchr(line, ']', len < 8 ? len : 8) : NULL;
+    const char *colon = close ? strstr(close, ": ") : NULL;
+    for (int i = 0; colon && close[1] == ' ' && i < 5; i++) {
+        size_t n = strlen(levels[i]);
+        if ((size_t)(close - line - 1) != n || strncmp(line + 1, levels[i], n) != 0)
+            continue;
+        const char *module = close + 2;
+        if (memchr(module, ' ', (size_t)(colon - module)))
+            break; /* not a module name: pass the line through */
+        char name[64];
+        snprintf(name, sizeof(name), "%.*s", (int)(colon - module), module);
+        log_write((log_level)i, name, "%s", colon + 2);
+        return;
+    }
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return;
+    memcpy(copy, line, len);
+    copy[len] = '\n';
+    ssize_t ignored = write(STDERR_FILENO, copy, len + 1);
+    (void)ignored;
+    free(copy);
+}
+
 static void on_child_exit(rpc_client *client, int64_t status, int term_signal, void *arg) {
     (void)client;
     bridge *b = arg;
@@ -1006,6 +1040,7 @@ int bridge_new(uv_loop_t *loop, const bridge_options *opts, bridge **out) {
         .new_session =
             true, /* Ctrl-C reaches Terraform (which calls StopProvider), not the child */
         .on_exit = on_child_exit,
+        .on_stderr_line = on_child_log,
         .arg = b,
     };
     int rc = rpc_client_spawn(loop, &co, &b->child);

@@ -248,6 +248,7 @@ int main(int argc, char **argv) {
         break;
     case HANDSHAKE_NO_COOKIE:
         fputs(HANDSHAKE_NOT_A_PROGRAM, stderr);
+        fputs("(terraform-provider-cloudflare --help says how Terraform uses it.)\n", stderr);
         return 1;
     case HANDSHAKE_NO_VERSION:
         fprintf(stderr,
