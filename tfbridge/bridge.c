@@ -99,6 +99,9 @@ struct bridge {
     size_t ops_alive; /* ops not yet freed */
     uv_timer_t deadline_timer;
     uv_timer_t kill_timer;
+    uv_timer_t schema_timer; /* the schema request's deadline */
+    int64_t schema_id;
+    bool schema_pending; /* asked, not answered */
     void (*on_shutdown)(void *arg);
     void *arg;
     bool shutdown_requested;
@@ -329,6 +332,21 @@ static ProtobufCMessage *answer_diags_only(arena *a, const ProtobufCMessageDescr
     return &r->base;
 }
 
+/* Registers the values of the provider's sensitive attributes (api_token,
+ * api_key) as secrets, so that no log line of ours can ever show them, even
+ * one added later that logs values. */
+static void register_secrets(const bridge *b, const json_t *config) {
+    const json_t *attrs = json_object_get(
+        json_object_get(json_object_get(b->schema.raw, "provider"), "block"), "attributes");
+    const char *name;
+    const json_t *v;
+    json_object_foreach((json_t *)config, name, v) {
+        if (json_is_string(v) &&
+            json_is_true(json_object_get(json_object_get(attrs, name), "sensitive")))
+            log_add_secret(json_string_value(v));
+    }
+}
+
 /* ValidateProviderConfig, ConfigureProvider */
 
 static json_t *params_provider_config(bridge_op *op, arena *a, tfdiags *d) {
@@ -337,7 +355,10 @@ static json_t *params_provider_config(bridge_op *op, arena *a, tfdiags *d) {
             ? ((Tfplugin6__ConfigureProvider__Request *)op->req)->config
             : ((Tfplugin6__ValidateProviderConfig__Request *)op->req)->config;
     json_t *value = dv_decode(config, op->b->schema.provider_type, "provider configuration", a, d);
-    return value ? json_pack("{s:o}", "config", value) : NULL;
+    if (!value)
+        return NULL;
+    register_secrets(op->b, value);
+    return json_pack("{s:o}", "config", value);
 }
 
 /* ValidateResourceConfig, ValidateDataResourceConfig, ReadDataSource: their
@@ -709,7 +730,8 @@ static void deadline_fired(uv_timer_t *t) {
         op_unlink(op);
         log_error(MODULE, "%s: no answer from the provider after %.0f s", op->m->rpc_method,
                   (double)b->call_timeout_ms / 1000.0);
-        rpc_client_cancel(b->child, op->rpc_id);
+        if (op->call) /* a call Terraform reset was cancelled then */
+            rpc_client_cancel(b->child, op->rpc_id);
         arena a = ARENA_INIT;
         tfdiags d = {0};
         char detail[300];
@@ -924,8 +946,7 @@ void bridge_dispatch(grpc_call *call, const char *path, const uint8_t *msg, size
         op_wait_for_schema(op);
         return;
     }
-    grpc_call_on_cancel(call, on_call_gone, op);
-    op_send(op);
+    op_ready(op); /* sent, or answered with why the schema is missing */
 }
 
 /* ------------------------------------------------------------------ */
@@ -937,17 +958,37 @@ static void release_waiting(bridge *b) {
         op_ready(b->waiting.head);
 }
 
+/* The child did not give its schema in time: every waiting call, and every
+ * call from now on, is answered with that (never a hang). Should the
+ * schema come after all, later calls work again (on_schema). */
+static void on_schema_timeout(uv_timer_t *t) {
+    bridge *b = t->data;
+    if (!b->schema_pending || b->schema_ready)
+        return;
+    snprintf(b->schema_error, sizeof(b->schema_error),
+             "provider-cloudflare did not give its schema within %.0f s (TFBRIDGE_CALL_TIMEOUT)",
+             (double)b->call_timeout_ms / 1000.0);
+    b->schema_failed = true;
+    log_error(MODULE, "%s", b->schema_error);
+    rpc_client_cancel(b->child, b->schema_id);
+    release_waiting(b);
+}
+
 static void on_schema(rpc_client *client, int64_t id, json_t *result, const rpc_client_error *error,
                       void *arg) {
     (void)client;
     (void)id;
     bridge *b = arg;
     b->ops_alive--;
+    b->schema_pending = false;
+    uv_timer_stop(&b->schema_timer);
     if (b->closing) {
         /* The waiting calls were already answered by bridge_close(). */
         bridge_maybe_freed(b);
         return;
     }
+    bool was_late = b->schema_failed; /* its deadline passed: calls were told */
+    b->schema_failed = false;
     if (error) {
         snprintf(b->schema_error, sizeof(b->schema_error),
                  "provider-cloudflare did not give its schema: %s (code %d)",
@@ -961,8 +1002,9 @@ static void on_schema(rpc_client *client, int64_t id, json_t *result, const rpc_
         b->schema_failed = true;
     } else {
         b->schema_ready = true;
-        log_debug(MODULE, "schema loaded: %zu resource types, %zu data sources",
-                  b->schema.n_resources, b->schema.n_data_sources);
+        log_debug(MODULE, "schema loaded%s: %zu resource types, %zu data sources",
+                  was_late ? " (late; calls from now on work)" : "", b->schema.n_resources,
+                  b->schema.n_data_sources);
     }
     if (b->schema_failed)
         log_error(MODULE, "%s", b->schema_error);
@@ -1051,16 +1093,19 @@ int bridge_new(uv_loop_t *loop, const bridge_options *opts, bridge **out) {
     }
     uv_timer_init(loop, &b->deadline_timer);
     uv_timer_init(loop, &b->kill_timer);
-    b->deadline_timer.data = b->kill_timer.data = b;
-    b->handles_open = 2;
-    int64_t id;
+    uv_timer_init(loop, &b->schema_timer);
+    b->deadline_timer.data = b->kill_timer.data = b->schema_timer.data = b;
+    b->handles_open = 3;
     b->ops_alive++; /* the schema request */
-    rc = rpc_client_call(b->child, "GetProviderSchema", json_object(), on_schema, b, &id);
+    rc = rpc_client_call(b->child, "GetProviderSchema", json_object(), on_schema, b, &b->schema_id);
     if (rc < 0) {
         b->ops_alive--;
         snprintf(b->schema_error, sizeof(b->schema_error), "could not ask for the schema: %s",
                  uv_strerror(rc));
         b->schema_failed = true;
+    } else {
+        b->schema_pending = true;
+        uv_timer_start(&b->schema_timer, on_schema_timeout, b->call_timeout_ms, 0);
     }
     *out = b;
     return 0;
@@ -1105,6 +1150,7 @@ static void bridge_maybe_freed(bridge *b) {
         b->timers_closing = true;
         uv_close((uv_handle_t *)&b->deadline_timer, timer_closed);
         uv_close((uv_handle_t *)&b->kill_timer, timer_closed);
+        uv_close((uv_handle_t *)&b->schema_timer, timer_closed);
     }
     if (b->child || b->handles_open > 0)
         return;
@@ -1125,6 +1171,7 @@ void bridge_close(bridge *b, unsigned grace_ms, void (*on_closed)(void *arg), vo
     b->on_closed = on_closed;
     b->closed_arg = arg;
     uv_timer_stop(&b->deadline_timer);
+    uv_timer_stop(&b->schema_timer);
     /* Calls still waiting for the schema will not get one now. */
     if (!b->schema_ready && !b->schema_failed) {
         b->schema_failed = true;

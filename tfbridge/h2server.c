@@ -151,6 +151,14 @@ void grpc_call_on_cancel(grpc_call *call, void (*cb)(grpc_call *call, void *arg)
     call->cancel_arg = arg;
 }
 
+/* nghttp2 would not take an answer's frames (memory ran out): reset the
+ * stream, so that the client is not left waiting for an answer that will
+ * never come. */
+static void stream_failed(nghttp2_session *session, int32_t stream_id, const char *what, int rv) {
+    log_warn(MODULE, "stream %d: %s: %s; resetting it", (int)stream_id, what, nghttp2_strerror(rv));
+    nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, stream_id, NGHTTP2_INTERNAL_ERROR);
+}
+
 /* nghttp2's data source: hands out the prefixed message, then ends the DATA
  * run without ending the stream and submits the trailers. */
 static ssize_t read_answer(nghttp2_session *session, int32_t stream_id, uint8_t *buf, size_t length,
@@ -168,8 +176,7 @@ static ssize_t read_answer(nghttp2_session *session, int32_t stream_id, uint8_t 
         };
         int rv = nghttp2_submit_trailer(session, stream_id, trailers, 1);
         if (rv != 0)
-            log_warn(MODULE, "stream %d: submitting trailers: %s", (int)stream_id,
-                     nghttp2_strerror(rv));
+            stream_failed(session, stream_id, "submitting trailers", rv);
     }
     return (ssize_t)n;
 }
@@ -201,8 +208,7 @@ void grpc_call_reply(grpc_call *call, const uint8_t *msg, size_t len) {
     nghttp2_data_provider provider = {.source.ptr = call, .read_callback = read_answer};
     int rv = nghttp2_submit_response(c->h2, call->stream_id, headers, 2, &provider);
     if (rv != 0)
-        log_warn(MODULE, "stream %d: submitting the answer: %s", (int)call->stream_id,
-                 nghttp2_strerror(rv));
+        stream_failed(c->h2, call->stream_id, "submitting the answer", rv);
     conn_flush(c);
 }
 
@@ -221,8 +227,7 @@ void grpc_call_fail(grpc_call *call, int status, const char *message) {
         headers[n++] = (nghttp2_nv)NV("grpc-message", encoded);
     int rv = nghttp2_submit_response(c->h2, call->stream_id, headers, n, NULL);
     if (rv != 0)
-        log_warn(MODULE, "stream %d: submitting the status: %s", (int)call->stream_id,
-                 nghttp2_strerror(rv));
+        stream_failed(c->h2, call->stream_id, "submitting the status", rv);
     free(encoded);
     call_release_body(call);
     conn_flush(c);
@@ -249,14 +254,22 @@ static void call_dispatch(grpc_call *call) {
         grpc_call_fail(call, GRPC_INTERNAL, grpc_frame_error_text(r));
         return;
     }
+    if (c->server->closing) {
+        /* The owner may already be gone (h2server.h): nothing new starts. */
+        grpc_call_fail(call, GRPC_UNAVAILABLE, "the plugin is shutting down");
+        return;
+    }
     call->dispatched = true;
     if (!c->served) {
         c->served = true;
         c->server->served_open++;
     }
     c->server->opts.dispatch(call, call->path, msg, len, c->server->opts.ctx);
-    /* The handler may have answered and the call may even be gone by now
-     * (never freed inside dispatch: streams close only while sending). */
+    /* The call is still here: calls are freed only when their stream
+     * closes, and that happens while sending, which waits until reading
+     * is done. The handler has copied what it needs of the message, so the
+     * body goes now rather than when the (maybe slow) answer comes. */
+    call_release_body(call);
 }
 
 /* ------------------------------------------------------------------ */
@@ -520,7 +533,7 @@ static int feed_h2(void *arg, const char *data, size_t len) {
     if (rv < 0) {
         log_warn(MODULE, "closing a connection that does not speak HTTP/2: %s",
                  nghttp2_strerror((int)rv));
-        return -1;
+        return 1; /* stops tls_stream_pump; not a TLS status */
     }
     return 0;
 }
@@ -543,6 +556,8 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
             rc = tls_stream_pump(&c->tls, feed_h2, c);
             if (rc == TLS_FAILED)
                 log_warn(MODULE, "closing a connection: %s", c->tls.error);
+            else if (rc == TLS_CLOSED)
+                log_debug(MODULE, "the client ended its TLS session");
         }
     } else {
         rc = feed_h2(c, c->rbuf, (size_t)nread);
@@ -728,6 +743,7 @@ void h2_server_close(h2_server *s, void (*on_closed)(void *arg), void *arg) {
         next = c->next;
         if (c->closed)
             continue;
+        uv_read_stop(&c->io.stream); /* no request starts after this */
         nghttp2_submit_goaway(c->h2, NGHTTP2_FLAG_NONE,
                               nghttp2_session_get_last_proc_stream_id(c->h2), NGHTTP2_NO_ERROR,
                               NULL, 0);

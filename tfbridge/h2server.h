@@ -17,6 +17,11 @@
  * connection closed); after either, the pointer is dead. A handler that
  * answers later must therefore register a cancel callback.
  *
+ * Closing: h2_server_close() stops reading at once (a request that had not
+ * ended is never dispatched), so the dispatch context may be freed as soon
+ * as its own calls are settled; the connections close once what they have
+ * to send is written.
+ *
  * Limits: a request message is capped (max_message) and the bytes buffered
  * for unanswered requests on one connection are capped too; past either the
  * call is failed with RESOURCE_EXHAUSTED. Garbage that is not HTTP/2, or a
@@ -34,8 +39,9 @@
 typedef struct h2_server h2_server;
 typedef struct grpc_call grpc_call;
 
-/* A complete request: `path` ("/tfplugin6.Provider/ReadResource") and the
- * message bytes are borrowed for the duration of the call. */
+/* A complete request: `path` ("/tfplugin6.Provider/ReadResource") is
+ * borrowed while the call lives; the message bytes only during this
+ * callback (they are freed when it returns). */
 typedef void (*grpc_dispatch_cb)(grpc_call *call, const char *path, const uint8_t *msg, size_t len,
                                  void *ctx);
 

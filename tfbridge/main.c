@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -182,6 +183,25 @@ static void on_sigterm(uv_signal_t *s, int signum) {
     begin_exit(s->data, "SIGTERM");
 }
 
+/* TFBRIDGE_CALL_TIMEOUT in seconds, 0.001 to 1,000,000; anything else (not a
+ * number, inf, out of range) is refused with a warning and the default
+ * used. */
+static double call_timeout_from_env(void) {
+    const char *text = getenv("TFBRIDGE_CALL_TIMEOUT");
+    if (!text || !*text)
+        return 0;
+    char *end;
+    double v = strtod(text, &end);
+    if (end == text || *end != '\0' || !isfinite(v) || v < 0.001 || v > 1e6) {
+        log_warn(MODULE,
+                 "TFBRIDGE_CALL_TIMEOUT=\"%.32s\" is not a number of seconds between 0.001 and "
+                 "1000000; using %.0f",
+                 text, BRIDGE_DEFAULT_CALL_TIMEOUT);
+        return 0;
+    }
+    return v;
+}
+
 /* Writes all of `data` to stdout, unbuffered. */
 static int write_stdout(const char *data, size_t len) {
     while (len > 0) {
@@ -277,11 +297,11 @@ int main(int argc, char **argv) {
 
     /* The child first: it starts while we make our key and certificate. */
     const char *child_argv[] = {child, NULL};
-    const char *timeout_env = getenv("TFBRIDGE_CALL_TIMEOUT");
+    double call_timeout = call_timeout_from_env();
     bridge_options bo = {
         .child_argv = child_argv,
         .type_prefix = PROVIDER_NAME "_",
-        .call_timeout = timeout_env ? strtod(timeout_env, NULL) : 0,
+        .call_timeout = call_timeout,
         .on_shutdown = on_shutdown,
         .arg = &a,
     };

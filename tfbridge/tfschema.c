@@ -477,6 +477,47 @@ Tfplugin6__AttributePath *tfpath_from_json(arena *a, const json_t *path, const j
     return arena_failed(a) ? NULL : pb;
 }
 
+/* A copy of `text` that is valid UTF-8, as proto3 string fields must be
+ * (Go's protobuf refuses the whole message otherwise): an invalid or cut
+ * sequence becomes '?'. Texts cut with snprintf can end inside a character;
+ * messages from the child or the API can hold anything. */
+static char *utf8_copy(arena *a, const char *text) {
+    size_t len = strlen(text);
+    char *out = arena_alloc(a, len + 1);
+    if (!out)
+        return NULL;
+    const unsigned char *p = (const unsigned char *)text;
+    size_t i = 0, n = 0;
+    while (i < len) {
+        unsigned char c = p[i];
+        size_t need = c < 0x80             ? 0
+                      : (c & 0xe0) == 0xc0 ? 1
+                      : (c & 0xf0) == 0xe0 ? 2
+                      : (c & 0xf8) == 0xf0 ? 3
+                                           : 4;
+        /* 0xc0, 0xc1 (overlong) and 0xf5.. (past U+10FFFF) never lead. */
+        bool ok = need < 4 && i + need < len && !(c >= 0xc0 && c < 0xc2) && c < 0xf5;
+        for (size_t k = 1; ok && k <= need; k++)
+            ok = (p[i + k] & 0xc0) == 0x80;
+        /* Overlong 3- and 4-byte forms, surrogates and code points past
+         * U+10FFFF are invalid too. */
+        if (ok && need == 2)
+            ok = !(c == 0xe0 && p[i + 1] < 0xa0) && !(c == 0xed && p[i + 1] >= 0xa0);
+        if (ok && need == 3)
+            ok = !(c == 0xf0 && p[i + 1] < 0x90) && !(c == 0xf4 && p[i + 1] >= 0x90);
+        if (!ok) {
+            out[n++] = '?';
+            i++;
+            continue;
+        }
+        memcpy(out + n, p + i, need + 1);
+        n += need + 1;
+        i += need + 1;
+    }
+    out[n] = '\0';
+    return out;
+}
+
 static void diags_push(arena *a, tfdiags *out, Tfplugin6__Diagnostic *d) {
     if (out->n == out->cap) {
         size_t cap = out->cap ? out->cap * 2 : 4;
@@ -497,8 +538,8 @@ void tfdiags_add(arena *a, tfdiags *out, Tfplugin6__Diagnostic__Severity severit
     if (!d)
         return;
     d->severity = severity;
-    d->summary = arena_strdup(a, summary ? summary : "");
-    d->detail = arena_strdup(a, detail ? detail : "");
+    d->summary = utf8_copy(a, summary ? summary : "");
+    d->detail = utf8_copy(a, detail ? detail : "");
     if (d->summary && d->detail)
         diags_push(a, out, d);
 }
@@ -517,8 +558,8 @@ void tfdiags_add_json(arena *a, tfdiags *out, const json_t *diags, const json_t 
          * but "warning" counts as an error. */
         d->severity = sev && strcmp(sev, "warning") == 0 ? TFPLUGIN6__DIAGNOSTIC__SEVERITY__WARNING
                                                          : TFPLUGIN6__DIAGNOSTIC__SEVERITY__ERROR;
-        d->summary = arena_strdup(a, text(j, "summary"));
-        d->detail = arena_strdup(a, text(j, "detail"));
+        d->summary = utf8_copy(a, text(j, "summary"));
+        d->detail = utf8_copy(a, text(j, "detail"));
         const json_t *path = json_object_get(j, "attribute");
         if (json_array_size(path))
             d->attribute = tfpath_from_json(a, path, type);

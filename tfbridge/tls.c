@@ -285,7 +285,7 @@ int tls_stream_pump(tls_stream *s, int (*on_plain)(void *arg, const char *data, 
             return TLS_OK;
         if (e == SSL_ERROR_ZERO_RETURN) {
             snprintf(s->error, sizeof(s->error), "the peer closed the TLS session");
-            return TLS_FAILED;
+            return TLS_CLOSED;
         }
         return fail(s, "TLS read");
     }

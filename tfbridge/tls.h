@@ -45,6 +45,7 @@ SSL_CTX *tls_server_ctx_new(const tls_identity *id, const char *client_cert_pem,
 typedef enum tls_status {
     TLS_OK = 0,      /* progress made (or nothing to do) */
     TLS_FAILED = -1, /* the session is broken: close the connection */
+    TLS_CLOSED = -2, /* the peer ended the session (close_notify): close too */
 } tls_status;
 
 typedef struct tls_stream {
@@ -65,9 +66,10 @@ int tls_stream_feed(tls_stream *s, const void *data, size_t len);
 
 /* Advances the handshake and decrypts what has arrived, calling
  * on_plain(arg, data, len) for each run of plaintext. on_plain returns 0 to
- * go on, anything else to stop (its value is returned). Returns 0 when
- * everything fed so far has been consumed (the session may want more), or
- * TLS_FAILED with s->error set. */
+ * go on, a positive value to stop (its value is returned). Returns 0 when
+ * everything fed so far has been consumed (the session may want more),
+ * TLS_CLOSED when the peer ended the session, or TLS_FAILED with s->error
+ * set. */
 int tls_stream_pump(tls_stream *s, int (*on_plain)(void *arg, const char *data, size_t len),
                     void *arg);
 

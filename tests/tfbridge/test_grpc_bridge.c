@@ -2086,6 +2086,55 @@ static void test_child_hang(void **state) {
     s->child_pid = 0;
 }
 
+/* A child that never gives its schema (cat: it echoes our requests, which
+ * are not answers, and never says anything else). GetProviderSchema and
+ * every other call are answered with that reason once TFBRIDGE_CALL_TIMEOUT
+ * has passed, never left hanging, and calls after that are answered at
+ * once; Shutdown still ends everything. */
+static void test_schema_never_comes(void **state) {
+    (void)state;
+    static const char *const env[] = {"TFBRIDGE_CALL_TIMEOUT=1", "TFBRIDGE_PROVIDER=/bin/cat",
+                                      NULL};
+    session *s = &g_s;
+    session_start_env(s, env);
+
+    long t0 = gc_now_ms();
+    gc_result r;
+    gc_call(s->conn, P("GetProviderSchema"), NULL, 0, 10000 * g_slow, &r);
+    long took = gc_now_ms() - t0;
+    Tfplugin6__GetProviderSchema__Response *sr = unpack_result(
+        &r, "GetProviderSchema", &tfplugin6__get_provider_schema__response__descriptor);
+    const Tfplugin6__Diagnostic *d = expect_error(
+        sr->n_diagnostics, sr->diagnostics, "Provider schema unavailable", "GetProviderSchema");
+    assert_non_null(strstr(d->detail, "did not give its schema within 1 s"));
+    assert_non_null(sr->provider);
+    assert_non_null(sr->provider->block); /* Terraform dereferences it */
+    free_msg(sr);
+    gc_result_free(&r);
+    assert_true(took >= 900);
+
+    /* A later call: answered at once with the same reason, not sent to a
+     * child whose schema is unknown. */
+    Tfplugin6__ValidateProviderConfig__Request vreq =
+        TFPLUGIN6__VALIDATE_PROVIDER_CONFIG__REQUEST__INIT;
+    size_t len = protobuf_c_message_get_packed_size(&vreq.base);
+    uint8_t buf[16];
+    protobuf_c_message_pack(&vreq.base, buf);
+    t0 = gc_now_ms();
+    gc_call(s->conn, P("ValidateProviderConfig"), buf, len, 10000 * g_slow, &r);
+    took = gc_now_ms() - t0;
+    Tfplugin6__ValidateProviderConfig__Response *vr = unpack_result(
+        &r, "ValidateProviderConfig", &tfplugin6__validate_provider_config__response__descriptor);
+    d = expect_error(vr->n_diagnostics, vr->diagnostics, "Provider schema unavailable",
+                     "ValidateProviderConfig");
+    assert_non_null(strstr(d->detail, "did not give its schema"));
+    free_msg(vr);
+    gc_result_free(&r);
+    assert_true(took < 900 + 500L * g_slow);
+
+    session_shutdown(s);
+}
+
 /* ------------------------------------------------------------------ */
 
 int main(int argc, char **argv) {
@@ -2108,6 +2157,7 @@ int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
         T(test_handshake_line),
+        T(test_schema_never_comes),
         T(test_get_provider_schema),
         T(test_get_metadata),
         T(test_lifecycle),

@@ -462,8 +462,42 @@ static void test_diagnostics(void **state) {
     arena_free(&a);
 }
 
+/* Diagnostic texts reach Terraform as proto3 strings, which must be valid
+ * UTF-8: a text cut inside a character (snprintf) or holding stray bytes
+ * comes out with '?' in their place, and valid text is kept as it is. */
+static void test_diagnostics_valid_utf8(void **state) {
+    (void)state;
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"caf\xc3\xa9", "caf\xc3\xa9"}, /* whole: kept */
+        {"cut \xc3", "cut ?"},          /* cut after a lead byte */
+        {"cut \xe2\x80", "cut ??"},     /* cut inside three bytes */
+        {"\xe2\x80\x9cquoted\xe2\x80\x9d", "\xe2\x80\x9cquoted\xe2\x80\x9d"},
+        {"stray \x80 byte", "stray ? byte"},          /* continuation alone */
+        {"overlong \xc0\xaf", "overlong ??"},         /* overlong '/' */
+        {"surrogate \xed\xa0\x80", "surrogate ???"},  /* U+D800 */
+        {"too big \xf4\x90\x80\x80", "too big ????"}, /* past U+10FFFF */
+        {"emoji \xf0\x9f\x94\x91", "emoji \xf0\x9f\x94\x91"},
+    };
+    arena a = ARENA_INIT;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        tfdiags d = {0};
+        tfdiags_add(&a, &d, TFPLUGIN6__DIAGNOSTIC__SEVERITY__ERROR, cases[i].in, cases[i].in);
+        assert_int_equal(d.n, 1);
+        assert_string_equal(d.items[0]->summary, cases[i].out);
+        assert_string_equal(d.items[0]->detail, cases[i].out);
+        json_t *j = json_pack("[{s:s,s:s}]", "severity", "error", "summary", "x");
+        tfdiags_add_json(&a, &d, j, NULL);
+        json_decref(j);
+        assert_int_equal(d.n, 2);
+    }
+    arena_free(&a);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_diagnostics_valid_utf8),
         cmocka_unit_test(test_load_real),
         cmocka_unit_test(test_load_refuses),
         cmocka_unit_test(test_load_minimal_and_diagnostics),
