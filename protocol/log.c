@@ -18,7 +18,9 @@
  * callback may log from another thread. The level is read without a lock; it
  * is set once at start-up.
  */
-#include "protocol.h"
+#include "log.h"
+
+#include <uv.h>
 
 #include <errno.h>
 #include <poll.h>

@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "cfapi.h"
 #include "cfapi_internal.h"
 
 #include <stdlib.h>

@@ -6,9 +6,9 @@
  */
 #include "cfapi.h"
 #include "cfapi_internal.h"
-#include "sso_ids.h"
 
 #include <curl/curl.h>
+#include <ctype.h>
 #include <uv.h>
 #include <inttypes.h>
 #include <math.h>
@@ -22,22 +22,60 @@
 /* Pure helpers (cfapi_internal.h)                                      */
 /* ------------------------------------------------------------------ */
 
-/* The id and domain rules are sso_ids.c's: one definition for the
- * resource's validation and the client's second guard. */
+/* The id and domain rules of the Cloudflare API, written once: the
+ * resource validates what users type with these (sso_ids.c), and the
+ * client applies them again as a second guard before building a URL. */
 bool cfapi_id_is_valid(const char *id) {
-    return sso_is_hex_id(id);
+    if (!id)
+        return false;
+    size_t n = 0;
+    for (; id[n]; n++) {
+        if (n >= CFAPI_ID_LEN || !isxdigit((unsigned char)id[n]))
+            return false;
+    }
+    return n == CFAPI_ID_LEN;
 }
 
-bool cfapi_domain_is_valid(const char *d) {
-    return sso_is_domain(d);
+bool cfapi_domain_is_valid(const char *s) {
+    if (!s)
+        return false;
+    size_t total = strlen(s);
+    if (total == 0 || total > CFAPI_DOMAIN_MAX)
+        return false;
+    size_t labels = 0;
+    const char *label = s;
+    bool last_all_digits = false;
+    for (;;) {
+        const char *dot = strchr(label, '.');
+        size_t len = dot ? (size_t)(dot - label) : strlen(label);
+        if (len == 0 || len > 63 || label[0] == '-' || label[len - 1] == '-')
+            return false;
+        last_all_digits = true;
+        for (size_t i = 0; i < len; i++) {
+            unsigned char c = (unsigned char)label[i];
+            if (!isalnum(c) && c != '-')
+                return false;
+            if (!isdigit(c))
+                last_all_digits = false;
+        }
+        labels++;
+        if (!dot)
+            break;
+        label = dot + 1;
+    }
+    return labels >= 2 && !last_all_digits;
+}
+
+bool cfapi_domain_equal(const char *a, const char *b) {
+    return a && b && strcasecmp(a, b) == 0;
 }
 
 json_t *cfapi_find_by_domain(const json_t *list, const char *domain) {
     size_t i;
     json_t *e;
     json_array_foreach(list, i, e) {
-        if (sso_domain_equal(json_string_value(json_object_get(e, "email_domain")), domain) &&
-            sso_is_hex_id(json_string_value(json_object_get(e, "id"))))
+        if (cfapi_domain_equal(json_string_value(json_object_get(e, "email_domain")), domain) &&
+            cfapi_id_is_valid(json_string_value(json_object_get(e, "id"))))
             return e;
     }
     return NULL;

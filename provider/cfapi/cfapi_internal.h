@@ -18,15 +18,6 @@
 /* Length of the response excerpt quoted in a diagnostic. */
 #define CFAPI_EXCERPT_MAX 200
 
-/* True for exactly 32 hex characters (either case) and nothing else. */
-bool cfapi_id_is_valid(const char *id);
-
-/* True for a DNS name as sso_is_domain() defines it: 2 or more
- * dot-separated labels of 1-63 letters, digits or hyphens (not at either
- * end of a label), 253 characters at most, a top-level label that is not
- * all digits, no trailing dot. */
-bool cfapi_domain_is_valid(const char *domain);
-
 /* Builds "{base}/accounts/{account_id}/sso_connectors[/{connector_id}
  * [/begin_verification]]" into a new malloc'd string (*out, caller frees).
  * `connector_id` may be NULL (the collection); `begin_verification` needs a

@@ -20,7 +20,7 @@
  * token permission needed. The token or key never appears in a diagnostic
  * or a log line.
  *
- * Ids passed in must already be validated (sso_ids.h); the client refuses
+ * Ids passed in must already be validated by the caller; the client refuses
  * (UV_EINVAL) any id that is not 32 lowercase-or-uppercase hex characters,
  * as a second guard, so nothing can change the request path.
  */
@@ -94,6 +94,18 @@ int cfapi_delete(cfapi_client *c, const char *account_id, const char *connector_
                  void *arg, cfapi_call **call_out);
 int cfapi_begin_verification(cfapi_client *c, const char *account_id, const char *connector_id,
                              cfapi_cb cb, void *arg, cfapi_call **call_out);
+
+/* The Cloudflare API's identifier rules, the one definition in the tree.
+ * An account or connector id is exactly 32 hex characters (either case).
+ * An email domain is a DNS name: 2 or more dot-separated labels of 1-63
+ * letters, digits or hyphens (not at either end of a label), at most 253
+ * characters, a top-level label that is not all digits, no trailing dot. */
+#define CFAPI_ID_LEN     32
+#define CFAPI_DOMAIN_MAX 253
+bool cfapi_id_is_valid(const char *id);
+bool cfapi_domain_is_valid(const char *domain);
+/* True when two domains are equal ignoring ASCII case. */
+bool cfapi_domain_equal(const char *a, const char *b);
 
 /* The connector of a list result (as cfapi_list() returns it) whose
  * email_domain equals `domain` ignoring case and whose id is valid;

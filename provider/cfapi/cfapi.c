@@ -21,7 +21,7 @@
 #include "cfapi.h"
 #include "cfapi_internal.h"
 #include "http_uv.h"
-#include "protocol.h"
+#include "log.h"
 
 #include <curl/curl.h>
 #include <inttypes.h>

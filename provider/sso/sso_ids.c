@@ -3,49 +3,17 @@
  */
 #include "sso_ids.h"
 
-#include <ctype.h>
-#include <string.h>
-#include <strings.h>
+#include "cfapi.h"
 
+#include <string.h>
+
+/* The rules are the Cloudflare client's (cfapi.h): written once. */
 bool sso_is_hex_id(const char *s) {
-    if (!s)
-        return false;
-    size_t n = 0;
-    for (; s[n]; n++) {
-        if (n >= SSO_ID_LEN || !isxdigit((unsigned char)s[n]))
-            return false;
-    }
-    return n == SSO_ID_LEN;
+    return cfapi_id_is_valid(s);
 }
 
 bool sso_is_domain(const char *s) {
-    if (!s)
-        return false;
-    size_t total = strlen(s);
-    if (total == 0 || total > SSO_DOMAIN_MAX)
-        return false;
-    size_t labels = 0;
-    const char *label = s;
-    bool last_all_digits = false;
-    for (;;) {
-        const char *dot = strchr(label, '.');
-        size_t len = dot ? (size_t)(dot - label) : strlen(label);
-        if (len == 0 || len > 63 || label[0] == '-' || label[len - 1] == '-')
-            return false;
-        last_all_digits = true;
-        for (size_t i = 0; i < len; i++) {
-            unsigned char c = (unsigned char)label[i];
-            if (!isalnum(c) && c != '-')
-                return false;
-            if (!isdigit(c))
-                last_all_digits = false;
-        }
-        labels++;
-        if (!dot)
-            break;
-        label = dot + 1;
-    }
-    return labels >= 2 && !last_all_digits;
+    return cfapi_domain_is_valid(s);
 }
 
 sso_import_kind sso_parse_import_id(const char *id, char account[SSO_ID_LEN + 1],
@@ -84,5 +52,5 @@ sso_import_kind sso_parse_import_id(const char *id, char account[SSO_ID_LEN + 1]
 }
 
 bool sso_domain_equal(const char *a, const char *b) {
-    return a && b && strcasecmp(a, b) == 0;
+    return cfapi_domain_equal(a, b);
 }

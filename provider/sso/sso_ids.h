@@ -13,8 +13,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define SSO_ID_LEN     32
-#define SSO_DOMAIN_MAX 253
+#include "cfapi.h"
+
+#define SSO_ID_LEN     CFAPI_ID_LEN
+#define SSO_DOMAIN_MAX CFAPI_DOMAIN_MAX
 
 /* True for exactly 32 hex characters (either case) and nothing else. */
 bool sso_is_hex_id(const char *s);
