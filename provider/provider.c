@@ -1,13 +1,17 @@
 /*
- * provider.c - the provider object and its method table: the methods that
- * need no API call (schema, validation, configuration, state upgrade,
- * plan) live here; the asynchronous ones in sso_resource.c and sso_data.c.
+ * provider.c - the provider object and its method table. The shell owns
+ * the table of types (which resource and data source types exist and
+ * which functions serve them), so every method that names a type is
+ * routed here, and an unknown type is answered here, in one place. The
+ * methods that need no type and no API call (schema, provider validation
+ * and configuration) live here too; the rest run in the type's entry
+ * (sso/, see sso.h).
  */
 #include "provider.h"
 
+#include "provider_config.h"
 #include "schema.h"
-#include "sso_op.h"
-#include "sso_plan.h"
+#include "sso.h"
 #include "sso_schema.h"
 
 #include <stdlib.h>
@@ -15,11 +19,81 @@
 
 #define MOD "provider"
 
+struct provider {
+    sso_host host; /* what the types' handlers see: loop, client, configured */
+    provider_config config;
+    void (*on_closed)(void *arg);
+    void *on_closed_arg;
+};
+
+/* The types this provider serves. */
+static const sso_resource_type *const resource_types[] = {&sso_connector_resource};
+static const sso_data_source_type *const data_source_types[] = {&sso_connector_data_source,
+                                                               &sso_connectors_data_source};
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+static const sso_resource_type *find_resource(const char *type_name) {
+    for (size_t i = 0; type_name && i < COUNT(resource_types); i++)
+        if (strcmp(resource_types[i]->type_name, type_name) == 0)
+            return resource_types[i];
+    return NULL;
+}
+
+static const sso_data_source_type *find_data_source(const char *type_name) {
+    for (size_t i = 0; type_name && i < COUNT(data_source_types); i++)
+        if (strcmp(data_source_types[i]->type_name, type_name) == 0)
+            return data_source_types[i];
+    return NULL;
+}
+
+/* The one answer to a type name the provider does not serve: `result`
+ * (stolen, the method's empty result) with an error diagnostic that lists
+ * the types it has. */
+static void answer_unknown_type(rpc_request *req, json_t *result, const char *type_name,
+                                bool data_source) {
+    char *known = NULL;
+    size_t n = data_source ? COUNT(data_source_types) : COUNT(resource_types);
+    for (size_t i = 0; i < n; i++) {
+        const char *name =
+            data_source ? data_source_types[i]->type_name : resource_types[i]->type_name;
+        char *next = NULL;
+        if (asprintf(&next, "%s%s\"%s\"", known ? known : "", i == 0 ? "" : i + 1 == n ? " and " : ", ",
+                     name) < 0)
+            next = NULL;
+        free(known);
+        known = next;
+    }
+    json_t *diags = json_array();
+    diag_error(diags, NULL, data_source ? "Unknown data source type" : "Unknown resource type",
+               "This provider has no %s \"%s\"; it has %s.",
+               data_source ? "data source" : "resource type", type_name ? type_name : "",
+               known ? known : "none");
+    free(known);
+    json_object_set_new(result, "diagnostics", diags);
+    rpc_respond(req, result);
+}
+
+/* params.type_name of a method routed by type: a string (else -32602),
+ * naming a served type (else the unknown-type answer with `empty()`).
+ * Returns the type's entry, or NULL when the request has been answered. */
+static const sso_resource_type *resource_of(rpc_request *req, json_t *params,
+                                            json_t *(*empty)(void)) {
+    json_t *type_name = json_object_get(params, "type_name");
+    if (!json_is_string(type_name)) {
+        rpc_respond_error(req, RPC_INVALID_PARAMS, "params.type_name must be a string", NULL);
+        return NULL;
+    }
+    const sso_resource_type *t = find_resource(json_string_value(type_name));
+    if (!t)
+        answer_unknown_type(req, empty(), json_string_value(type_name), false);
+    return t;
+}
+
 int provider_new(uv_loop_t *loop, provider **out) {
     provider *p = calloc(1, sizeof(*p));
     if (!p)
         return UV_ENOMEM;
-    p->loop = loop;
+    p->host.loop = loop;
     *out = p;
     return 0;
 }
@@ -40,9 +114,10 @@ static void api_closed(void *arg) {
 void provider_close(provider *p, void (*on_closed)(void *arg), void *arg) {
     p->on_closed = on_closed;
     p->on_closed_arg = arg;
-    if (p->api) {
-        cfapi_client *api = p->api;
-        p->api = NULL;
+    if (p->host.api) {
+        cfapi_client *api = p->host.api;
+        p->host.api = NULL;
+        p->host.configured = false;
         cfapi_client_close(api, api_closed, p);
     } else {
         provider_free(p);
@@ -70,6 +145,19 @@ static json_t *config_param(rpc_request *req, json_t *params) {
     return json_is_object(config) ? config : NULL;
 }
 
+/* Reads params.type_name (a string) and params.config (an object); when
+ * either is missing or of the wrong shape answers -32602 and returns
+ * NULL. Returns the type name, borrowed from params. */
+static const char *type_and_config(rpc_request *req, json_t *params, json_t **config) {
+    const char *type_name = json_string_value(json_object_get(params, "type_name"));
+    *config = json_object_get(params, "config");
+    if (type_name && json_is_object(*config))
+        return type_name;
+    rpc_respond_error(req, RPC_INVALID_PARAMS,
+                      "params.type_name must be a string and params.config an object", NULL);
+    return NULL;
+}
+
 static void handle_validate_provider(rpc_request *req, json_t *params, void *ctx) {
     (void)ctx;
     json_t *config = config_param(req, params);
@@ -88,7 +176,7 @@ static void handle_configure(rpc_request *req, json_t *params, void *ctx) {
     if (!config)
         return;
     json_t *diags = json_array();
-    if (p->configured) {
+    if (p->host.configured) {
         diag_error(diags, NULL, "Provider already configured",
                    "ConfigureProvider may be called once per provider process.");
         respond_with(req, json_object(), diags);
@@ -110,47 +198,52 @@ static void handle_configure(rpc_request *req, json_t *params, void *ctx) {
     };
     log_add_secret(p->config.api_token);
     log_add_secret(p->config.api_key);
-    int rc = cfapi_client_new(p->loop, &opts, &p->api);
+    int rc = cfapi_client_new(p->host.loop, &opts, &p->host.api);
     if (rc < 0) {
         diag_error(diags, NULL, "Could not start the Cloudflare client", "%s", uv_strerror(rc));
         provider_config_free(&p->config);
         respond_with(req, json_object(), diags);
         return;
     }
-    p->configured = true;
+    p->host.configured = true;
     log_info(MOD, "configured for %s", p->config.base_url);
     respond_with(req, json_object(), diags);
 }
 
 static void handle_validate_resource(rpc_request *req, json_t *params, void *ctx) {
     (void)ctx;
-    const char *type_name;
     json_t *config;
-    if (!sso_params_type_and_config(req, params, &type_name, &config))
+    const char *type_name = type_and_config(req, params, &config);
+    if (!type_name)
         return;
+    const sso_resource_type *t = find_resource(type_name);
+    if (!t) {
+        answer_unknown_type(req, json_object(), type_name, false);
+        return;
+    }
     json_t *diags = json_array();
-    if (!sso_resource_schema(type_name))
-        diag_error(diags, NULL, "Unknown resource type",
-                   "This provider has no resource type \"%s\"; it has \"" SSO_CONNECTOR_TYPE "\".",
-                   type_name);
-    else
-        sso_validate_connector_config(config, diags);
+    t->validate(config, diags);
     respond_with(req, json_object(), diags);
 }
 
 static void handle_validate_data(rpc_request *req, json_t *params, void *ctx) {
     (void)ctx;
-    const char *type_name;
     json_t *config;
-    if (!sso_params_type_and_config(req, params, &type_name, &config))
+    const char *type_name = type_and_config(req, params, &config);
+    if (!type_name)
         return;
+    const sso_data_source_type *t = find_data_source(type_name);
+    if (!t) {
+        answer_unknown_type(req, json_object(), type_name, true);
+        return;
+    }
     json_t *diags = json_array();
-    sso_validate_data_config(type_name, config, diags);
+    t->validate(config, diags);
     respond_with(req, json_object(), diags);
 }
 
 /* UpgradeResourceState: version 0 is the only version so far, so an
- * upgrade completes the object in the current schema (sso_state_upgrade:
+ * upgrade completes the object in the current schema (the type's upgrade:
  * attributes this version does not know are dropped with a warning, nested
  * objects completed, unknowns and wrong types refused). A newer version is
  * refused: it was written by a newer provider. */
@@ -166,30 +259,34 @@ static void handle_upgrade(rpc_request *req, json_t *params, void *ctx) {
                           NULL);
         return;
     }
-    json_t *diags = json_array();
-    const schema_block *block = sso_resource_schema(json_string_value(type_name));
-    if (!block) {
-        diag_error(diags, NULL, "Unknown resource type",
-                   "This provider has no resource type \"%s\"; it has \"" SSO_CONNECTOR_TYPE "\".",
-                   json_string_value(type_name));
-        respond_with(req, json_pack("{s:n}", "upgraded_state"), diags);
+    const sso_resource_type *t = find_resource(json_string_value(type_name));
+    if (!t) {
+        answer_unknown_type(req, json_pack("{s:n}", "upgraded_state"),
+                            json_string_value(type_name), false);
         return;
     }
-    if (json_integer_value(version) > block->version || json_integer_value(version) < 0) {
+    json_t *diags = json_array();
+    if (json_integer_value(version) > t->schema->version || json_integer_value(version) < 0) {
         diag_error(diags, NULL, "Unsupported state version",
                    "The state has schema version %lld; this provider understands version %ld. "
                    "It was probably written by a newer provider.",
-                   (long long)json_integer_value(version), block->version);
+                   (long long)json_integer_value(version), t->schema->version);
         respond_with(req, json_pack("{s:n}", "upgraded_state"), diags);
         return;
     }
-    json_t *upgraded = sso_state_upgrade(raw, diags);
+    json_t *upgraded = t->upgrade(raw, diags);
     respond_with(req, json_pack("{s:o}", "upgraded_state", upgraded ? upgraded : json_null()),
                  diags);
 }
 
-/* PlanResourceChange: pure logic (sso_plan.c); never calls the API. */
+static json_t *empty_plan_result(void) {
+    return json_pack("{s:n, s:[], s:s}", "planned_state", "requires_replace", "action", "no-op");
+}
+
+/* PlanResourceChange: pure logic in the type's plan(); never calls the
+ * API. */
 static void handle_plan(rpc_request *req, json_t *params, void *ctx) {
+    provider *p = ctx;
     json_t *type_name = json_object_get(params, "type_name");
     json_t *prior = json_object_get(params, "prior_state");
     json_t *config = json_object_get(params, "config");
@@ -204,31 +301,85 @@ static void handle_plan(rpc_request *req, json_t *params, void *ctx) {
                           NULL);
         return;
     }
-    json_t *empty =
-        json_pack("{s:n, s:[], s:s}", "planned_state", "requires_replace", "action", "no-op");
-    if (!sso_require_configured(ctx, req, json_incref(empty))) {
-        json_decref(empty);
+    if (!sso_require_configured(&p->host, req, empty_plan_result()))
         return;
-    }
+    const sso_resource_type *t = resource_of(req, params, empty_plan_result);
+    if (!t)
+        return;
     json_t *diags = json_array();
-    if (!sso_resource_schema(json_string_value(type_name))) {
-        diag_error(diags, NULL, "Unknown resource type",
-                   "This provider has no resource type \"%s\"; it has \"" SSO_CONNECTOR_TYPE "\".",
-                   json_string_value(type_name));
-        respond_with(req, empty, diags);
+    json_t *result = t->plan(prior, config, proposed, diags);
+    respond_with(req, result ? result : empty_plan_result(), diags);
+}
+
+static json_t *empty_read_result(void) {
+    return json_pack("{s:n, s:[]}", "new_state", "drift");
+}
+
+static json_t *empty_apply_result(void) {
+    return json_pack("{s:n}", "new_state");
+}
+
+static json_t *empty_import_result(void) {
+    return json_pack("{s:[]}", "imported_resources");
+}
+
+static json_t *empty_list_result(void) {
+    return json_pack("{s:[]}", "resources");
+}
+
+static void handle_read(rpc_request *req, json_t *params, void *ctx) {
+    provider *p = ctx;
+    const sso_resource_type *t = resource_of(req, params, empty_read_result);
+    if (t)
+        t->read(req, params, &p->host);
+}
+
+static void handle_apply(rpc_request *req, json_t *params, void *ctx) {
+    provider *p = ctx;
+    const sso_resource_type *t = resource_of(req, params, empty_apply_result);
+    if (t)
+        t->apply(req, params, &p->host);
+}
+
+static void handle_import(rpc_request *req, json_t *params, void *ctx) {
+    provider *p = ctx;
+    const sso_resource_type *t = resource_of(req, params, empty_import_result);
+    if (t)
+        t->import(req, params, &p->host);
+}
+
+/* ListResource: as before the table, params must carry config (an
+ * object) too, and an unconfigured provider is said so first. */
+static void handle_list(rpc_request *req, json_t *params, void *ctx) {
+    provider *p = ctx;
+    json_t *config;
+    const char *type_name = type_and_config(req, params, &config);
+    if (!type_name || !sso_require_configured(&p->host, req, empty_list_result()))
+        return;
+    const sso_resource_type *t = find_resource(type_name);
+    if (!t) {
+        answer_unknown_type(req, empty_list_result(), type_name, false);
         return;
     }
-    sso_plan plan;
-    if (sso_plan_change(prior, config, proposed, diags, &plan) < 0) {
-        respond_with(req, empty, diags);
+    t->list(req, params, &p->host);
+}
+
+static json_t *empty_data_result(void) {
+    return json_pack("{s:n}", "state");
+}
+
+static void handle_read_data(rpc_request *req, json_t *params, void *ctx) {
+    provider *p = ctx;
+    json_t *config;
+    const char *type_name = type_and_config(req, params, &config);
+    if (!type_name || !sso_require_configured(&p->host, req, empty_data_result()))
+        return;
+    const sso_data_source_type *t = find_data_source(type_name);
+    if (!t) {
+        answer_unknown_type(req, empty_data_result(), type_name, true);
         return;
     }
-    json_decref(empty);
-    json_t *result = json_pack("{s:O, s:O, s:s}", "planned_state",
-                               plan.planned_state ? plan.planned_state : json_null(),
-                               "requires_replace", plan.requires_replace, "action", plan.action);
-    sso_plan_clear(&plan);
-    respond_with(req, result, diags);
+    t->read(req, params, &p->host);
 }
 
 static const rpc_method methods[] = {
@@ -239,14 +390,14 @@ static const rpc_method methods[] = {
     {"ValidateDataResourceConfig", handle_validate_data},
     {"UpgradeResourceState", handle_upgrade},
     {"PlanResourceChange", handle_plan},
-    {"ApplyResourceChange", sso_handle_apply},
-    {"ReadResource", sso_handle_read},
-    {"ImportResourceState", sso_handle_import},
-    {"ReadDataSource", sso_handle_read_data},
-    {"ListResource", sso_handle_list},
+    {"ApplyResourceChange", handle_apply},
+    {"ReadResource", handle_read},
+    {"ImportResourceState", handle_import},
+    {"ReadDataSource", handle_read_data},
+    {"ListResource", handle_list},
 };
 
 const rpc_method *provider_methods(size_t *count) {
-    *count = sizeof(methods) / sizeof(methods[0]);
+    *count = COUNT(methods);
     return methods;
 }

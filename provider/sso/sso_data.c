@@ -88,14 +88,14 @@ static void data_listed(sso_op *op, const cfapi_result *res) {
 
 /* ReadDataSource: validates the config (it must be wholly known), then
  * one GET (by id) or a list (by domain, or all). */
-void sso_handle_read_data(rpc_request *req, json_t *params, void *ctx) {
+static void handle_read_data(rpc_request *req, json_t *params, sso_host *host) {
     const char *type_name;
     json_t *config;
     if (!sso_params_type_and_config(req, params, &type_name, &config))
         return;
-    if (!sso_require_configured(ctx, req, empty_data_result()))
+    if (!sso_require_configured(host, req, empty_data_result()))
         return;
-    sso_op *op = sso_op_new(ctx, req);
+    sso_op *op = sso_op_new(host, req);
     if (!op)
         return;
     const schema_block *block = sso_data_source_schema(type_name);
@@ -160,22 +160,16 @@ static void list_got(sso_op *op, const cfapi_result *res) {
 }
 
 /* ListResource: takes {"account_id"} only, checked strictly. */
-void sso_handle_list(rpc_request *req, json_t *params, void *ctx) {
+void sso_handle_list(rpc_request *req, json_t *params, sso_host *host) {
     const char *type_name;
     json_t *config;
     if (!sso_params_type_and_config(req, params, &type_name, &config))
         return;
-    if (!sso_require_configured(ctx, req, empty_list_result()))
+    if (!sso_require_configured(host, req, empty_list_result()))
         return;
-    sso_op *op = sso_op_new(ctx, req);
+    sso_op *op = sso_op_new(host, req);
     if (!op)
         return;
-    if (!sso_resource_schema(type_name)) {
-        diag_error(op->diags, NULL, "Unknown resource type",
-                   "This provider can list \"" SSO_CONNECTOR_TYPE "\" only.");
-        sso_op_respond(op, empty_list_result());
-        return;
-    }
     /* ListResource takes {"account_id"} only. */
     const char *key;
     json_t *v;
@@ -199,3 +193,25 @@ void sso_handle_list(rpc_request *req, json_t *params, void *ctx) {
         sso_op_respond(op, empty_list_result());
     }
 }
+
+static int validate_connector_data(const json_t *config, json_t *diags) {
+    return sso_validate_data_config(SSO_CONNECTOR_TYPE, config, diags);
+}
+
+static int validate_connectors_data(const json_t *config, json_t *diags) {
+    return sso_validate_data_config(SSO_CONNECTORS_TYPE, config, diags);
+}
+
+const sso_data_source_type sso_connector_data_source = {
+    .type_name = SSO_CONNECTOR_TYPE,
+    .schema = &sso_connector_data_schema,
+    .validate = validate_connector_data,
+    .read = handle_read_data,
+};
+
+const sso_data_source_type sso_connectors_data_source = {
+    .type_name = SSO_CONNECTORS_TYPE,
+    .schema = &sso_connectors_data_schema,
+    .validate = validate_connectors_data,
+    .read = handle_read_data,
+};

@@ -29,7 +29,7 @@ static void op_on_cancel(rpc_request *req, void *arg) {
         cfapi_call_cancel(op->call);
 }
 
-sso_op *sso_op_new(struct provider *prov, rpc_request *req) {
+sso_op *sso_op_new(sso_host *host, rpc_request *req) {
     sso_op *op = calloc(1, sizeof(*op));
     json_t *diags = json_array();
     if (!op || !diags) {
@@ -38,7 +38,7 @@ sso_op *sso_op_new(struct provider *prov, rpc_request *req) {
         rpc_respond_error(req, RPC_INTERNAL_ERROR, "out of memory", NULL);
         return NULL;
     }
-    op->prov = prov;
+    op->host = host;
     op->req = req;
     op->diags = diags;
     rpc_request_on_cancel(req, op_on_cancel, op);
@@ -90,35 +90,35 @@ static void op_call_done(const cfapi_result *res, void *arg) {
 
 int sso_op_get(sso_op *op, sso_step next) {
     op->next = next;
-    return cfapi_get(op->prov->api, op->account_id, op->connector_id, op_call_done, op, &op->call);
+    return cfapi_get(op->host->api, op->account_id, op->connector_id, op_call_done, op, &op->call);
 }
 
 int sso_op_list(sso_op *op, sso_step next) {
     op->next = next;
-    return cfapi_list(op->prov->api, op->account_id, op_call_done, op, &op->call);
+    return cfapi_list(op->host->api, op->account_id, op_call_done, op, &op->call);
 }
 
 int sso_op_create(sso_op *op, int begin_verification, int use_fedramp, sso_step next) {
     op->next = next;
-    return cfapi_create(op->prov->api, op->account_id, op->domain, begin_verification, use_fedramp,
+    return cfapi_create(op->host->api, op->account_id, op->domain, begin_verification, use_fedramp,
                         op_call_done, op, &op->call);
 }
 
 int sso_op_update(sso_op *op, int enabled, int use_fedramp, sso_step next) {
     op->next = next;
-    return cfapi_update(op->prov->api, op->account_id, op->connector_id, enabled, use_fedramp,
+    return cfapi_update(op->host->api, op->account_id, op->connector_id, enabled, use_fedramp,
                         op_call_done, op, &op->call);
 }
 
 int sso_op_delete(sso_op *op, sso_step next) {
     op->next = next;
-    return cfapi_delete(op->prov->api, op->account_id, op->connector_id, op_call_done, op,
+    return cfapi_delete(op->host->api, op->account_id, op->connector_id, op_call_done, op,
                         &op->call);
 }
 
 int sso_op_begin_verification(sso_op *op, sso_step next) {
     op->next = next;
-    return cfapi_begin_verification(op->prov->api, op->account_id, op->connector_id, op_call_done,
+    return cfapi_begin_verification(op->host->api, op->account_id, op->connector_id, op_call_done,
                                     op, &op->call);
 }
 
@@ -146,8 +146,8 @@ bool sso_params_type_and_config(rpc_request *req, json_t *params, const char **t
     return false;
 }
 
-bool sso_require_configured(struct provider *prov, rpc_request *req, json_t *extra) {
-    if (prov->configured) {
+bool sso_require_configured(const sso_host *host, rpc_request *req, json_t *extra) {
+    if (host->configured) {
         json_decref(extra);
         return true;
     }

@@ -17,26 +17,17 @@
 
 #include "cfapi.h"
 #include "protocol.h"
-#include "provider_config.h"
+#include "sso.h"
 #include "sso_ids.h"
 
 #include <jansson.h>
 #include <stdbool.h>
 
-struct provider {
-    uv_loop_t *loop;
-    bool configured;
-    provider_config config;
-    cfapi_client *api;
-    void (*on_closed)(void *arg);
-    void *on_closed_arg;
-};
-
 typedef struct sso_op sso_op;
 typedef void (*sso_step)(sso_op *op, const cfapi_result *res);
 
 struct sso_op {
-    struct provider *prov;
+    sso_host *host;
     rpc_request *req;
     const char *type_name; /* static string */
     char account_id[SSO_ID_LEN + 1];
@@ -57,7 +48,7 @@ struct sso_op {
 
 /* Creates an op for `req` and registers its cancel callback. NULL only on
  * allocation failure (the request is then answered -32603). */
-sso_op *sso_op_new(struct provider *prov, rpc_request *req);
+sso_op *sso_op_new(sso_host *host, rpc_request *req);
 
 /* Answers the request with `result` (stolen) plus the op's diagnostics,
  * and frees the op. */
@@ -90,16 +81,8 @@ bool sso_is_not_found(const cfapi_result *res);
 bool sso_params_type_and_config(rpc_request *req, json_t *params, const char **type_name,
                                 json_t **config);
 
-/* Checks the provider is configured; otherwise answers with an error
- * diagnostic (and `extra`, stolen, merged into the result) and returns
- * false. */
-bool sso_require_configured(struct provider *prov, rpc_request *req, json_t *extra);
 
-/* Handlers (ctx is the provider). */
-void sso_handle_read(rpc_request *req, json_t *params, void *ctx);
-void sso_handle_apply(rpc_request *req, json_t *params, void *ctx);
-void sso_handle_import(rpc_request *req, json_t *params, void *ctx);
-void sso_handle_read_data(rpc_request *req, json_t *params, void *ctx);
-void sso_handle_list(rpc_request *req, json_t *params, void *ctx);
+/* ListResource of sso_connector (sso_data.c), for the resource's entry. */
+void sso_handle_list(rpc_request *req, json_t *params, sso_host *host);
 
 #endif /* SSO_OP_H */

@@ -20,27 +20,6 @@
 
 #define MOD "provider.sso_connector"
 
-/* Checks type_name: a string (else -32602) naming sso_connector (else an
- * error diagnostic in a result built by `empty_result`). Returns true when
- * the handler may go on. */
-static bool check_type_name(rpc_request *req, json_t *params, json_t *(*empty_result)(void)) {
-    json_t *type_name = json_object_get(params, "type_name");
-    if (!json_is_string(type_name)) {
-        rpc_respond_error(req, RPC_INVALID_PARAMS, "params.type_name must be a string", NULL);
-        return false;
-    }
-    if (sso_resource_schema(json_string_value(type_name)))
-        return true;
-    json_t *result = empty_result();
-    json_t *diags = json_array();
-    diag_error(diags, NULL, "Unknown resource type",
-               "This provider has no resource type \"%s\"; it has \"" SSO_CONNECTOR_TYPE "\".",
-               json_string_value(type_name));
-    json_object_set_new(result, "diagnostics", diags);
-    rpc_respond(req, result);
-    return false;
-}
-
 /* Copies the account and connector ids of a state into the op, refusing
  * anything that is not 32 hex characters. */
 static bool take_state_ids(sso_op *op, const json_t *state, const char *what) {
@@ -115,17 +94,15 @@ static void read_got(sso_op *op, const cfapi_result *res) {
 }
 
 /* ReadResource: checks params and the ids in current_state, then one GET. */
-void sso_handle_read(rpc_request *req, json_t *params, void *ctx) {
-    if (!check_type_name(req, params, empty_read_result))
-        return;
+static void handle_read(rpc_request *req, json_t *params, sso_host *host) {
     json_t *current = json_object_get(params, "current_state");
     if (!json_is_object(current)) {
         rpc_respond_error(req, RPC_INVALID_PARAMS, "params.current_state must be an object", NULL);
         return;
     }
-    if (!sso_require_configured(ctx, req, empty_read_result()))
+    if (!sso_require_configured(host, req, empty_read_result()))
         return;
-    sso_op *op = sso_op_new(ctx, req);
+    sso_op *op = sso_op_new(host, req);
     if (!op)
         return;
     op->prior = value_complete_object(&sso_connector_schema, current);
@@ -599,9 +576,7 @@ static void resolve_begin_verification(sso_op *op, const json_t *config) {
 
 /* ApplyResourceChange: checks the shape of params, then dispatches to
  * create, update or delete by which of prior/planned are null. */
-void sso_handle_apply(rpc_request *req, json_t *params, void *ctx) {
-    if (!check_type_name(req, params, empty_apply_result))
-        return;
+static void handle_apply(rpc_request *req, json_t *params, sso_host *host) {
     json_t *prior = json_object_get(params, "prior_state");
     json_t *planned = json_object_get(params, "planned_state");
     if ((!value_is_null(prior) && !json_is_object(prior)) ||
@@ -613,9 +588,9 @@ void sso_handle_apply(rpc_request *req, json_t *params, void *ctx) {
                           NULL);
         return;
     }
-    if (!sso_require_configured(ctx, req, empty_apply_result()))
+    if (!sso_require_configured(host, req, empty_apply_result()))
         return;
-    sso_op *op = sso_op_new(ctx, req);
+    sso_op *op = sso_op_new(host, req);
     if (!op)
         return;
     if (json_is_object(prior))
@@ -695,17 +670,15 @@ static void import_listed(sso_op *op, const cfapi_result *res) {
 
 /* ImportResourceState: parses the import id strictly (nothing reaches a
  * request path unchecked), then reads by id or lists for a domain. */
-void sso_handle_import(rpc_request *req, json_t *params, void *ctx) {
-    if (!check_type_name(req, params, empty_import_result))
-        return;
+static void handle_import(rpc_request *req, json_t *params, sso_host *host) {
     json_t *id = json_object_get(params, "id");
     if (!json_is_string(id)) {
         rpc_respond_error(req, RPC_INVALID_PARAMS, "params.id must be a string", NULL);
         return;
     }
-    if (!sso_require_configured(ctx, req, empty_import_result()))
+    if (!sso_require_configured(host, req, empty_import_result()))
         return;
-    sso_op *op = sso_op_new(ctx, req);
+    sso_op *op = sso_op_new(host, req);
     if (!op)
         return;
     const char *why = NULL;
@@ -726,3 +699,33 @@ void sso_handle_import(rpc_request *req, json_t *params, void *ctx) {
     if (rc < 0)
         refuse_start(op, rc, empty_import_result());
 }
+
+/* ------------------------------------------------------------------ */
+/* The type's entry                                                    */
+/* ------------------------------------------------------------------ */
+
+/* PlanResourceChange for sso_connector (sso_plan.c does the work): the
+ * answer's fields as a new object, or NULL when the plan failed. */
+static json_t *plan_connector(const json_t *prior, const json_t *config, const json_t *proposed,
+                              json_t *diags) {
+    sso_plan plan;
+    if (sso_plan_change(prior, config, proposed, diags, &plan) < 0)
+        return NULL;
+    json_t *result = json_pack("{s:O, s:O, s:s}", "planned_state",
+                               plan.planned_state ? plan.planned_state : json_null(),
+                               "requires_replace", plan.requires_replace, "action", plan.action);
+    sso_plan_clear(&plan);
+    return result;
+}
+
+const sso_resource_type sso_connector_resource = {
+    .type_name = SSO_CONNECTOR_TYPE,
+    .schema = &sso_connector_schema,
+    .validate = sso_validate_connector_config,
+    .plan = plan_connector,
+    .upgrade = sso_state_upgrade,
+    .read = handle_read,
+    .apply = handle_apply,
+    .import = handle_import,
+    .list = sso_handle_list,
+};
