@@ -10,13 +10,15 @@
  *   on_http_done() -> on_op_answer() / on_lookup_answer()
  *       -> done:   finish() -> call->timer (0 ms) -> deliver() -> callback
  *       -> retry:  schedule(delay)
- *       -> a create that may have reached the server: schedule a lookup
- *          (list the account's connectors, match email_domain) before any
- *          new create is sent
+ *       -> a list page: the pager (cfapi_pager.c) says whether another
+ *          page follows
+ *       -> a create whose outcome is unknown: a lookup (every page of the
+ *          account's list, through the same pager) before any new create
  *
  * Every callback is delivered from the call's own timer, so it never runs
  * inside cfapi_*() or cfapi_call_cancel(). The call is freed in that
- * timer's close callback.
+ * timer's close callback. Failures are recorded as data (record_failure);
+ * their words are in cfapi_render.c.
  */
 #include "cfapi.h"
 #include "cfapi_internal.h"
@@ -42,15 +44,6 @@
 /* The client                                                          */
 /* ------------------------------------------------------------------ */
 
-typedef enum op_kind {
-    OP_LIST,
-    OP_GET,
-    OP_CREATE,
-    OP_UPDATE,
-    OP_DELETE,
-    OP_VERIFY,
-} op_kind;
-
 typedef enum call_state {
     CALL_WAITING,   /* timer armed for the next attempt */
     CALL_IN_FLIGHT, /* an HTTP transfer is running */
@@ -62,14 +55,14 @@ struct cfapi_client {
     uv_loop_t *loop;
     http_client *http;
     char *base_url;
-    char *host;          /* for diagnostics: host[:port] of base_url */
+    char *host;          /* for messages: host[:port] of base_url */
     char *auth_lines[2]; /* "Authorization: Bearer ..." or X-Auth-Email / X-Auth-Key */
-    char *secrets[3];    /* token, key: never in a diagnostic */
     bool key_auth;
     int max_retries;
     long timeout_ms;
     double interval_ms; /* max_rps spacing; 0: none */
     unsigned backoff_base_ms;
+    size_t list_max_items, list_max_bytes;
     double next_slot_ms;   /* earliest start of the next request (loop time) */
     double last_start_ms;  /* (max_rps) when the last request started */
     unsigned slot_waiters; /* (max_rps) calls holding a future slot */
@@ -84,39 +77,38 @@ struct cfapi_client {
 
 struct cfapi_call {
     cfapi_client *client;
-    op_kind kind;
+    cfapi_op kind;
     cfapi_cb cb;
     void *arg;
     char account_id[33];
     char connector_id[33];
     char domain[254];
     const char *method;
-    char *url;
-    char *body;        /* request body, or NULL */
-    char *lookup_url;  /* the lookup's URL: lookup_base, with ?page=N after page 1 */
-    char *lookup_base; /* the account's list URL */
-    unsigned lookup_page;
-    size_t lookup_seen; /* connectors seen on the lookup's earlier pages */
-    char *list_url;     /* OP_LIST: the first page's URL, without a query */
-    json_t *pages;      /* OP_LIST: the connectors of the pages read so far */
-    unsigned page;      /* OP_LIST: the page being read, from 1 */
+    char *url;      /* the operation's URL (a list: its first page, no query) */
+    char *body;     /* request body, or NULL */
+    char *list_url; /* list and create: the account's list URL */
+    char *page_url; /* the page being read (list pages, lookup pages) */
+    cfapi_pager pager;
     call_state state;
     uv_timer_t timer;
     uint64_t due;       /* loop time the next attempt is due at */
     bool slot_reserved; /* (max_rps) the timer now waits for this call's slot */
     http_transfer *transfer;
-    bool in_lookup;        /* the transfer in flight is a create lookup */
-    bool need_lookup;      /* the next request is a lookup, not the operation */
-    bool lookup_after_409; /* the lookup was caused by a 409 on a retried create */
-    bool final_lookup;     /* the lookup after the last create attempt: no create follows */
+    bool in_lookup;         /* the transfer in flight is a page of a create lookup */
+    bool need_lookup;       /* the next request is a lookup page, not the operation */
+    bool lookup_after_409;  /* the lookup was caused by a 409 on a retried create */
+    bool final_lookup;      /* no create follows this lookup */
     bool cancel_requested;
     bool create_maybe_sent; /* some create attempt may have reached the server */
     bool maybe_applied;
-    unsigned attempts;     /* operation requests started */
-    unsigned lookup_fails; /* failed lookups (they use the retry budget too) */
+    unsigned attempts;     /* operation requests started (a list: on this page) */
+    unsigned lookup_fails; /* failed lookup pages (they use the retry budget too) */
     /* the outcome */
-    cfapi_envelope env;        /* last operation answer */
-    cfapi_envelope lookup_env; /* last lookup answer */
+    cfapi_envelope env;      /* last operation or page answer */
+    cfapi_envelope fail_env; /* the answer of the last failure (its errors[]) */
+    char *fail_path;         /* the last failing request's relative path */
+    char *fail_error;        /* its transport error text */
+    char *fail_excerpt;      /* its body excerpt when it was no envelope */
     cfapi_result res;
     cfapi_call *prev, *next;
 };
@@ -129,174 +121,62 @@ static uint32_t next_random(cfapi_client *c) {
     return (uint32_t)((c->rng * 2685821657736338717ULL) >> 32);
 }
 
-static bool is_mutating(op_kind k) {
-    return k != OP_LIST && k != OP_GET;
+static bool is_mutating(cfapi_op k) {
+    return k != CFAPI_OP_LIST && k != CFAPI_OP_GET;
 }
 
 static unsigned max_tries(const cfapi_client *c) {
     return (unsigned)c->max_retries + 1;
 }
 
+/* The one retry budget: every operation request and every failed lookup
+ * page counts. */
 static unsigned tries_used(const cfapi_call *call) {
     return call->attempts + call->lookup_fails;
 }
 
-/* "creating SSO connector for example.com", for summaries and logs. */
-static char *describe_op(const cfapi_call *call) {
-    static const char *const what[] = {
-        [OP_LIST] = "listing SSO connectors of account",
-        [OP_GET] = "reading SSO connector",
-        [OP_CREATE] = "creating SSO connector for",
-        [OP_UPDATE] = "updating SSO connector",
-        [OP_DELETE] = "deleting SSO connector",
-        [OP_VERIFY] = "beginning verification of SSO connector",
-    };
-    const char *subject = call->kind == OP_LIST     ? call->account_id
-                          : call->kind == OP_CREATE ? call->domain
-                                                    : call->connector_id;
-    char *s = NULL;
-    cfapi_strappf(&s, "%s %s", what[call->kind], subject);
-    return s;
-}
-
-/* The request path relative to base_url, for logs and diagnostics. */
+/* The request path relative to base_url, for logs and messages. */
 static const char *rel_path(const cfapi_call *call, const char *url) {
     size_t n = strlen(call->client->base_url);
     return strncmp(url, call->client->base_url, n) == 0 ? url + n : url;
 }
 
-/* Replaces the call's diagnostic with {"severity":"error", summary, detail};
- * the detail is redacted of the client's secrets first. */
-static void set_diagnostic(cfapi_call *call, const char *summary, const char *detail) {
-    cfapi_client *c = call->client;
-    char *safe = cfapi_redact(detail ? detail : "", (const char *const *)c->secrets);
-    json_decref(call->res.diagnostic);
-    call->res.diagnostic =
-        json_pack("{s:s, s:s, s:s}", "severity", "error", "summary",
-                  summary ? summary : "Cloudflare API error", "detail", safe ? safe : "");
-    free(safe);
-}
-
-/* The permission hint for a 401/403. */
-static void append_auth_hint(const cfapi_call *call, char **detail) {
-    if (call->client->key_auth) {
-        cfapi_strappf(detail,
-                      "\nCloudflare did not accept email/api_key for account %s: check that the "
-                      "key is the Global API Key of a user with access to SSO connectors on it.",
-                      call->account_id);
-    } else if (is_mutating(call->kind)) {
-        cfapi_strappf(detail,
-                      "\nCloudflare rejected the API token. Check that it is valid and has the "
-                      "account permission \"SSO Connector Write\" on account %s (\"SSO "
-                      "Connector Read\" is enough only for reads).",
-                      call->account_id);
-    } else {
-        cfapi_strappf(detail,
-                      "\nCloudflare rejected the API token. Check that it is valid and has the "
-                      "account permission \"SSO Connector Read\" (or \"SSO Connector Write\") "
-                      "on account %s.",
-                      call->account_id);
+/* Records why the request just answered failed: the failure kind, its
+ * status, the failing request, curl's words or a body excerpt. `env`
+ * (may be NULL) is taken over, so its errors[] stay valid until the
+ * callback. The result says the same kind as `cause` until finish()
+ * decides otherwise (a cancel, an unknown create). */
+static void record_failure(cfapi_call *call, const http_response *r, cfapi_failure kind,
+                           cfapi_envelope *env, bool not_envelope) {
+    cfapi_envelope_clear(&call->fail_env);
+    if (env) {
+        call->fail_env = *env;
+        memset(env, 0, sizeof *env);
     }
+    call->res.failure = kind;
+    call->res.cause = kind;
+    call->res.http_status = r ? r->status : 0;
+    call->res.errors = call->fail_env.errors;
+    call->res.method = call->in_lookup ? "GET" : call->method;
+    call->res.failed_in_lookup = call->in_lookup;
+    const char *url = call->in_lookup || call->kind == CFAPI_OP_LIST ? call->page_url : call->url;
+    free(call->fail_path);
+    call->fail_path = strdup(rel_path(call, url ? url : ""));
+    free(call->fail_error);
+    call->fail_error = r && r->curl_code != 0 && r->error ? strdup(r->error) : NULL;
+    free(call->fail_excerpt);
+    call->fail_excerpt =
+        r && not_envelope ? cfapi_body_excerpt(r->body, r->body_len, CFAPI_EXCERPT_MAX) : NULL;
+    call->res.not_envelope = not_envelope;
 }
 
-static void append_attempts(const cfapi_call *call, char **detail) {
-    unsigned n = tries_used(call);
-    if (n > 1)
-        cfapi_strappf(detail, "\nGave up after %u attempts.", n);
-}
-
-static void append_maybe_applied(const cfapi_call *call, char **detail) {
-    if (!call->maybe_applied)
-        return;
-    if (call->kind == OP_CREATE)
-        cfapi_strappf(
-            detail,
-            "\nThe request may have reached Cloudflare before its answer was lost, so the "
-            "connector may have been created; if an SSO connector for %s exists in account "
-            "%s, import it with the id %s/%s.",
-            call->domain, call->account_id, call->account_id, call->domain);
-    else
-        cfapi_strappf(detail,
-                      "\nThe request may have reached Cloudflare before its answer was lost, "
-                      "so the change may have been applied; refresh to see the current state.");
-}
-
-/* The diagnostic for an HTTP answer that ends the call (status and
- * envelope already stored in call->res / call->env). */
-static void diagnose_http(cfapi_call *call, const http_response *r, const char *url,
-                          bool is_envelope) {
-    char *op = describe_op(call);
-    char *summary = NULL, *detail = NULL;
-    cfapi_strappf(&summary, "Cloudflare API error %s", op ? op : "");
-    cfapi_strappf(&detail, "HTTP %ld from %s %s.", r->status,
-                  call->in_lookup ? "GET" : call->method, rel_path(call, url));
-    if (!is_envelope) {
-        char *ex = cfapi_body_excerpt(r->body, r->body_len, CFAPI_EXCERPT_MAX);
-        if (r->body_too_large)
-            cfapi_strappf(&detail, "\nThe answer was larger than the %zu MiB limit.",
-                          HTTP_MAX_BODY >> 20);
-        else if (r->body_len == 0)
-            cfapi_strappf(&detail, "\nThe answer had no body.");
-        else
-            cfapi_strappf(&detail, "\nThe answer is not a Cloudflare API response: \"%s\"",
-                          ex ? ex : "");
-        free(ex);
-    } else {
-        json_t *errors = call->in_lookup ? call->lookup_env.errors : call->env.errors;
-        char *errs = NULL;
-        cfapi_append_errors(&errs, errors);
-        if (errs)
-            cfapi_strappf(&detail, "\n%s", errs);
-        else if (r->status >= 200 && r->status < 300)
-            cfapi_strappf(&detail, "\nCloudflare answered success=false without an error.");
-        free(errs);
-    }
-    if (r->status == 401 || r->status == 403)
-        append_auth_hint(call, &detail);
-    if (r->status == 429)
-        cfapi_strappf(&detail, "\nCloudflare's rate limit was hit; try again later, or set max_rps "
-                               "to stay under it.");
-    if (r->status == 409 && call->kind == OP_CREATE && !call->in_lookup)
-        cfapi_strappf(&detail,
-                      "\nAn SSO connector for %s already exists in account %s. To manage it here, "
-                      "import it with the id %s/%s.",
-                      call->domain, call->account_id, call->account_id, call->domain);
-    if (r->status == 404 && call->kind != OP_LIST && call->kind != OP_CREATE)
-        cfapi_strappf(&detail,
-                      "\nThe SSO connector %s does not exist in account %s (or the "
-                      "credentials cannot see it).",
-                      call->connector_id, call->account_id);
-    append_attempts(call, &detail);
-    append_maybe_applied(call, &detail);
-    set_diagnostic(call, summary, detail);
-    free(op);
-    free(summary);
-    free(detail);
-}
-
-/* The diagnostic for a transfer that got no usable answer. */
-static void diagnose_transport(cfapi_call *call, const http_response *r) {
-    cfapi_client *c = call->client;
-    char *op = describe_op(call);
-    char *summary = NULL, *detail = NULL;
-    if (r->curl_code == CURLE_OPERATION_TIMEDOUT) {
-        cfapi_strappf(&summary, "Timed out waiting for the Cloudflare API while %s", op ? op : "");
-        cfapi_strappf(&detail, "No complete answer from %s within %ld ms (request_timeout %.3g s).",
-                      c->host, c->timeout_ms, (double)c->timeout_ms / 1000.0);
-    } else if (r->body_too_large) {
-        cfapi_strappf(&summary, "Cloudflare API error %s", op ? op : "");
-        cfapi_strappf(&detail, "The answer from %s was larger than the %zu MiB limit.", c->host,
-                      HTTP_MAX_BODY >> 20);
-    } else {
-        cfapi_strappf(&summary, "Could not reach the Cloudflare API while %s", op ? op : "");
-        cfapi_strappf(&detail, "%s (host %s).", r->error, c->host);
-    }
-    append_attempts(call, &detail);
-    append_maybe_applied(call, &detail);
-    set_diagnostic(call, summary, detail);
-    free(op);
-    free(summary);
-    free(detail);
+/* The failure kind of a transfer that got no usable answer. */
+static cfapi_failure transport_failure(const http_response *r) {
+    if (r->curl_code == CURLE_OPERATION_TIMEDOUT)
+        return CFAPI_FAIL_TIMEOUT;
+    if (r->body_too_large)
+        return CFAPI_FAIL_TOO_LARGE;
+    return CFAPI_FAIL_UNREACHABLE;
 }
 
 static void on_call_timer(uv_timer_t *timer);
@@ -363,83 +243,62 @@ static void schedule(cfapi_call *call, uint64_t delay_ms) {
 
 /* Marks the call done; the callback runs from the call's timer, after
  * whatever called this has returned (never from inside cfapi_*() or
- * cfapi_call_cancel()). */
+ * cfapi_call_cancel()). Fills in what the result's renderer needs. */
 static void finish(cfapi_call *call) {
+    cfapi_client *c = call->client;
+    cfapi_result *res = &call->res;
     call->state = CALL_DONE;
-    call->res.maybe_applied = call->maybe_applied && !call->res.ok;
-    if (call->res.ok) {
-        json_decref(call->res.diagnostic);
-        call->res.diagnostic = NULL;
+    if (res->ok)
+        res->failure = res->cause = CFAPI_FAIL_NONE;
+    res->cancelled = res->failure == CFAPI_FAIL_CANCELLED;
+    res->maybe_applied = call->maybe_applied && !res->ok;
+    res->attempts = tries_used(call);
+    res->op = call->kind;
+    res->account_id = call->account_id;
+    res->connector_id = call->connector_id;
+    res->domain = call->domain;
+    res->path = res->ok ? NULL : call->fail_path;
+    res->transport_error = res->ok ? NULL : call->fail_error;
+    res->body_excerpt = res->ok ? NULL : call->fail_excerpt ? call->fail_excerpt : "";
+    res->host = c->host;
+    res->timeout_ms = c->timeout_ms;
+    res->key_auth = c->key_auth;
+    if (res->ok) {
+        res->errors = NULL;
+        res->method = NULL;
     }
     uv_timer_start(&call->timer, on_call_timer, 0, 0);
 }
 
+/* Ends the call as cancelled; what failed before stays as its cause. */
 static void finish_cancelled(cfapi_call *call) {
-    char *op = describe_op(call);
-    char *summary = NULL, *detail = NULL;
-    cfapi_strappf(&summary, "Cancelled while %s", op ? op : "");
-    cfapi_strappf(&detail, "The operation was cancelled before it completed.");
-    append_maybe_applied(call, &detail);
     call->res.ok = false;
-    call->res.cancelled = true;
+    call->res.failure = CFAPI_FAIL_CANCELLED;
     call->res.result = NULL;
-    set_diagnostic(call, summary, detail);
-    free(op);
-    free(summary);
-    free(detail);
     finish(call);
 }
 
-static void finish_ok(cfapi_call *call, json_t *result) {
+/* Ends a create whose outcome the lookup could not settle. */
+static void finish_create_unknown(cfapi_call *call) {
+    call->maybe_applied = true;
+    call->res.ok = false;
+    call->res.failure = CFAPI_FAIL_CREATE_UNKNOWN;
+    call->res.result = NULL;
+    finish(call);
+}
+
+static void finish_ok(cfapi_call *call, long status, json_t *result) {
     call->res.ok = true;
-    call->res.cancelled = false;
+    call->res.http_status = status;
     call->res.result = result;
     finish(call);
 }
 
 static void on_http_done(const http_response *r, void *arg);
-static void schedule(cfapi_call *call, uint64_t delay_ms);
 
-/* Collects one page of a list. The envelope's result_info says whether
- * more pages follow (count so far below total_count); then the next page
- * is requested with ?page=N, with a fresh retry budget. The answer is every
- * page's connectors together. At most 1000 pages are read. */
-static void list_page_done(cfapi_call *call, json_t *result) {
-    if (!call->pages)
-        call->pages = json_array();
-    json_array_extend(call->pages, result);
-    json_t *info = json_object_get(call->env.root, "result_info");
-    json_t *total = json_object_get(info, "total_count");
-    bool more = json_is_integer(total) && json_array_size(result) > 0 &&
-                (json_int_t)json_array_size(call->pages) < json_integer_value(total) &&
-                call->page < 1000;
-    if (!more) {
-        if (json_is_integer(total) &&
-            (json_int_t)json_array_size(call->pages) < json_integer_value(total))
-            log_warn(MOD, "listing account %s: %zu of %lld connectors read (the pages ended early)",
-                     call->account_id, json_array_size(call->pages),
-                     (long long)json_integer_value(total));
-        finish_ok(call, call->pages);
-        return;
-    }
-    if (!call->list_url)
-        call->list_url = strdup(call->url);
-    char *next = NULL;
-    if (!call->list_url || asprintf(&next, "%s?page=%u", call->list_url, call->page + 1) < 0) {
-        finish_ok(call, call->pages); /* out of memory: what was read */
-        return;
-    }
-    free(call->url);
-    call->url = next;
-    call->page++;
-    call->attempts = 0;
-    log_debug(MOD, "list: %zu of %lld connectors read, reading page %u",
-              json_array_size(call->pages), (long long)json_integer_value(total), call->page);
-    schedule(call, 0);
-}
-
-/* Starts the next request of the call: the operation itself, or the
- * lookup that must precede a create retry. */
+/* Starts the next request of the call: the operation itself (for a list,
+ * its current page), or a page of the lookup that must precede a create
+ * retry. */
 static void start_attempt(cfapi_call *call) {
     cfapi_client *c = call->client;
     const char *headers[6];
@@ -452,14 +311,19 @@ static void start_attempt(cfapi_call *call) {
     http_request req;
     memset(&req, 0, sizeof req);
     req.timeout_ms = c->timeout_ms;
-    if (lookup) {
+    if (lookup || call->kind == CFAPI_OP_LIST) {
+        char *url = cfapi_pager_url(&call->pager, call->list_url);
+        if (url) {
+            free(call->page_url);
+            call->page_url = url;
+        }
         req.method = "GET";
-        req.url = call->lookup_url;
+        req.url = call->page_url;
         req.idempotent = true;
     } else {
         req.method = call->method;
         req.url = call->url;
-        req.idempotent = call->kind != OP_CREATE && call->kind != OP_VERIFY;
+        req.idempotent = call->kind != CFAPI_OP_CREATE && call->kind != CFAPI_OP_VERIFY;
         if (call->body) {
             headers[h++] = "Content-Type: application/json";
             req.body = call->body;
@@ -473,17 +337,14 @@ static void start_attempt(cfapi_call *call) {
         call->attempts++;
     if (!lookup && req.body)
         log_trace(MOD, "%s %s request body: %s", req.method, rel_path(call, req.url), req.body);
-    int rc = http_send(c->http, &req, on_http_done, call, &call->transfer);
+    int rc = req.url ? http_send(c->http, &req, on_http_done, call, &call->transfer) : UV_ENOMEM;
     if (rc != 0) {
-        char *op = describe_op(call);
-        char *summary = NULL, *detail = NULL;
-        cfapi_strappf(&summary, "Could not start a Cloudflare API request while %s", op ? op : "");
-        cfapi_strappf(&detail, "%s.", uv_strerror(rc));
-        set_diagnostic(call, summary, detail);
-        free(op);
-        free(summary);
-        free(detail);
-        finish(call);
+        record_failure(call, NULL, CFAPI_FAIL_NOT_STARTED, NULL, false);
+        call->fail_error = strdup(uv_strerror(rc));
+        if (call->kind == CFAPI_OP_CREATE && call->create_maybe_sent)
+            finish_create_unknown(call);
+        else
+            finish(call);
         return;
     }
     call->state = CALL_IN_FLIGHT;
@@ -527,53 +388,56 @@ static uint64_t retry_delay(cfapi_call *call, const http_response *r, bool *from
 }
 
 static void log_answer(cfapi_call *call, const http_response *r) {
-    const char *url = call->in_lookup ? call->lookup_url : call->url;
-    const char *method = call->in_lookup ? "GET" : call->method;
+    bool paged = call->in_lookup || call->kind == CFAPI_OP_LIST;
+    const char *url = paged ? call->page_url : call->url;
+    const char *method = paged ? "GET" : call->method;
+    const char *what = call->in_lookup ? "lookup, attempt " : "attempt ";
     unsigned n = tries_used(call) + (call->in_lookup ? 1 : 0);
     if (r->cancelled)
         log_debug(MOD, "%s %s -> cancelled after %.1f ms (%s%u/%u)", method, rel_path(call, url),
-                  r->duration_ms, call->in_lookup ? "lookup, attempt " : "attempt ", n,
-                  max_tries(call->client));
+                  r->duration_ms, what, n, max_tries(call->client));
     else if (r->curl_code != 0)
         log_debug(MOD, "%s %s -> %s after %.1f ms (%s%u/%u)", method, rel_path(call, url), r->error,
-                  r->duration_ms, call->in_lookup ? "lookup, attempt " : "attempt ", n,
-                  max_tries(call->client));
+                  r->duration_ms, what, n, max_tries(call->client));
     else
         log_debug(MOD, "%s %s -> %ld in %.1f ms (%s%u/%u)", method, rel_path(call, url), r->status,
-                  r->duration_ms, call->in_lookup ? "lookup, attempt " : "attempt ", n,
-                  max_tries(call->client));
+                  r->duration_ms, what, n, max_tries(call->client));
     if (r->body_len && log_enabled(LOG_LEVEL_TRACE))
         log_trace(MOD, "%s %s response body: %.*s%s", method, rel_path(call, url),
                   (int)(r->body_len > TRACE_BODY_MAX ? TRACE_BODY_MAX : r->body_len), r->body,
                   r->body_len > TRACE_BODY_MAX ? "..." : "");
 }
 
-/* Points the lookup at page `page` of the account's list (1: the plain list
- * URL). Returns false when out of memory. */
-static bool set_lookup_page(cfapi_call *call, unsigned page) {
-    char *url = NULL;
-    if (page <= 1)
-        url = strdup(call->lookup_base);
-    else if (asprintf(&url, "%s?page=%u", call->lookup_base, page) < 0)
-        url = NULL;
-    if (!url)
-        return false;
-    free(call->lookup_url);
-    call->lookup_url = url;
-    call->lookup_page = page;
-    return true;
-}
-
-/* The next request is a lookup of the domain, from the first page. */
+/* The next request is a lookup of the domain: every page of the
+ * account's list, from the first, through the pager. */
 static void begin_lookup(cfapi_call *call) {
     call->need_lookup = true;
-    call->lookup_seen = 0;
-    set_lookup_page(call, 1); /* on failure the previous URL is still valid */
+    cfapi_client *c = call->client;
+    if (cfapi_pager_start(&call->pager, false, c->list_max_items, c->list_max_bytes) != 0)
+        call->pager.page = 1; /* out of memory: the pager still counts pages */
+}
+
+/* A create that may have been applied is about to end (its budget is
+ * spent, or it was cancelled): one last lookup, so that a connector it
+ * created is reported rather than lost. No create follows it. While the
+ * client closes, there is no time for it: the outcome stays unknown. */
+static void final_lookup_or_finish(cfapi_call *call, uint64_t delay) {
+    if (call->client->closing) {
+        if (call->cancel_requested)
+            finish_cancelled(call);
+        else
+            finish_create_unknown(call);
+        return;
+    }
+    begin_lookup(call);
+    call->final_lookup = true;
+    schedule(call, delay);
 }
 
 /* After a retryable failure: waits and tries again, or ends the call with
- * the diagnostic already set when the budget is spent. A create that may
- * have reached the server is looked up before it is ever re-sent. */
+ * the failure already recorded when the budget is spent. A create that may
+ * have reached the server (`ambiguous`) is looked up before it is ever
+ * re-sent, and once more when it may not be re-sent. */
 static void retry_or_finish(cfapi_call *call, const http_response *r, bool ambiguous) {
     cfapi_client *c = call->client;
     bool from_server;
@@ -585,19 +449,16 @@ static void retry_or_finish(cfapi_call *call, const http_response *r, bool ambig
             c->paused_until = until;
         log_info(MOD, "rate limited (HTTP 429): pausing every request for %" PRIu64 " ms", delay);
     }
-    bool create_unsure = call->kind == OP_CREATE && ambiguous && !call->in_lookup;
+    bool create_unsure = call->kind == CFAPI_OP_CREATE && ambiguous && !call->in_lookup;
     if (call->cancel_requested || tries_used(call) >= max_tries(c)) {
-        if (create_unsure) {
-            /* No further create, but one lookup, so that a connector this
-             * attempt created is reported rather than lost. */
-            begin_lookup(call);
-            call->final_lookup = true;
-            schedule(call, call->cancel_requested ? 0 : delay);
-        } else if (call->cancel_requested) {
+        if (create_unsure)
+            final_lookup_or_finish(call, call->cancel_requested ? 0 : delay);
+        else if (call->cancel_requested)
             finish_cancelled(call);
-        } else {
+        else if (call->in_lookup)
+            finish_create_unknown(call);
+        else
             finish(call);
-        }
         return;
     }
     if (create_unsure)
@@ -608,29 +469,89 @@ static void retry_or_finish(cfapi_call *call, const http_response *r, bool ambig
     schedule(call, delay);
 }
 
+/* One page of cfapi_list() arrived: the pager says whether another
+ * follows (read with a fresh retry budget), the list is complete, or a
+ * cap was passed (a failure: nothing is returned rather than part of the
+ * list). */
+static void on_list_page(cfapi_call *call, const http_response *r) {
+    cfapi_client *c = call->client;
+    cfapi_page_verdict v = cfapi_pager_take(&call->pager, call->env.result, call->env.root,
+                                            r->body_len);
+    switch (v) {
+    case CFAPI_PAGE_MORE:
+        call->attempts = 0;
+        log_debug(MOD, "list: %zu connectors read, reading page %u", call->pager.count,
+                  call->pager.page);
+        schedule(call, 0);
+        return;
+    case CFAPI_PAGE_STALE:
+        log_warn(MOD,
+                 "listing account %s: page %u brought no connector not seen before; stopping "
+                 "with %zu connectors (the server may ignore ?page=)",
+                 call->account_id, call->pager.page, call->pager.count);
+        /* fall through */
+    case CFAPI_PAGE_LAST:
+        finish_ok(call, r->status, call->pager.items);
+        return;
+    case CFAPI_PAGE_OVER_ITEMS:
+    case CFAPI_PAGE_OVER_BYTES:
+        record_failure(call, r, CFAPI_FAIL_LIST_LIMIT, NULL, false);
+        call->res.limit_is_bytes = v == CFAPI_PAGE_OVER_BYTES;
+        call->res.limit = call->res.limit_is_bytes ? call->pager.max_bytes : call->pager.max_items;
+        log_error(MOD, "listing account %s: more than %zu %s after %u pages; failing the list",
+                  call->account_id, call->res.limit,
+                  call->res.limit_is_bytes ? "bytes" : "connectors", call->pager.page);
+        (void)c;
+        finish(call);
+        return;
+    }
+}
+
+/* True when a successful envelope's result is what the operation must
+ * return: a list an array, a read or update an object, a create an object
+ * with a valid id (without one it cannot be adopted, so its outcome is
+ * unknown). Delete and begin_verification return nothing we use. */
+static bool result_shape_ok(const cfapi_call *call, const json_t *result) {
+    switch (call->kind) {
+    case CFAPI_OP_LIST:
+        return json_is_array(result);
+    case CFAPI_OP_GET:
+    case CFAPI_OP_UPDATE:
+        return json_is_object(result);
+    case CFAPI_OP_CREATE:
+        return json_is_object(result) &&
+               cfapi_id_is_valid(json_string_value(json_object_get(result, "id")));
+    default:
+        return true;
+    }
+}
+
 /* An answer to the operation request itself. */
 static void on_op_answer(cfapi_call *call, const http_response *r) {
     bool mutating = is_mutating(call->kind);
+    bool is_create = call->kind == CFAPI_OP_CREATE;
     cfapi_envelope_clear(&call->env);
-    call->res.http_status = r->status;
     call->res.result = NULL;
-    call->res.errors = NULL;
     if (r->cancelled) {
         if (mutating && r->request_sent)
             call->maybe_applied = true;
-        finish_cancelled(call);
+        if (is_create && call->maybe_applied)
+            final_lookup_or_finish(call, 0);
+        else
+            finish_cancelled(call);
         return;
     }
     if (r->curl_code != 0 || r->status == 0) {
         bool ambiguous = mutating && r->request_sent;
         if (ambiguous) {
             call->maybe_applied = true;
-            if (call->kind == OP_CREATE)
-                call->create_maybe_sent = true;
+            call->create_maybe_sent |= is_create;
         }
-        diagnose_transport(call, r);
+        record_failure(call, r, transport_failure(r), NULL, false);
         if (curl_code_is_retryable(r->curl_code))
             retry_or_finish(call, r, ambiguous);
+        else if (is_create && ambiguous)
+            final_lookup_or_finish(call, 0);
         else if (call->cancel_requested)
             finish_cancelled(call);
         else
@@ -638,142 +559,136 @@ static void on_op_answer(cfapi_call *call, const http_response *r) {
         return;
     }
     bool is_env = cfapi_envelope_decode(r->body, r->body_len, &call->env) == 0;
-    call->res.errors = call->env.errors;
     bool is_2xx = r->status >= 200 && r->status < 300;
-    if (is_2xx && r->status == 204 && r->body_len == 0) {
-        finish_ok(call, NULL);
+    if (is_2xx && r->status == 204 && r->body_len == 0 && call->kind == CFAPI_OP_DELETE) {
+        /* The API reference: a delete may answer null. */
+        finish_ok(call, r->status, NULL);
         return;
     }
-    if (is_2xx && is_env && call->env.success) {
-        json_t *result = call->env.result;
-        bool shape_ok = call->kind == OP_LIST ? json_is_array(result)
-                        : call->kind == OP_GET || call->kind == OP_CREATE || call->kind == OP_UPDATE
-                            ? json_is_object(result)
-                            : true;
-        if (shape_ok && call->kind == OP_LIST) {
-            list_page_done(call, result);
-            return;
-        }
-        if (shape_ok) {
-            finish_ok(call, result);
-            return;
-        }
-        is_env = false; /* report it as an unexpected answer */
+    if (is_2xx && is_env && call->env.success && result_shape_ok(call, call->env.result)) {
+        if (call->kind == CFAPI_OP_LIST)
+            on_list_page(call, r);
+        else
+            finish_ok(call, r->status, call->env.result);
+        return;
     }
     bool is_5xx = r->status >= 500;
+    /* A 2xx with no usable answer (not an envelope, success=false, the
+     * wrong shape, a 204 where an object was due) is a bad answer; for a
+     * change, the change may well have been made. */
     bool ambiguous = mutating && (is_5xx || is_2xx);
     if (ambiguous) {
         call->maybe_applied = true;
-        if (call->kind == OP_CREATE)
-            call->create_maybe_sent = true;
+        call->create_maybe_sent |= is_create;
     }
-    diagnose_http(call, r, call->url, is_env);
-    if (r->status == 409 && call->kind == OP_CREATE && call->attempts > 1 &&
-        call->create_maybe_sent) {
+    bool shape_wrong = is_2xx && is_env && call->env.success;
+    record_failure(call, r, is_2xx ? CFAPI_FAIL_BAD_ANSWER : CFAPI_FAIL_HTTP,
+                   is_env ? &call->env : NULL, !is_env || shape_wrong);
+    if (r->status == 409 && is_create && call->attempts > 1 && call->create_maybe_sent) {
         /* An earlier attempt may have created it: look before failing. */
         begin_lookup(call);
         call->lookup_after_409 = true;
         schedule(call, 0);
         return;
     }
-    if (r->status == 429 || is_5xx)
-        retry_or_finish(call, r, ambiguous && is_5xx);
+    if (r->status == 429 || is_5xx || (is_create && is_2xx))
+        retry_or_finish(call, r, is_create && ambiguous);
     else
         finish(call); /* a final answer, reported as is even after a cancel */
 }
 
-/* An answer to the lookup that follows a create that may have been
- * applied. Found: the create succeeded. Not found: create again (or report
- * the 409 / the cancellation). Failed: retry the lookup within the budget. */
+/* A page of the lookup that follows a create that may have been applied.
+ * Found: the create succeeded. Every page read and not found: create
+ * again (or report the 409 / the cancellation / the unknown outcome).
+ * Failed: retry the page within the budget, never read it as absent. */
 static void on_lookup_answer(cfapi_call *call, const http_response *r) {
-    call->res.errors = call->env.errors; /* never into the envelope about to go */
+    cfapi_envelope_clear(&call->env);
     call->res.result = NULL;
-    cfapi_envelope_clear(&call->lookup_env);
     if (r->cancelled) {
         finish_cancelled(call);
         return;
     }
     bool is_env = r->curl_code == 0 && r->status != 0 &&
-                  cfapi_envelope_decode(r->body, r->body_len, &call->lookup_env) == 0;
-    if (is_env && r->status >= 200 && r->status < 300 && call->lookup_env.success &&
-        json_is_array(call->lookup_env.result)) {
-        call->need_lookup = false;
-        json_t *found = cfapi_find_by_domain(call->lookup_env.result, call->domain);
-        if (found) {
-            log_info(MOD, "the SSO connector for %s exists after an uncertain create: using it",
-                     call->domain);
-            call->res.http_status = r->status;
-            call->res.errors = NULL;
-            finish_ok(call, found);
-            return;
-        }
-        /* Not on this page: when result_info says more connectors follow,
-         * read the next page before concluding anything. */
-        call->lookup_seen += json_array_size(call->lookup_env.result);
-        json_t *total =
-            json_object_get(json_object_get(call->lookup_env.root, "result_info"), "total_count");
-        if (json_is_integer(total) && json_array_size(call->lookup_env.result) > 0 &&
-            (json_int_t)call->lookup_seen < json_integer_value(total) && call->lookup_page < 1000 &&
-            !call->cancel_requested && set_lookup_page(call, call->lookup_page + 1)) {
-            call->need_lookup = true;
-            schedule(call, 0);
-            return;
-        }
-        log_debug(MOD, "lookup: no SSO connector for %s yet", call->domain);
-        if (call->cancel_requested) {
+                  cfapi_envelope_decode(r->body, r->body_len, &call->env) == 0;
+    bool page_ok = is_env && r->status >= 200 && r->status < 300 && call->env.success &&
+                   json_is_array(call->env.result);
+    if (!page_ok) {
+        call->lookup_fails++;
+        bool transport = r->curl_code != 0 || r->status == 0;
+        bool is_2xx = r->status >= 200 && r->status < 300;
+        record_failure(call, r,
+                       transport ? transport_failure(r)
+                       : is_2xx  ? CFAPI_FAIL_BAD_ANSWER
+                                 : CFAPI_FAIL_HTTP,
+                       is_env ? &call->env : NULL, !transport && !is_env);
+        bool retryable = transport ? curl_code_is_retryable(r->curl_code)
+                                   : (r->status == 429 || r->status >= 500);
+        if (retryable && !call->cancel_requested) {
+            retry_or_finish(call, r, false); /* need_lookup stays: the same page again */
+        } else if (call->cancel_requested) {
             finish_cancelled(call);
-            return;
+        } else {
+            finish_create_unknown(call);
         }
-        if (call->lookup_after_409 || call->final_lookup) {
-            finish(call); /* the create's own diagnostic stands */
-            return;
-        }
-        schedule(call, 0); /* the retry's delay was already waited before the lookup */
         return;
     }
-    /* The lookup failed: the create's fate is unknown. */
-    call->lookup_fails++;
-    call->res.http_status = r->status;
-    call->res.errors = call->lookup_env.errors;
-    char *op = describe_op(call);
-    char *summary = NULL, *detail = NULL;
-    cfapi_strappf(&summary, "Cloudflare API error %s", op ? op : "");
-    cfapi_strappf(&detail,
-                  "The create request may have reached Cloudflare but its answer was lost, and "
-                  "looking the connector up by its domain failed: ");
-    if (r->curl_code != 0 || r->status == 0) {
-        cfapi_strappf(&detail, "%s (host %s).", r->error, call->client->host);
-    } else {
-        cfapi_strappf(&detail, "HTTP %ld from GET %s.", r->status,
-                      rel_path(call, call->lookup_url));
-        char *errs = NULL;
-        cfapi_append_errors(&errs, call->lookup_env.errors);
-        if (errs)
-            cfapi_strappf(&detail, "\n%s", errs);
-        free(errs);
-        if (r->status == 401 || r->status == 403)
-            append_auth_hint(call, &detail);
+    json_t *found = cfapi_find_by_domain(call->env.result, call->domain);
+    if (found) {
+        log_info(MOD, "the SSO connector for %s exists after an uncertain create: using it",
+                 call->domain);
+        call->need_lookup = false;
+        finish_ok(call, r->status, found);
+        return;
     }
-    append_attempts(call, &detail);
-    cfapi_strappf(&detail,
-                  "\nThe connector for %s may exist; if it does, import it with the id %s/%s.",
-                  call->domain, call->account_id, call->domain);
-    set_diagnostic(call, summary, detail);
-    free(op);
-    free(summary);
-    free(detail);
-    bool retryable = (r->curl_code != 0 || r->status == 0) ? curl_code_is_retryable(r->curl_code)
-                                                           : (r->status == 429 || r->status >= 500);
-    if (retryable && !call->cancel_requested)
-        retry_or_finish(call, r, false);
-    else if (call->cancel_requested)
+    cfapi_page_verdict v = cfapi_pager_take(&call->pager, call->env.result, call->env.root,
+                                            r->body_len);
+    if (v == CFAPI_PAGE_MORE) {
+        schedule(call, 0); /* even when cancelled: a lookup is read to its end */
+        return;
+    }
+    call->need_lookup = false;
+    if (v != CFAPI_PAGE_LAST) {
+        /* The list could not be read to its end: absence is not proven. */
+        log_warn(MOD, "lookup of %s: the account's list could not be read to its end",
+                 call->domain);
+        if (v != CFAPI_PAGE_STALE) {
+            record_failure(call, r, CFAPI_FAIL_LIST_LIMIT, NULL, false);
+            call->res.limit_is_bytes = v == CFAPI_PAGE_OVER_BYTES;
+            call->res.limit =
+                call->res.limit_is_bytes ? call->pager.max_bytes : call->pager.max_items;
+        }
+        if (call->cancel_requested)
+            finish_cancelled(call);
+        else
+            finish_create_unknown(call);
+        return;
+    }
+    log_debug(MOD, "lookup: no SSO connector for %s", call->domain);
+    if (call->lookup_after_409) {
+        finish(call); /* the create's own 409 stands */
+        return;
+    }
+    if (call->final_lookup) {
+        if (call->cancel_requested) {
+            call->maybe_applied = false; /* proven absent */
+            finish_cancelled(call);
+        } else {
+            finish_create_unknown(call);
+        }
+        return;
+    }
+    if (call->cancel_requested) {
+        call->maybe_applied = false;
         finish_cancelled(call);
-    else
-        finish(call);
+        return;
+    }
+    /* Proven absent: the earlier attempt did not create it. */
+    call->maybe_applied = false;
+    schedule(call, 0); /* the retry's delay was already waited before the lookup */
 }
 
 /* A transfer ended: the answer goes to the lookup or the operation
- * handler, which decide between done, retry and lookup. */
+ * handler, which decide between done, retry, next page and lookup. */
 static void on_http_done(const http_response *r, void *arg) {
     cfapi_call *call = arg;
     call->transfer = NULL;
@@ -791,14 +706,15 @@ static void on_call_closed(uv_handle_t *h) {
     cfapi_call *call = h->data;
     cfapi_client *c = call->client;
     cfapi_envelope_clear(&call->env);
-    cfapi_envelope_clear(&call->lookup_env);
-    json_decref(call->res.diagnostic);
-    json_decref(call->pages);
+    cfapi_envelope_clear(&call->fail_env);
+    cfapi_pager_clear(&call->pager);
     free(call->url);
     free(call->list_url);
+    free(call->page_url);
     free(call->body);
-    free(call->lookup_url);
-    free(call->lookup_base);
+    free(call->fail_path);
+    free(call->fail_error);
+    free(call->fail_excerpt);
     free(call);
     c->live_calls--;
     maybe_finish_close(c);
@@ -847,7 +763,7 @@ static void on_call_timer(uv_timer_t *timer) {
 
 /* Validates, builds the request and schedules the first attempt on the
  * next loop iteration. `body` (may be NULL) is stolen. */
-static int call_start(cfapi_client *c, op_kind kind, const char *method, const char *account_id,
+static int call_start(cfapi_client *c, cfapi_op kind, const char *method, const char *account_id,
                       const char *connector_id, const char *domain, json_t *body, cfapi_cb cb,
                       void *arg, cfapi_call **call_out) {
     if (call_out)
@@ -866,7 +782,6 @@ static int call_start(cfapi_client *c, op_kind kind, const char *method, const c
         goto fail_body;
     call->client = c;
     call->kind = kind;
-    call->page = 1;
     call->method = method;
     call->cb = cb;
     call->arg = arg;
@@ -875,11 +790,12 @@ static int call_start(cfapi_client *c, op_kind kind, const char *method, const c
         memcpy(call->connector_id, connector_id, 33);
     if (domain)
         snprintf(call->domain, sizeof call->domain, "%s", domain);
-    rc = cfapi_build_url(c->base_url, account_id, connector_id, kind == OP_VERIFY, &call->url);
-    if (rc == 0 && kind == OP_CREATE)
-        rc = cfapi_build_url(c->base_url, account_id, NULL, false, &call->lookup_base);
-    if (rc == 0 && kind == OP_CREATE && !(call->lookup_url = strdup(call->lookup_base)))
-        rc = UV_ENOMEM;
+    rc = cfapi_build_url(c->base_url, account_id, connector_id, kind == CFAPI_OP_VERIFY,
+                         &call->url);
+    if (rc == 0 && (kind == CFAPI_OP_CREATE || kind == CFAPI_OP_LIST))
+        rc = cfapi_build_url(c->base_url, account_id, NULL, false, &call->list_url);
+    if (rc == 0 && kind == CFAPI_OP_LIST)
+        rc = cfapi_pager_start(&call->pager, true, c->list_max_items, c->list_max_bytes);
     if (rc == 0 && body) {
         call->body = json_dumps(body, JSON_COMPACT);
         if (!call->body)
@@ -887,8 +803,8 @@ static int call_start(cfapi_client *c, op_kind kind, const char *method, const c
     }
     if (rc != 0) {
         free(call->url);
-        free(call->lookup_url);
-        free(call->lookup_base);
+        free(call->list_url);
+        cfapi_pager_clear(&call->pager);
         free(call->body);
         free(call);
         goto fail_body;
@@ -912,14 +828,14 @@ fail_body:
 
 int cfapi_list(cfapi_client *c, const char *account_id, cfapi_cb cb, void *arg,
                cfapi_call **call_out) {
-    return call_start(c, OP_LIST, "GET", account_id, NULL, NULL, NULL, cb, arg, call_out);
+    return call_start(c, CFAPI_OP_LIST, "GET", account_id, NULL, NULL, NULL, cb, arg, call_out);
 }
 
 int cfapi_get(cfapi_client *c, const char *account_id, const char *connector_id, cfapi_cb cb,
               void *arg, cfapi_call **call_out) {
     if (!connector_id)
         return UV_EINVAL;
-    return call_start(c, OP_GET, "GET", account_id, connector_id, NULL, NULL, cb, arg, call_out);
+    return call_start(c, CFAPI_OP_GET, "GET", account_id, connector_id, NULL, NULL, cb, arg, call_out);
 }
 
 /* Adds "name": true/false to `obj` unless tri is -1. */
@@ -940,7 +856,7 @@ int cfapi_create(cfapi_client *c, const char *account_id, const char *email_doma
         json_decref(body);
         return UV_ENOMEM;
     }
-    return call_start(c, OP_CREATE, "POST", account_id, NULL, email_domain, body, cb, arg,
+    return call_start(c, CFAPI_OP_CREATE, "POST", account_id, NULL, email_domain, body, cb, arg,
                       call_out);
 }
 
@@ -954,7 +870,7 @@ int cfapi_update(cfapi_client *c, const char *account_id, const char *connector_
         json_decref(body);
         return UV_ENOMEM;
     }
-    return call_start(c, OP_UPDATE, "PATCH", account_id, connector_id, NULL, body, cb, arg,
+    return call_start(c, CFAPI_OP_UPDATE, "PATCH", account_id, connector_id, NULL, body, cb, arg,
                       call_out);
 }
 
@@ -962,7 +878,7 @@ int cfapi_delete(cfapi_client *c, const char *account_id, const char *connector_
                  void *arg, cfapi_call **call_out) {
     if (!connector_id)
         return UV_EINVAL;
-    return call_start(c, OP_DELETE, "DELETE", account_id, connector_id, NULL, NULL, cb, arg,
+    return call_start(c, CFAPI_OP_DELETE, "DELETE", account_id, connector_id, NULL, NULL, cb, arg,
                       call_out);
 }
 
@@ -970,28 +886,45 @@ int cfapi_begin_verification(cfapi_client *c, const char *account_id, const char
                              cfapi_cb cb, void *arg, cfapi_call **call_out) {
     if (!connector_id)
         return UV_EINVAL;
-    return call_start(c, OP_VERIFY, "POST", account_id, connector_id, NULL, NULL, cb, arg,
+    return call_start(c, CFAPI_OP_VERIFY, "POST", account_id, connector_id, NULL, NULL, cb, arg,
                       call_out);
 }
 
-/* Waiting calls end at once. A transfer in flight is aborted, except a
- * create whose request has already been written: that attempt may create
- * the connector, so it is allowed to finish (bounded by request_timeout)
- * and only the retries after it are abandoned. */
+/* Waiting calls end at once, and a transfer in flight is aborted, except
+ * for a create that may have been applied: its current attempt (already
+ * written) is allowed to finish (bounded by request_timeout), and then,
+ * or at once when it was waiting, the account's connectors are looked up
+ * once to the last page, so that a connector it created is reported
+ * rather than lost. No create is sent after a cancel. While the client
+ * closes, nothing waits. */
 void cfapi_call_cancel(cfapi_call *call) {
     if (!call || call->cancel_requested || call->state == CALL_DONE ||
         call->state == CALL_DELIVERED)
         return;
     call->cancel_requested = true;
+    bool closing = call->client->closing;
+    bool is_create = call->kind == CFAPI_OP_CREATE;
     if (call->state == CALL_WAITING) {
         uv_timer_stop(&call->timer);
         release_slot(call);
+        if (is_create && call->maybe_applied && !closing) {
+            if (call->need_lookup) {
+                call->final_lookup = true;
+                schedule(call, 0);
+            } else {
+                final_lookup_or_finish(call, 0);
+            }
+            return;
+        }
         finish_cancelled(call);
         return;
     }
-    if (call->kind == OP_CREATE && !call->in_lookup && http_transfer_request_sent(call->transfer)) {
-        log_debug(MOD, "cancel: letting the create for %s finish its current attempt",
-                  call->domain);
+    if (is_create && !closing &&
+        (call->in_lookup || http_transfer_request_sent(call->transfer))) {
+        log_debug(MOD, "cancel: letting the %s for %s finish its current request",
+                  call->in_lookup ? "lookup" : "create", call->domain);
+        if (call->in_lookup)
+            call->final_lookup = true;
         return;
     }
     http_transfer_cancel(call->transfer);
@@ -1017,8 +950,6 @@ static void client_free(cfapi_client *c) {
     free(c->host);
     for (int i = 0; i < 2; i++)
         free(c->auth_lines[i]);
-    for (int i = 0; i < 3; i++)
-        free(c->secrets[i]);
     free(c);
 }
 
@@ -1050,16 +981,14 @@ int cfapi_client_new(uv_loop_t *loop, const cfapi_options *o, cfapi_client **out
     if (has_token) {
         if (asprintf(&c->auth_lines[0], "Authorization: Bearer %s", o->api_token) < 0)
             c->auth_lines[0] = NULL;
-        c->secrets[0] = strdup(o->api_token);
     } else {
         if (asprintf(&c->auth_lines[0], "X-Auth-Email: %s", o->email) < 0)
             c->auth_lines[0] = NULL;
         if (asprintf(&c->auth_lines[1], "X-Auth-Key: %s", o->api_key) < 0)
             c->auth_lines[1] = NULL;
-        c->secrets[0] = strdup(o->api_key);
     }
     if (!c->base_url || !c->host || !c->auth_lines[0] || (has_key && !c->auth_lines[1]) ||
-        !c->secrets[0] || log_add_secret(c->secrets[0]) != 0) {
+        log_add_secret(secret) != 0) {
         client_free(c);
         return UV_ENOMEM;
     }
@@ -1072,6 +1001,8 @@ int cfapi_client_new(uv_loop_t *loop, const cfapi_options *o, cfapi_client **out
         c->timeout_ms = 1;
     c->interval_ms = o->max_rps > 0 ? 1000.0 / o->max_rps : 0;
     c->backoff_base_ms = o->backoff_base_ms ? o->backoff_base_ms : CFAPI_DEFAULT_BACKOFF_BASE_MS;
+    c->list_max_items = o->list_max_items ? o->list_max_items : CFAPI_LIST_MAX_ITEMS;
+    c->list_max_bytes = o->list_max_bytes ? o->list_max_bytes : CFAPI_LIST_MAX_BYTES;
     c->rng = uv_hrtime() ^ (uint64_t)(uintptr_t)c ^ 0x9e3779b97f4a7c15ULL;
     if (!c->rng)
         c->rng = 1;

@@ -15,10 +15,29 @@
  * and the create-whose-answer-was-lost recovery (the connector is looked up
  * by domain before a create is ever re-sent).
  *
- * On failure it builds a diagnostic a person can act on: the operation, the
- * HTTP status, Cloudflare's error codes and messages, and for 401/403 the
- * token permission needed. The token or key never appears in a diagnostic
- * or a log line.
+ * Every call ends in a structured cfapi_result: success, or a failure kind
+ * (cfapi_failure) with what is known about it (status, Cloudflare's
+ * errors, the failing request, the transport error, an excerpt of an
+ * answer that was not an envelope). cfapi knows nothing of Terraform
+ * diagnostics; cfapi_result_render() turns a failure into the plain text
+ * a person can act on (the operation, the HTTP status, Cloudflare's error
+ * codes and messages, and for 401/403 the token permission needed). The
+ * token or key never appears in a rendering or a log line.
+ *
+ * Lists are read page by page by one pager (cfapi_pager.c), used by
+ * cfapi_list() and by the create lookup: it stops at the last page, on a
+ * page that brings no connector not already seen (a server that ignores
+ * ?page=), and fails (CFAPI_FAIL_LIST_LIMIT) past list_max_items
+ * connectors or list_max_bytes of answers, so nothing is silently cut.
+ *
+ * A create whose answer was lost (a transport error after the request was
+ * sent, a 5xx, a 2xx without a usable connector) is owned here: the
+ * account's connectors are listed (every page) before the create is ever
+ * sent again; found, it is adopted (success); absent, the create is sent
+ * again. POSTs and failed lookup pages share one retry budget, so
+ * max_retries N sends the create at most N + 1 times. When the outcome is
+ * still unknown at the end, the call fails with CFAPI_FAIL_CREATE_UNKNOWN,
+ * whose rendering carries the import id.
  *
  * Ids passed in must already be validated by the caller; the client refuses
  * (UV_EINVAL) any id that is not 32 lowercase-or-uppercase hex characters,
@@ -44,24 +63,76 @@ typedef struct cfapi_options {
     double request_timeout;   /* seconds for one HTTP attempt; <= 0: default 30 */
     double max_rps;           /* requests per second across all calls; <= 0: no limit */
     unsigned backoff_base_ms; /* first backoff delay before jitter; 0 means 500 */
+    size_t list_max_items;    /* connectors a paged list may hold; 0: 10,000 */
+    size_t list_max_bytes;    /* bytes of answers a paged list may read; 0: 64 MiB */
 } cfapi_options;
+
+typedef enum cfapi_op {
+    CFAPI_OP_LIST,
+    CFAPI_OP_GET,
+    CFAPI_OP_CREATE,
+    CFAPI_OP_UPDATE,
+    CFAPI_OP_DELETE,
+    CFAPI_OP_VERIFY,
+} cfapi_op;
+
+/* Why a call failed. */
+typedef enum cfapi_failure {
+    CFAPI_FAIL_NONE,        /* success */
+    CFAPI_FAIL_HTTP,        /* a non-2xx answer (Cloudflare's errors[] when it sent them) */
+    CFAPI_FAIL_UNREACHABLE, /* no answer: connection, DNS, TLS or another transport error */
+    CFAPI_FAIL_TIMEOUT,     /* no complete answer within request_timeout */
+    CFAPI_FAIL_BAD_ANSWER,  /* a 2xx that is not a successful envelope with the expected
+                               result (not JSON, success=false, no object, a 204 where an
+                               object was due) */
+    CFAPI_FAIL_TOO_LARGE,   /* one answer passed the body size limit */
+    CFAPI_FAIL_LIST_LIMIT,  /* a paged list passed list_max_items or list_max_bytes */
+    CFAPI_FAIL_NOT_STARTED, /* the request could not be started (transport_error says why) */
+    CFAPI_FAIL_CANCELLED,   /* cfapi_call_cancel() ended it */
+    CFAPI_FAIL_CREATE_UNKNOWN, /* a create may or may not have happened, and the lookup
+                                  could not tell; `cause` says what failed last */
+} cfapi_failure;
 
 /* The outcome of one operation, handed to its callback. Everything in it is
  * borrowed and valid only during the callback. */
 typedef struct cfapi_result {
-    bool ok;          /* HTTP 2xx and envelope success */
-    bool cancelled;   /* cfapi_call_cancel() ended it */
-    long http_status; /* status of the last attempt; 0 when there was no answer */
-    json_t *result;   /* the envelope's "result" (object or array), or NULL */
-    json_t *errors;   /* the envelope's errors[] ({code, message}), or NULL */
-    /* When !ok: a ready diagnostic object
-     * {"severity":"error","summary":...,"detail":...}. NULL when ok. */
-    json_t *diagnostic;
+    bool ok;               /* failure == CFAPI_FAIL_NONE */
+    bool cancelled;        /* failure == CFAPI_FAIL_CANCELLED */
+    cfapi_failure failure;
+    /* For CANCELLED and CREATE_UNKNOWN: the failure of the last request
+     * that failed (CFAPI_FAIL_NONE when none did); otherwise == failure. */
+    cfapi_failure cause;
+    long http_status; /* status of the last answer; 0 when there was none */
+    json_t *result;   /* ok: the connector (object) or the list (array); NULL when none */
+    json_t *errors;   /* Cloudflare's errors[] ({code, message}) of the failing answer, or NULL */
+    unsigned attempts; /* requests that counted against the retry budget */
     /* True when the remote object may have been changed even though !ok
      * (the request was sent but its answer was lost or the call was
      * cancelled after sending). */
     bool maybe_applied;
+    /* What a message needs. */
+    cfapi_op op;
+    const char *account_id;
+    const char *connector_id; /* "" when the operation has none */
+    const char *domain;       /* create: the email domain, else "" */
+    const char *method;       /* the failing request, or NULL */
+    const char *path;         /* its path relative to base_url, or NULL */
+    bool failed_in_lookup;    /* it was a page of a create's lookup */
+    const char *transport_error; /* curl's (or libuv's) words, or NULL */
+    bool not_envelope;           /* the answer was not a Cloudflare envelope */
+    const char *body_excerpt;    /* not_envelope: a printable excerpt ("" when no body) */
+    const char *host;            /* host[:port] of base_url */
+    long timeout_ms;             /* request_timeout */
+    bool key_auth;               /* email + api_key, not a token */
+    size_t limit;                /* LIST_LIMIT: the cap passed */
+    bool limit_is_bytes;         /* LIST_LIMIT: the cap is list_max_bytes, not items */
 } cfapi_result;
+
+/* Renders a failed result as plain text for a person: *summary (one line)
+ * and *detail, both new malloc'd strings the caller frees, with every
+ * registered secret masked (log_redact). Returns 0, UV_EINVAL when the
+ * result is a success (nothing to say), or UV_ENOMEM. */
+int cfapi_result_render(const cfapi_result *res, char **summary, char **detail);
 
 typedef void (*cfapi_cb)(const cfapi_result *res, void *arg);
 

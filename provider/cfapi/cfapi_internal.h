@@ -71,9 +71,43 @@ char *cfapi_body_excerpt(const char *body, size_t len, size_t max);
  * bytes. `errors` is borrowed. Returns 0 or UV_ENOMEM. */
 int cfapi_append_errors(char **text, json_t *errors);
 
-/* Returns a new malloc'd copy of `text` with every occurrence of each
- * non-empty secret in the NULL-terminated `secrets` replaced by "***". */
-char *cfapi_redact(const char *text, const char *const *secrets);
+/* The pager: reads a paged list (cfapi_list, the create lookup) one page
+ * at a time and decides whether another page follows. It remembers the
+ * id of every connector seen, so a page that brings nothing new (a
+ * server that ignores ?page=, or repeats itself) ends the list, and it
+ * counts connectors and answer bytes against caps, so a lying
+ * result_info.total_count cannot make it read without end. */
+#define CFAPI_LIST_MAX_ITEMS 10000u
+#define CFAPI_LIST_MAX_BYTES ((size_t)64 * 1024 * 1024)
+
+typedef struct cfapi_pager {
+    json_t *items;    /* collecting pagers: every distinct connector so far (owned) */
+    json_t *seen;     /* object used as a set of the ids (or texts) seen (owned) */
+    unsigned page;    /* the page to read next, from 1 */
+    size_t count;     /* distinct connectors seen */
+    size_t bytes;     /* answer bytes read */
+    size_t max_items, max_bytes;
+} cfapi_pager;
+
+typedef enum cfapi_page_verdict {
+    CFAPI_PAGE_MORE,      /* read page `page` next */
+    CFAPI_PAGE_LAST,      /* the list is complete */
+    CFAPI_PAGE_STALE,     /* the page brought nothing new although more were announced */
+    CFAPI_PAGE_OVER_ITEMS, /* past max_items */
+    CFAPI_PAGE_OVER_BYTES, /* past max_bytes */
+} cfapi_page_verdict;
+
+/* Starts (or restarts, from page 1) a pager. `collect`: keep the items
+ * (cfapi_list); a lookup only needs the ids. Returns 0 or UV_ENOMEM. */
+int cfapi_pager_start(cfapi_pager *p, bool collect, size_t max_items, size_t max_bytes);
+void cfapi_pager_clear(cfapi_pager *p);
+/* Takes one page: its result array `items` (borrowed), the envelope's
+ * root (for result_info, borrowed) and the answer's size in bytes.
+ * Returns what comes next; on CFAPI_PAGE_MORE, p->page is the next page. */
+cfapi_page_verdict cfapi_pager_take(cfapi_pager *p, const json_t *items, const json_t *root,
+                                    size_t body_len);
+/* "{list_url}" for page 1, "{list_url}?page=N" after: a new string. */
+char *cfapi_pager_url(const cfapi_pager *p, const char *list_url);
 
 /* Appends printf-style text to a malloc'd string (*s NULL counts as "").
  * Returns 0, or -1 (and *s unchanged) when out of memory. */

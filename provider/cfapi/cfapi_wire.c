@@ -241,23 +241,3 @@ int cfapi_append_errors(char **text, json_t *errors) {
     }
     return 0;
 }
-
-char *cfapi_redact(const char *text, const char *const *secrets) {
-    char *out = strdup(text ? text : "");
-    for (const char *const *s = secrets; out && s && *s; s++) {
-        size_t slen = strlen(*s);
-        /* Like log_add_secret(): a secret shorter than 4 bytes would mask
-         * ordinary text and say nothing the reader could use. */
-        if (slen < 4)
-            continue;
-        char *hit;
-        while (out && (hit = strstr(out, *s)) != NULL) {
-            char *next = NULL;
-            if (asprintf(&next, "%.*s***%s", (int)(hit - out), out, hit + slen) < 0)
-                next = NULL;
-            free(out);
-            out = next;
-        }
-    }
-    return out;
-}

@@ -58,25 +58,28 @@ void sso_op_respond_cancelled(sso_op *op) {
     op_free(op);
 }
 
+/* The one place a cfapi result becomes a diagnostic: cfapi renders the
+ * words (secrets masked), this makes {severity, summary, detail} of them.
+ * With `summary`, the client's own summary becomes the first line of the
+ * detail, so no information is lost. */
 void sso_op_add_api_error(sso_op *op, const cfapi_result *res, const char *summary) {
-    json_t *d = res && res->diagnostic
-                    ? json_deep_copy(res->diagnostic)
-                    : diag_new("error", "Cloudflare API call failed", NULL, NULL);
-    if (summary) {
-        /* Keep the client's summary as the first line of the detail so no
-         * information is lost. */
-        const char *old_summary = json_string_value(json_object_get(d, "summary"));
-        const char *old_detail = json_string_value(json_object_get(d, "detail"));
-        char *detail = NULL;
-        if (asprintf(&detail, "%s%s%s", old_summary ? old_summary : "", old_detail ? ": " : "",
-                     old_detail ? old_detail : "") < 0)
-            detail = NULL;
-        json_object_set_new(d, "summary", json_string(summary));
-        if (detail)
-            json_object_set_new(d, "detail", json_string(detail));
-        free(detail);
+    char *api_summary = NULL, *api_detail = NULL;
+    if (!res || cfapi_result_render(res, &api_summary, &api_detail) != 0) {
+        api_summary = strdup("Cloudflare API call failed");
+        api_detail = NULL;
     }
+    char *detail = NULL;
+    if (summary) {
+        if (asprintf(&detail, "%s%s%s", api_summary ? api_summary : "", api_detail ? ": " : "",
+                     api_detail ? api_detail : "") < 0)
+            detail = NULL;
+    }
+    json_t *d = diag_new("error", summary ? summary : api_summary ? api_summary : "",
+                         summary ? detail : api_detail, NULL);
     json_array_append_new(op->diags, d);
+    free(detail);
+    free(api_summary);
+    free(api_detail);
 }
 
 /* Receives every cfapi result and hands it to the step the op waits in. */

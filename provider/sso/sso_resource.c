@@ -239,9 +239,8 @@ static void apply_maybe_begin(sso_op *op) {
  * apply, because applying a tainted connector replaces it and the new one
  * has a new verification code. */
 static void add_enable_after_create_error(sso_op *op, const cfapi_result *res) {
-    json_t *api = res->diagnostic;
-    const char *api_summary = json_string_value(json_object_get(api, "summary"));
-    const char *api_detail = json_string_value(json_object_get(api, "detail"));
+    char *api_summary = NULL, *api_detail = NULL;
+    cfapi_result_render(res, &api_summary, &api_detail);
     json_t *verification = value_attr(op->state, "verification");
     const char *status = json_string_value(value_attr(verification, "status"));
     const char *code = json_string_value(value_attr(verification, "code"));
@@ -251,12 +250,16 @@ static void add_enable_after_create_error(sso_op *op, const cfapi_result *res) {
     size_t len = 0;
     FILE *out = open_memstream(&detail, &len);
     if (!out) {
+        free(api_summary);
+        free(api_detail);
         sso_op_add_api_error(op, res, "The SSO connector was created, but enabling it failed");
         return;
     }
     fprintf(out, "Cloudflare refused to enable it: %s%s%s\n\n",
             api_summary ? api_summary : "Cloudflare API call failed", api_detail ? ": " : "",
             api_detail ? api_detail : "");
+    free(api_summary);
+    free(api_detail);
     fprintf(out,
             "The connector exists: the state records it as Cloudflare reports it (enabled = %s), "
             "and Terraform marks it tainted.",

@@ -80,12 +80,21 @@ static void on_result(const cfapi_result *r, void *arg) {
     json_decref(o->diag);
     o->result = r->result ? json_deep_copy(r->result) : NULL;
     o->errors = r->errors ? json_deep_copy(r->errors) : NULL;
-    o->diag = r->diagnostic ? json_deep_copy(r->diagnostic) : NULL;
+    /* The failure rendered as text, kept as {severity, summary, detail}
+     * as a caller would show it. */
+    char *summary = NULL, *detail = NULL;
+    int rc = cfapi_result_render(r, &summary, &detail);
+    o->diag = rc == 0 ? json_pack("{s:s, s:s, s:s}", "severity", "error", "summary", summary,
+                                  "detail", detail)
+                      : NULL;
+    free(summary);
+    free(detail);
     o->done_ns = uv_hrtime();
     o->done_loop_ms = uv_now(g_loop);
-    /* the contract: a diagnostic exactly when !ok */
-    if (r->ok != (r->diagnostic == NULL))
-        fail_msg("diagnostic %s with ok=%d", r->diagnostic ? "present" : "missing", r->ok);
+    /* the contract: a failure kind and a rendering exactly when !ok */
+    if (r->ok != (rc != 0) || r->ok != (r->failure == CFAPI_FAIL_NONE))
+        fail_msg("rendering %s, failure %d with ok=%d", rc == 0 ? "present" : "missing",
+                 (int)r->failure, r->ok);
 }
 
 static const char *diag_field(const outcome *o, const char *name) {

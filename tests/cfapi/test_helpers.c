@@ -12,6 +12,7 @@
 
 #include "cfapi.h"
 #include "cfapi_internal.h"
+#include "log.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -280,18 +281,42 @@ static void test_errors_lines(void **state) {
     assert_null(text);
 }
 
+/* The renderer masks every registered secret (log_redact, the one
+ * registry), wherever it appears: here in Cloudflare's error message. */
 static void test_redact(void **state) {
     (void)state;
-    const char *secrets[] = {"tok-SECRET-123", "", "key42xyz", NULL};
-    char *r = cfapi_redact("a tok-SECRET-123 b key42xyz c tok-SECRET-123", secrets);
-    assert_string_equal(r, "a *** b *** c ***");
-    free(r);
-    r = cfapi_redact("nothing here", secrets);
-    assert_string_equal(r, "nothing here");
-    free(r);
-    r = cfapi_redact(NULL, NULL);
-    assert_string_equal(r, "");
-    free(r);
+    assert_int_equal(log_add_secret("tok-SECRET-123"), 0);
+    assert_int_equal(log_add_secret("key42xyz"), 0);
+    json_t *errors = json_pack("[{s:i, s:s}]", "code", 10000,
+                               "message", "a tok-SECRET-123 b key42xyz c tok-SECRET-123");
+    cfapi_result r = {
+        .failure = CFAPI_FAIL_HTTP,
+        .cause = CFAPI_FAIL_HTTP,
+        .http_status = 403,
+        .errors = errors,
+        .op = CFAPI_OP_GET,
+        .account_id = "023e105f4ecef8ad9ca31a8372d0c353",
+        .connector_id = "0123456789abcdef0123456789abcdef",
+        .domain = "",
+        .method = "GET",
+        .path = "/accounts/x/sso_connectors/y",
+        .host = "api.example",
+    };
+    char *summary, *detail;
+    assert_int_equal(cfapi_result_render(&r, &summary, &detail), 0);
+    assert_non_null(strstr(detail, "Cloudflare error 10000: a *** b *** c ***"));
+    assert_null(strstr(detail, "tok-SECRET-123"));
+    assert_null(strstr(detail, "key42xyz"));
+    assert_string_equal(summary, "Cloudflare API error reading SSO connector "
+                                 "0123456789abcdef0123456789abcdef");
+    free(summary);
+    free(detail);
+    /* a success has nothing to render */
+    cfapi_result ok = {.ok = true};
+    assert_int_equal(cfapi_result_render(&ok, &summary, &detail), UV_EINVAL);
+    assert_null(summary);
+    json_decref(errors);
+    log_clear_secrets();
 }
 
 int main(void) {
