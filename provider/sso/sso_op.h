@@ -42,8 +42,6 @@ struct sso_op {
     sso_step next;
     bool cancelled;
     bool changed_remote; /* a mutating call has succeeded */
-    bool looked_up;      /* the lost-create lookup has been done */
-    bool recreated;      /* a full lookup proved the create absent; it was re-sent */
 };
 
 /* Creates an op for `req` and registers its cancel callback. NULL only on

@@ -336,12 +336,11 @@ static void apply_after_patch(sso_op *op, const cfapi_result *res) {
     apply_maybe_begin(op);
 }
 
-static void apply_after_lookup(sso_op *op, const cfapi_result *res);
-
 static void apply_after_create(sso_op *op, const cfapi_result *res);
 
 /* Sends the create: POST with the planned create-time fields
- * (begin_verification, use_fedramp_language when known). */
+ * (begin_verification, use_fedramp_language when known). cfapi owns what
+ * happens when its answer is lost (lookup, adopt or re-send, one budget). */
 static void apply_send_create(sso_op *op) {
     int rc = sso_op_create(op, bool_or_omit(json_object_get(op->planned, "begin_verification")),
                            bool_or_omit(json_object_get(op->planned, "use_fedramp_language")),
@@ -350,35 +349,17 @@ static void apply_send_create(sso_op *op) {
         refuse_start(op, rc, empty_apply_result());
 }
 
-/* Looks the domain up after a create whose outcome is unclear. Returns
- * false when the lookup could not be started. */
-static bool apply_lookup(sso_op *op) {
-    if (op->looked_up)
-        return false;
-    op->looked_up = true;
-    return sso_op_list(op, apply_after_lookup) == 0;
-}
-
-/* Ends an apply whose create may or may not have happened, telling the
- * user how to adopt the connector if it exists. */
-static void apply_may_have_created(sso_op *op) {
-    diag_error(op->diags, NULL, "The connector may have been created",
-               "The create request may have reached Cloudflare, and the connector could not be "
-               "found afterwards. If it exists, import it with the id %s/%s.",
-               op->account_id, op->domain);
-    apply_finish(op);
-}
-
 /* After a create: PATCH what the create could not set (enabled), then
  * finish. */
 static void apply_after_created(sso_op *op, const json_t *api) {
     const char *id = json_string_value(json_object_get(api, "id"));
     if (!sso_is_hex_id(id)) {
-        /* Created, but with no id to find it by: look it up by domain. */
+        /* cfapi never calls a create a success without one. */
         diag_error(op->diags, NULL, "Unexpected API answer",
-                   "Cloudflare answered the create without a valid connector id.");
-        if (!apply_lookup(op))
-            apply_may_have_created(op);
+                   "Cloudflare answered the create without a valid connector id. If an SSO "
+                   "connector for %s exists in account %s, import it with the id %s/%s.",
+                   op->domain, op->account_id, op->account_id, op->domain);
+        apply_finish(op);
         return;
     }
     op->changed_remote = true;
@@ -413,54 +394,23 @@ static void apply_after_created(sso_op *op, const json_t *api) {
         refuse_start(op, rc, json_pack("{s:O}", "new_state", op->state));
 }
 
-/* The lookup after an uncertain create came back: adopt the connector if
- * it is there (the create happened), else report the uncertainty. */
-static void apply_after_lookup(sso_op *op, const cfapi_result *res) {
-    json_t *found = res->ok ? cfapi_find_by_domain(res->result, op->domain) : NULL;
-    if (found) {
-        log_warn(MOD, "create of %s failed but the connector exists; adopting it", op->domain);
-        json_array_clear(op->diags);
-        apply_after_created(op, found);
-        return;
-    }
-    if (res->ok && !op->cancelled && !op->recreated) {
-        /* Every page was read and the connector is not there: the create
-         * did not happen. Send it again, once. */
-        log_info(MOD, "the create of %s did not happen: sending it again", op->domain);
-        op->recreated = true;
-        op->looked_up = false;
-        json_array_clear(op->diags);
-        apply_send_create(op);
-        return;
-    }
-    if (!res->ok && !res->cancelled)
-        sso_op_add_api_error(op, res, "Looking the connector up after the create failed");
-    apply_may_have_created(op);
-}
-
-/* The POST came back. Success goes on to the PATCH step; a failure that
- * may have created the connector is looked up before anything is said;
- * a cancellation before anything was sent answers -32800. */
+/* The POST came back: cfapi has already settled a lost answer (found and
+ * adopted, or re-sent within the budget). Success goes on to the PATCH
+ * step. A cancellation before anything could have been created answers
+ * -32800; any other failure (a cancelled create that may have been
+ * applied, an unknown outcome) is reported as cfapi renders it, with the
+ * import id when the connector may exist. */
 static void apply_after_create(sso_op *op, const cfapi_result *res) {
     if (res->ok) {
         apply_after_created(op, res->result);
         return;
     }
-    if (!res->maybe_applied) {
-        if (res->cancelled) {
-            sso_op_respond_cancelled(op);
-            return;
-        }
-        sso_op_add_api_error(op, res, NULL);
-        apply_finish(op);
+    if (res->cancelled && !res->maybe_applied) {
+        sso_op_respond_cancelled(op);
         return;
     }
-    /* The create may have been applied (its answer was lost, or it was
-     * cancelled after it was sent): look the domain up before saying so,
-     * even when cancelled, so a created connector is not forgotten. */
     sso_op_add_api_error(op, res, NULL);
-    if (!apply_lookup(op))
-        apply_may_have_created(op);
+    apply_finish(op);
 }
 
 /* Create: checks the planned ids, then sends the create. */

@@ -55,6 +55,7 @@ typedef struct fx {
 typedef struct outcome {
     int calls;
     bool ok, cancelled, maybe_applied;
+    int failure; /* cfapi_failure */
     long status;
     json_t *result, *errors, *diag;
     uint64_t done_ns;
@@ -74,6 +75,7 @@ static void on_result(const cfapi_result *r, void *arg) {
     o->ok = r->ok;
     o->cancelled = r->cancelled;
     o->maybe_applied = r->maybe_applied;
+    o->failure = (int)r->failure;
     o->status = r->http_status;
     json_decref(o->result);
     json_decref(o->errors);
@@ -807,6 +809,70 @@ static void test_create_final_lookup(void **state) {
     outcome_clear(&r);
 }
 
+/* One budget for a lost create: with every POST dropped before the API
+ * handles it, max_retries N sends the create exactly N + 1 times, each
+ * after a lookup of every page, never makes a duplicate, and ends in
+ * "create outcome unknown" with the import id. */
+static void test_create_budget(void **state) {
+    fx *f = *state;
+    static const int budgets[] = {0, 1, 4};
+    for (size_t k = 0; k < sizeof budgets / sizeof budgets[0]; k++) {
+        int n = budgets[k];
+        assert_int_equal(th_sim_reset(&g_sim), 0);
+        add_fault("{\"method\":\"POST\",\"path\":\"" COLL "\",\"count\":100,"
+                  "\"drop\":\"before\"}");
+        cfapi_options o = default_opts();
+        o.max_retries = n;
+        o.backoff_base_ms = 1;
+        new_client(f, &o);
+        outcome r = {0};
+        assert_int_equal(
+            cfapi_create(f->client, ACCT, "budget.example.com", 1, 0, on_result, &r, NULL), 0);
+        run(f);
+        assert_false(r.ok);
+        assert_int_equal(r.failure, CFAPI_FAIL_CREATE_UNKNOWN);
+        assert_true(r.maybe_applied);
+        assert_contains(diag_field(&r, "detail"), "import it with the id " ACCT "/budget.example.com");
+        json_t *reqs = requests();
+        size_t posts = count_requests(reqs, "POST", COLL);
+        size_t gets = count_requests(reqs, "GET", COLL);
+        json_decref(reqs);
+        if (posts != (size_t)n + 1 || gets != (size_t)n + 1)
+            fail_msg("max_retries %d: %zu POSTs and %zu lookups, want %d of each", n, posts, gets,
+                     n + 1);
+        assert_int_equal(connectors_for("budget.example.com"), 0);
+        outcome_clear(&r);
+        cfapi_client_close(f->client, on_closed, f);
+        f->client = NULL;
+        run(f);
+    }
+}
+
+/* A 503 on the first page of a create's lookup is retried within the
+ * budget, never read as "absent": the connector the lost POST made is
+ * found, and the create is not sent again. */
+static void test_lookup_503_retried(void **state) {
+    fx *f = *state;
+    add_fault("{\"method\":\"POST\",\"path\":\"" COLL "\",\"count\":1,\"drop\":\"after\"}");
+    add_fault("{\"method\":\"GET\",\"path\":\"" COLL "\",\"count\":1,\"status\":503}");
+    cfapi_options o = default_opts();
+    o.max_retries = 2;
+    new_client(f, &o);
+    outcome r = {0};
+    assert_int_equal(
+        cfapi_create(f->client, ACCT, "look503.example.com", 1, 0, on_result, &r, NULL), 0);
+    run(f);
+    assert_true(r.ok);
+    assert_string_equal(json_string_value(json_object_get(r.result, "email_domain")),
+                        "look503.example.com");
+    assert_int_equal(connectors_for("look503.example.com"), 1);
+    json_t *reqs = requests();
+    assert_int_equal(count_requests(reqs, "POST", COLL), 1);
+    assert_int_equal(count_requests(reqs, "GET", COLL), 2);
+    json_decref(reqs);
+    outcome_clear(&r);
+}
+
 /* A 409 on a create none of whose earlier attempts can have gone through
  * (a 429 is not applied) is final, with the import hint: no lookup. */
 static void test_409_first_attempt(void **state) {
@@ -1257,6 +1323,8 @@ int main(void) {
         T(test_lost_create_response),
         T(test_retried_create_409),
         T(test_create_final_lookup),
+        T(test_create_budget),
+        T(test_lookup_503_retried),
         T(test_409_first_attempt),
         T(test_403_bad_token),
         T(test_not_an_envelope),

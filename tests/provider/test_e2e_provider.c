@@ -1671,6 +1671,45 @@ static void test_paged_lists(void **state) {
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
+/* Issue 8: with every POST dropped before the API handles it, max_retries
+ * N sends the create exactly N + 1 times (the resource has no lookup and
+ * no re-send of its own: cfapi owns the lost create), creates nothing,
+ * and the error says the outcome is unknown with the id to import it by.
+ * (Before: N = 0 sent it twice, N = 1 four times.) */
+static void create_budget_case(fixture *f, int n) {
+    char extra[32];
+    snprintf(extra, sizeof(extra), "\"max_retries\":%d", n);
+    configure(f, extra);
+    add_fault("{\"method\":\"POST\",\"path\":\"/client/v4/accounts/*/sso_connectors\","
+              "\"count\":100,\"drop\":\"before\"}");
+    json_t *applied = create(f, CONFIG("budget.example", ""));
+    char *text = error_text(applied);
+    assert_non_null(strstr(text, "import it with the id " ACC "/budget.example"));
+    free(text);
+    assert_true(json_is_null(json_object_get(applied, "new_state")));
+    json_decref(applied);
+    json_t *log = th_sim_requests(&sim);
+    size_t posts = 0, i;
+    json_t *entry;
+    json_array_foreach(log, i, entry) {
+        posts += strcmp(json_string_value(json_object_get(entry, "method")), "POST") == 0;
+    }
+    json_decref(log);
+    if (posts != (size_t)n + 1)
+        fail_msg("max_retries %d: %zu POSTs, want %d", n, posts, n + 1);
+    json_t *all = sim_connectors();
+    assert_int_equal(json_array_size(all), 0);
+    json_decref(all);
+}
+
+static void test_create_budget_0(void **state) {
+    create_budget_case(*state, 0);
+}
+
+static void test_create_budget_1(void **state) {
+    create_budget_case(*state, 1);
+}
+
 /* With max_rps 2, 40 reads wait for their rate-limit slots; all are
  * cancelled. A read sent afterwards does not wait behind the 20 s of
  * slots the cancelled ones had reserved (the bound is loose). */
@@ -1733,6 +1772,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_cancel_during_create_before_enable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backoff_holds_no_slot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_paged_lists, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_create_budget_0, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_create_budget_1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancelled_calls_free_their_slots, setup, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
