@@ -150,14 +150,33 @@ static void apply_cancelled(sso_op *op, bool maybe_applied) {
     apply_finish(op);
 }
 
-/* Replaces the op's state with the API object, keeping planned values the
- * API does not return (begin_verification, email_domain spelling). Returns
- * false, leaving the state alone, when the object is another connector. */
+/* Replaces the op's state with the API object. What the answer leaves out
+ * comes from the planned values where they are known (begin_verification,
+ * the email_domain's spelling), else from the state as far as it is known
+ * (the id and everything the create answered): a state is built from what
+ * was created and what later answers add, never from the plan's unknowns,
+ * so an answer without an id cannot make the connector forgotten; it is
+ * only warned about. Returns false, leaving the state alone, when the
+ * object is another connector. */
 static bool apply_take_state(sso_op *op, const json_t *api) {
     if (!api_is_our_connector(op, api))
         return false;
+    json_t *keep = op->state ? json_deep_copy(op->state) : json_object();
+    const char *name;
+    json_t *v;
+    json_object_foreach(op->planned, name, v) {
+        if (!value_is_null(v) && value_is_wholly_known(v))
+            json_object_set(keep, name, v);
+    }
+    json_t *state = sso_state_from_api(op->account_id, api, keep);
+    json_decref(keep);
     json_decref(op->state);
-    op->state = sso_state_from_api(op->account_id, api, op->planned);
+    op->state = state;
+    if (!json_is_string(json_object_get(api, "id")))
+        diag_warning(op->diags, NULL, "Incomplete API answer",
+                     "Cloudflare answered without the connector's id; the state keeps the id "
+                     "%s and takes only the values the answer carried.",
+                     op->connector_id);
     return true;
 }
 
@@ -302,7 +321,8 @@ static void apply_after_patch(sso_op *op, const cfapi_result *res) {
         apply_cancelled(op, res->maybe_applied);
         return;
     }
-    if (!res->ok && !op->prior && json_is_true(json_object_get(op->planned, "enabled"))) {
+    if (!res->ok && res->failure != CFAPI_FAIL_BAD_ANSWER && !op->prior &&
+        json_is_true(json_object_get(op->planned, "enabled"))) {
         add_enable_after_create_error(op, res);
         apply_finish(op);
         return;

@@ -873,6 +873,37 @@ static void test_lookup_503_retried(void **state) {
     outcome_clear(&r);
 }
 
+/* A 204 (no body) is never success for a call that must return an
+ * object or a list: a bad answer. It stays success for a delete (the API
+ * reference: a delete may answer null). */
+static void test_204_is_bad_answer(void **state) {
+    fx *f = *state;
+    char id[33];
+    seed(ACCT, "nocontent.example.com", id);
+    add_fault("{\"method\":\"GET\",\"path\":\"" COLL "*\",\"count\":2,\"status\":204,"
+              "\"body\":\"\"}");
+    add_fault("{\"method\":\"DELETE\",\"path\":\"" COLL "*\",\"count\":1,\"status\":204,"
+              "\"body\":\"\"}");
+    cfapi_options o = default_opts();
+    o.max_retries = 0;
+    new_client(f, &o);
+    outcome got = {0}, listed = {0}, deleted = {0};
+    assert_int_equal(cfapi_get(f->client, ACCT, id, on_result, &got, NULL), 0);
+    assert_int_equal(cfapi_list(f->client, ACCT, on_result, &listed, NULL), 0);
+    run(f);
+    assert_int_equal(cfapi_delete(f->client, ACCT, id, on_result, &deleted, NULL), 0);
+    run(f);
+    assert_false(got.ok);
+    assert_int_equal(got.failure, CFAPI_FAIL_BAD_ANSWER);
+    assert_contains(diag_field(&got, "detail"), "HTTP 204");
+    assert_false(listed.ok);
+    assert_int_equal(listed.failure, CFAPI_FAIL_BAD_ANSWER);
+    assert_true(deleted.ok);
+    outcome_clear(&got);
+    outcome_clear(&listed);
+    outcome_clear(&deleted);
+}
+
 /* A 409 on a create none of whose earlier attempts can have gone through
  * (a 429 is not applied) is final, with the import hint: no lookup. */
 static void test_409_first_attempt(void **state) {
@@ -1325,6 +1356,7 @@ int main(void) {
         T(test_create_final_lookup),
         T(test_create_budget),
         T(test_lookup_503_retried),
+        T(test_204_is_bad_answer),
         T(test_409_first_attempt),
         T(test_403_bad_token),
         T(test_not_an_envelope),

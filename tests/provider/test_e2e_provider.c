@@ -633,6 +633,57 @@ static void test_create_answer_without_enabled(void **state) {
     json_decref(seeded);
 }
 
+/* Finding 1: a create with enabled = true (POST, then PATCH) whose PATCH
+ * answer carries no connector (a 204, or an object without an id) must
+ * not forget what was created: new_state holds the created connector with
+ * its id, and a diagnostic says what was odd (before: new_state.id null,
+ * no diagnostic). */
+static void patch_answer_case(fixture *f, const char *domain, const char *fault,
+                              const char *severity) {
+    add_fault(fault);
+    char config[256];
+    snprintf(config, sizeof(config),
+             "{\"account_id\":\"" ACC "\",\"email_domain\":\"%s\",\"enabled\":true}", domain);
+    json_t *applied = create(f, config);
+    json_t *ns = json_object_get(applied, "new_state");
+    const char *id = json_string_value(json_object_get(ns, "id"));
+    json_t *all = sim_connectors();
+    const char *created = NULL;
+    size_t i;
+    json_t *c;
+    json_array_foreach(all, i, c) {
+        if (strcmp(json_string_value(json_object_get(c, "email_domain")), domain) == 0)
+            created = json_string_value(json_object_get(c, "id"));
+    }
+    assert_non_null(created);
+    if (!id || strcmp(id, created) != 0)
+        fail_msg("%s: new_state.id is %s, the created connector is %s", domain,
+                 id ? id : "null", created);
+    bool has = false;
+    json_array_foreach(diagnostics(applied), i, c) {
+        has |= strcmp(json_string_value(json_object_get(c, "severity")), severity) == 0;
+    }
+    if (!has)
+        fail_msg("%s: no %s diagnostic in %s", domain, severity,
+                 json_dumps(diagnostics(applied), 0));
+    json_decref(all);
+    json_decref(applied);
+}
+
+static void test_patch_answer_without_connector(void **state) {
+    fixture *f = *state;
+    configure(f, "\"max_retries\":0");
+    patch_answer_case(f, "nocontent.example",
+                      "{\"method\":\"PATCH\",\"path\":\"/client/v4/accounts/*\",\"count\":1,"
+                      "\"status\":204,\"body\":\"\"}",
+                      "error");
+    patch_answer_case(f, "partial.example",
+                      "{\"method\":\"PATCH\",\"path\":\"/client/v4/accounts/*\",\"count\":1,"
+                      "\"status\":200,\"body\":\"{\\\"success\\\":true,\\\"errors\\\":[],"
+                      "\\\"messages\\\":[],\\\"result\\\":{\\\"enabled\\\":true}}\"}",
+                      "warning");
+}
+
 static void test_begin_verification_update(void **state) {
     fixture *f = *state;
     configure(f, NULL);
@@ -1773,6 +1824,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_backoff_holds_no_slot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_paged_lists, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_budget_0, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_patch_answer_without_connector, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_budget_1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancelled_calls_free_their_slots, setup, teardown),
     };
