@@ -37,36 +37,30 @@ static void data_not_found(sso_op *op) {
     sso_op_respond(op, empty_data_result());
 }
 
+static json_t *data_failed(sso_op *op) {
+    (void)op;
+    return empty_data_result();
+}
+
+static json_t *list_failed(sso_op *op) {
+    (void)op;
+    return empty_list_result();
+}
+
 /* sso_connector by id: the GET came back. */
 static void data_got_one(sso_op *op, const cfapi_result *res) {
-    if (res->cancelled) {
-        sso_op_respond_cancelled(op);
+    static const sso_step_ends ends = {.failed_result = data_failed, .not_found = data_not_found};
+    if (sso_step_settled(op, res, &ends))
         return;
-    }
-    if (sso_is_not_found(res)) {
-        data_not_found(op);
-        return;
-    }
-    if (!res->ok) {
-        sso_op_add_api_error(op, res, NULL);
-        sso_op_respond(op, empty_data_result());
-        return;
-    }
     data_respond_one(op, res->result);
 }
 
 /* The list came back: sso_connector by domain picks one, sso_connectors
  * answers them all. */
 static void data_listed(sso_op *op, const cfapi_result *res) {
-    if (res->cancelled) {
-        sso_op_respond_cancelled(op);
+    static const sso_step_ends ends = {.failed_result = data_failed};
+    if (sso_step_settled(op, res, &ends))
         return;
-    }
-    if (!res->ok) {
-        sso_op_add_api_error(op, res, NULL);
-        sso_op_respond(op, empty_data_result());
-        return;
-    }
     if (strcmp(op->type_name, SSO_CONNECTOR_TYPE) == 0) {
         json_t *found = cfapi_find_by_domain(res->result, op->domain);
         if (!found) {
@@ -130,15 +124,9 @@ static void handle_read_data(rpc_request *req, json_t *params, sso_host *host) {
 
 /* ListResource: every connector with its import id and full state. */
 static void list_got(sso_op *op, const cfapi_result *res) {
-    if (res->cancelled) {
-        sso_op_respond_cancelled(op);
+    static const sso_step_ends ends = {.failed_result = list_failed};
+    if (sso_step_settled(op, res, &ends))
         return;
-    }
-    if (!res->ok) {
-        sso_op_add_api_error(op, res, NULL);
-        sso_op_respond(op, empty_list_result());
-        return;
-    }
     json_t *resources = json_array();
     size_t i;
     json_t *api;

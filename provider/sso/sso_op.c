@@ -82,6 +82,26 @@ void sso_op_add_api_error(sso_op *op, const cfapi_result *res, const char *summa
     free(api_detail);
 }
 
+bool sso_step_settled(sso_op *op, const cfapi_result *res, const sso_step_ends *ends) {
+    if (res->cancelled) {
+        if (ends->cancelled)
+            ends->cancelled(op, res);
+        else
+            sso_op_respond_cancelled(op);
+        return true;
+    }
+    if (ends->not_found && sso_is_not_found(res)) {
+        ends->not_found(op);
+        return true;
+    }
+    if (!res->ok) {
+        sso_op_add_api_error(op, res, ends->summary);
+        sso_op_respond(op, ends->failed_result(op));
+        return true;
+    }
+    return false;
+}
+
 /* Receives every cfapi result and hands it to the step the op waits in. */
 static void op_call_done(const cfapi_result *res, void *arg) {
     sso_op *op = arg;

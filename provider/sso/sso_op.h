@@ -58,6 +58,21 @@ void sso_op_respond_cancelled(sso_op *op);
  * overriding the client's summary when not NULL. */
 void sso_op_add_api_error(sso_op *op, const cfapi_result *res, const char *summary);
 
+/* How a step ends when its call did not give it what it needs. */
+typedef struct sso_step_ends {
+    json_t *(*failed_result)(sso_op *op); /* the answer after a failure (new object) */
+    const char *summary;                  /* NULL: the client's own summary */
+    void (*not_found)(sso_op *op);        /* NULL: a 404 is a failure like any other */
+    void (*cancelled)(sso_op *op, const cfapi_result *res); /* NULL: answer -32800 */
+} sso_step_ends;
+
+/* The prologue of every step, in one place: a cancelled call, a connector
+ * that does not exist (sso_is_not_found) and a failed call are answered
+ * as `ends` says (a failure: its diagnostic, then failed_result). Returns
+ * true when it has answered (the op is gone), false when the call
+ * succeeded and the step goes on with res->result. */
+bool sso_step_settled(sso_op *op, const cfapi_result *res, const sso_step_ends *ends);
+
 /* Start calls whose result goes to `next`. Return 0, or a negative error
  * (the call was refused before any request: no callback will come). */
 int sso_op_get(sso_op *op, sso_step next);

@@ -67,23 +67,23 @@ static json_t *empty_read_result(void) {
     return json_pack("{s:n, s:[]}", "new_state", "drift");
 }
 
+/* A read whose connector is gone answers new_state null. */
+static void read_gone(sso_op *op) {
+    log_info(MOD, "connector %s no longer exists", op->connector_id);
+    sso_op_respond(op, empty_read_result());
+}
+
+/* A read that failed keeps the current state. */
+static json_t *read_kept(sso_op *op) {
+    return json_pack("{s:O, s:[]}", "new_state", op->prior, "drift");
+}
+
 /* The GET of a read came back: the connector as it is now plus its drift,
  * null when it is gone, or the current state kept with the error. */
 static void read_got(sso_op *op, const cfapi_result *res) {
-    if (res->cancelled) {
-        sso_op_respond_cancelled(op);
+    static const sso_step_ends ends = {.failed_result = read_kept, .not_found = read_gone};
+    if (sso_step_settled(op, res, &ends))
         return;
-    }
-    if (sso_is_not_found(res)) {
-        log_info(MOD, "connector %s no longer exists", op->connector_id);
-        sso_op_respond(op, empty_read_result());
-        return;
-    }
-    if (!res->ok) {
-        sso_op_add_api_error(op, res, NULL);
-        sso_op_respond(op, json_pack("{s:O, s:[]}", "new_state", op->prior, "drift"));
-        return;
-    }
     if (!api_is_our_connector(op, res->result)) {
         sso_op_respond(op, json_pack("{s:O, s:[]}", "new_state", op->prior, "drift"));
         return;
@@ -121,6 +121,20 @@ static void handle_read(rpc_request *req, json_t *params, sso_host *host) {
 
 static json_t *empty_apply_result(void) {
     return json_pack("{s:n}", "new_state");
+}
+
+static void apply_cancelled(sso_op *op, bool maybe_applied);
+
+/* What an apply step answers after a failure: the state as far as it is
+ * known (null when nothing exists). */
+static json_t *apply_known_state(sso_op *op) {
+    return json_pack("{s:o}", "new_state", op->state ? json_incref(op->state) : json_null());
+}
+
+/* A cancelled apply step: the state as far as it is known, with what may
+ * have happened (apply_cancelled). */
+static void apply_step_cancelled(sso_op *op, const cfapi_result *res) {
+    apply_cancelled(op, res->maybe_applied);
 }
 
 /* Answers with the op's best-known state (null when nothing exists). When
@@ -201,30 +215,27 @@ static void patch_fields(sso_op *op, int *enabled, int *fedramp) {
 /* begin_verification answers no object: this GET reads the connector back
  * so new_state shows the new verification status. */
 static void apply_after_begin_read(sso_op *op, const cfapi_result *res) {
-    if (res->cancelled) {
-        apply_cancelled(op, false);
+    static const sso_step_ends ends = {
+        .failed_result = apply_known_state,
+        .summary = "Verification was started, but reading the connector back failed",
+        .cancelled = apply_step_cancelled,
+    };
+    if (sso_step_settled(op, res, &ends))
         return;
-    }
-    if (!res->ok)
-        sso_op_add_api_error(op, res,
-                             "Verification was started, but reading the connector back failed");
-    else
-        apply_take_state(op, res->result);
+    apply_take_state(op, res->result);
     apply_finish(op);
 }
 
 /* begin_verification came back: read the connector back, or finish with
  * the state as far as it is known and the error. */
 static void apply_after_begin(sso_op *op, const cfapi_result *res) {
-    if (res->cancelled) {
-        apply_cancelled(op, res->maybe_applied);
+    static const sso_step_ends ends = {
+        .failed_result = apply_known_state,
+        .summary = "Starting the connector's domain verification failed",
+        .cancelled = apply_step_cancelled,
+    };
+    if (sso_step_settled(op, res, &ends))
         return;
-    }
-    if (!res->ok) {
-        sso_op_add_api_error(op, res, "Starting the connector's domain verification failed");
-        apply_finish(op);
-        return;
-    }
     op->changed_remote = true;
     int rc = sso_op_get(op, apply_after_begin_read);
     if (rc < 0)
@@ -318,7 +329,7 @@ static void add_enable_after_create_error(sso_op *op, const cfapi_result *res) {
  * after a create says why (the domain is not verified) and what to do. */
 static void apply_after_patch(sso_op *op, const cfapi_result *res) {
     if (res->cancelled) {
-        apply_cancelled(op, res->maybe_applied);
+        apply_step_cancelled(op, res);
         return;
     }
     if (!res->ok && res->failure != CFAPI_FAIL_BAD_ANSWER && !op->prior &&
@@ -420,17 +431,21 @@ static void apply_after_created(sso_op *op, const json_t *api) {
  * -32800; any other failure (a cancelled create that may have been
  * applied, an unknown outcome) is reported as cfapi renders it, with the
  * import id when the connector may exist. */
-static void apply_after_create(sso_op *op, const cfapi_result *res) {
-    if (res->ok) {
-        apply_after_created(op, res->result);
-        return;
-    }
-    if (res->cancelled && !res->maybe_applied) {
+static void create_cancelled(sso_op *op, const cfapi_result *res) {
+    if (!res->maybe_applied) {
         sso_op_respond_cancelled(op);
         return;
     }
     sso_op_add_api_error(op, res, NULL);
     apply_finish(op);
+}
+
+static void apply_after_create(sso_op *op, const cfapi_result *res) {
+    static const sso_step_ends ends = {.failed_result = apply_known_state,
+                                       .cancelled = create_cancelled};
+    if (sso_step_settled(op, res, &ends))
+        return;
+    apply_after_created(op, res->result);
 }
 
 /* Create: checks the planned ids, then sends the create. */
@@ -498,23 +513,29 @@ static void apply_update(sso_op *op) {
 
 /* The DELETE came back: gone (or already gone) answers new_state null;
  * a failure keeps the prior state with the error. */
-static void apply_after_delete(sso_op *op, const cfapi_result *res) {
-    if (res->ok || sso_is_not_found(res)) {
-        apply_finish(op);
-        return;
-    } /* op->state is NULL: gone */
-    if (res->cancelled && !res->maybe_applied) {
+static void delete_cancelled(sso_op *op, const cfapi_result *res) {
+    if (!res->maybe_applied) {
         sso_op_respond_cancelled(op);
         return;
     }
-    if (res->cancelled)
-        diag_error(op->diags, NULL, "Delete cancelled",
-                   "The delete was cancelled after it was sent; the connector may be gone. "
-                   "Run a refresh.");
-    else
-        sso_op_add_api_error(op, res, NULL);
+    diag_error(op->diags, NULL, "Delete cancelled",
+               "The delete was cancelled after it was sent; the connector may be gone. "
+               "Run a refresh.");
     op->state = json_incref(op->prior);
     apply_finish(op);
+}
+
+/* A failed delete keeps the prior state. */
+static json_t *delete_kept(sso_op *op) {
+    return json_pack("{s:O}", "new_state", op->prior);
+}
+
+static void apply_after_delete(sso_op *op, const cfapi_result *res) {
+    static const sso_step_ends ends = {
+        .failed_result = delete_kept, .not_found = apply_finish, .cancelled = delete_cancelled};
+    if (sso_step_settled(op, res, &ends))
+        return;
+    apply_finish(op); /* op->state is NULL: gone */
 }
 
 /* Delete: one DELETE of the prior state's connector. */
@@ -604,35 +625,29 @@ static void import_not_found(sso_op *op, const char *what) {
     sso_op_respond(op, empty_import_result());
 }
 
+static void import_id_not_found(sso_op *op) {
+    import_not_found(op, "with that id");
+}
+
+static json_t *import_failed(sso_op *op) {
+    (void)op;
+    return empty_import_result();
+}
+
 /* Import by id: the GET came back. */
 static void import_got(sso_op *op, const cfapi_result *res) {
-    if (res->cancelled) {
-        sso_op_respond_cancelled(op);
+    static const sso_step_ends ends = {.failed_result = import_failed,
+                                       .not_found = import_id_not_found};
+    if (sso_step_settled(op, res, &ends))
         return;
-    }
-    if (sso_is_not_found(res)) {
-        import_not_found(op, "with that id");
-        return;
-    }
-    if (!res->ok) {
-        sso_op_add_api_error(op, res, NULL);
-        sso_op_respond(op, empty_import_result());
-        return;
-    }
     import_respond(op, res->result);
 }
 
 /* Import by domain: the list came back; match the domain ignoring case. */
 static void import_listed(sso_op *op, const cfapi_result *res) {
-    if (res->cancelled) {
-        sso_op_respond_cancelled(op);
+    static const sso_step_ends ends = {.failed_result = import_failed};
+    if (sso_step_settled(op, res, &ends))
         return;
-    }
-    if (!res->ok) {
-        sso_op_add_api_error(op, res, NULL);
-        sso_op_respond(op, empty_import_result());
-        return;
-    }
     json_t *found = cfapi_find_by_domain(res->result, op->domain);
     if (!found) {
         import_not_found(op, "for that email domain");

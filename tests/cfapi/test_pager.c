@@ -154,7 +154,7 @@ static void test_pager_caps(void **state) {
     assert_int_equal(v, CFAPI_PAGE_OVER_ITEMS);
     assert_int_equal(pages, 3);
     char *url = cfapi_pager_url(&p, "http://x/l");
-    assert_string_equal(url, "http://x/l?page=4");
+    assert_string_equal(url, "http://x/l?page=3"); /* the page that passed the cap */
     free(url);
 
     /* honest: 3 connectors over two pages */
