@@ -896,7 +896,8 @@ int cfapi_begin_verification(cfapi_client *c, const char *account_id, const char
  * or at once when it was waiting, the account's connectors are looked up
  * once to the last page, so that a connector it created is reported
  * rather than lost. No create is sent after a cancel. While the client
- * closes, nothing waits. */
+ * closes, only a create attempt already written is waited for; no lookup
+ * is made or waited for. */
 void cfapi_call_cancel(cfapi_call *call) {
     if (!call || call->cancel_requested || call->state == CALL_DONE ||
         call->state == CALL_DELIVERED)
@@ -919,8 +920,7 @@ void cfapi_call_cancel(cfapi_call *call) {
         finish_cancelled(call);
         return;
     }
-    if (is_create && !closing &&
-        (call->in_lookup || http_transfer_request_sent(call->transfer))) {
+    if (is_create && (call->in_lookup ? !closing : http_transfer_request_sent(call->transfer))) {
         log_debug(MOD, "cancel: letting the %s for %s finish its current request",
                   call->in_lookup ? "lookup" : "create", call->domain);
         if (call->in_lookup)
@@ -934,7 +934,7 @@ void cfapi_call_cancel(cfapi_call *call) {
 /* Creation and teardown                                               */
 /* ------------------------------------------------------------------ */
 
-/* host[:port] of a base URL, for diagnostics. */
+/* host[:port] of a base URL, for messages. */
 static char *url_host(const char *url) {
     const char *p = strstr(url, "://");
     p = p ? p + 3 : url;

@@ -15,7 +15,7 @@
 /* Upper bounds on waiting between attempts. */
 #define CFAPI_MAX_BACKOFF_MS     30000u  /* exponential backoff cap */
 #define CFAPI_MAX_RETRY_AFTER_MS 300000u /* a longer Retry-After is clamped */
-/* Length of the response excerpt quoted in a diagnostic. */
+/* Length of the response excerpt quoted in a failure message. */
 #define CFAPI_EXCERPT_MAX 200
 
 /* Builds "{base}/accounts/{account_id}/sso_connectors[/{connector_id}
@@ -60,7 +60,7 @@ int cfapi_retry_after_ms(const char *retry_after, const char *retry_after_ms, ti
  * random value). base_ms 0 means 500. */
 uint64_t cfapi_backoff_ms(unsigned base_ms, unsigned retries_done, uint32_t rnd);
 
-/* A short, printable excerpt of a response body for a diagnostic: at most
+/* A short, printable excerpt of a response body for a message: at most
  * `max` bytes of it, control characters and non-ASCII bytes replaced,
  * "..." appended when cut. Returns a new malloc'd string or NULL. */
 char *cfapi_body_excerpt(const char *body, size_t len, size_t max);

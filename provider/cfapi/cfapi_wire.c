@@ -1,7 +1,7 @@
 /*
  * cfapi_wire.c - the Cloudflare client's pure helpers (cfapi_internal.h):
  * ids and URLs, the response envelope, Retry-After and backoff, and the
- * text of diagnostics (body excerpts, error lists, secret masking). No I/O
+ * text of failure messages (body excerpts, error lists). No I/O
  * and no state, so each is unit-tested on its own (tests/cfapi).
  */
 #include "cfapi.h"
