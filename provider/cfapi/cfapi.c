@@ -474,7 +474,6 @@ static void retry_or_finish(cfapi_call *call, const http_response *r, bool ambig
  * cap was passed (a failure: nothing is returned rather than part of the
  * list). */
 static void on_list_page(cfapi_call *call, const http_response *r) {
-    cfapi_client *c = call->client;
     cfapi_page_verdict v = cfapi_pager_take(&call->pager, call->env.result, call->env.root,
                                             r->body_len);
     switch (v) {
@@ -501,7 +500,6 @@ static void on_list_page(cfapi_call *call, const http_response *r) {
         log_error(MOD, "listing account %s: more than %zu %s after %u pages; failing the list",
                   call->account_id, call->res.limit,
                   call->res.limit_is_bytes ? "bytes" : "connectors", call->pager.page);
-        (void)c;
         finish(call);
         return;
     }
