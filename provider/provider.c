@@ -130,10 +130,23 @@ static void respond_with(rpc_request *req, json_t *result, json_t *diags) {
     rpc_respond(req, result);
 }
 
+/* GetProviderSchema: the provider block and every type of the table. */
 static void handle_get_schema(rpc_request *req, json_t *params, void *ctx) {
     (void)params;
     (void)ctx;
-    respond_with(req, sso_schema_response(), json_array());
+    json_t *resources = json_object(), *data_sources = json_object();
+    for (size_t i = 0; i < COUNT(resource_types); i++)
+        json_object_set_new(resources, resource_types[i]->type_name,
+                            schema_block_to_json(resource_types[i]->schema));
+    for (size_t i = 0; i < COUNT(data_source_types); i++)
+        json_object_set_new(data_sources, data_source_types[i]->type_name,
+                            schema_block_to_json(data_source_types[i]->schema));
+    json_t *result = json_pack(
+        "{s:o, s:o, s:o, s:{s:b, s:b, s:b}}", "provider",
+        schema_block_to_json(&sso_provider_schema), "resource_schemas", resources,
+        "data_source_schemas", data_sources, "server_capabilities", "plan_destroy", 1,
+        "get_provider_schema_optional", 0, "move_resource_state", 0);
+    respond_with(req, result, json_array());
 }
 
 /* Returns params.config when it is an object; otherwise answers -32602

@@ -130,22 +130,6 @@ const schema_block sso_connectors_data_schema = {
     .attr_count = COUNT(connectors_data_attrs),
 };
 
-json_t *sso_schema_response(void) {
-    return json_pack(
-        "{s:o, s:{s:o}, s:{s:o, s:o}, s:{s:b, s:b, s:b}}", "provider",
-        schema_block_to_json(&sso_provider_schema), "resource_schemas", SSO_CONNECTOR_TYPE,
-        schema_block_to_json(&sso_connector_schema), "data_source_schemas", SSO_CONNECTOR_TYPE,
-        schema_block_to_json(&sso_connector_data_schema), SSO_CONNECTORS_TYPE,
-        schema_block_to_json(&sso_connectors_data_schema), "server_capabilities", "plan_destroy", 1,
-        "get_provider_schema_optional", 0, "move_resource_state", 0);
-}
-
-const schema_block *sso_resource_schema(const char *type_name) {
-    if (type_name && strcmp(type_name, SSO_CONNECTOR_TYPE) == 0)
-        return &sso_connector_schema;
-    return NULL;
-}
-
 const schema_block *sso_data_source_schema(const char *type_name) {
     if (!type_name)
         return NULL;

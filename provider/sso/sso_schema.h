@@ -16,11 +16,6 @@ extern const schema_block sso_connectors_data_schema;
 #define SSO_CONNECTOR_TYPE  "sso_connector"
 #define SSO_CONNECTORS_TYPE "sso_connectors"
 
-/* The result of GetProviderSchema, without diagnostics; new reference. */
-json_t *sso_schema_response(void);
-
-/* The resource schema for `type_name`, or NULL when there is none. */
-const schema_block *sso_resource_schema(const char *type_name);
 /* The data source schema for `type_name`, or NULL when there is none. */
 const schema_block *sso_data_source_schema(const char *type_name);
 
