@@ -172,8 +172,7 @@ static void render_lookup_failure(const cfapi_result *r, char **summary, char **
 }
 
 /* What the failing request itself was: HTTP, transport or a cap. */
-static void render_cause(const cfapi_result *r, cfapi_failure kind, char **summary,
-                         char **detail) {
+static void render_cause(const cfapi_result *r, cfapi_failure kind, char **summary, char **detail) {
     switch (kind) {
     case CFAPI_FAIL_HTTP:
     case CFAPI_FAIL_BAD_ANSWER:

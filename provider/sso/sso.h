@@ -61,7 +61,7 @@ typedef struct sso_data_source_type {
     const char *type_name;
     const schema_block *schema;
     int (*validate)(const json_t *config, json_t *diags); /* ValidateDataResourceConfig */
-    sso_handler read;                                      /* ReadDataSource */
+    sso_handler read;                                     /* ReadDataSource */
 } sso_data_source_type;
 
 extern const sso_resource_type sso_connector_resource;

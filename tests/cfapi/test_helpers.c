@@ -319,13 +319,70 @@ static void test_redact(void **state) {
     log_clear_secrets();
 }
 
+/* Each failure kind renders with its own words; a create whose outcome is
+ * unknown always carries the import id, whether the POST or a lookup page
+ * failed last. */
+static void test_render_kinds(void **state) {
+    (void)state;
+    static const struct {
+        cfapi_failure failure, cause;
+        bool in_lookup, maybe_applied;
+        long status;
+        const char *transport;
+        const char *summary_has, *detail_has;
+    } cases[] = {
+        {CFAPI_FAIL_CREATE_UNKNOWN, CFAPI_FAIL_HTTP, false, true, 503, NULL,
+         "Cloudflare API error creating SSO connector for x.example", "HTTP 503 from POST /c."},
+        {CFAPI_FAIL_CREATE_UNKNOWN, CFAPI_FAIL_HTTP, false, true, 503, NULL, "",
+         "import it with the id 023e105f4ecef8ad9ca31a8372d0c353/x.example"},
+        {CFAPI_FAIL_CREATE_UNKNOWN, CFAPI_FAIL_HTTP, true, true, 503, NULL, "",
+         "looking the connector up by its domain failed: HTTP 503 from GET /c."},
+        {CFAPI_FAIL_CREATE_UNKNOWN, CFAPI_FAIL_UNREACHABLE, true, true, 0, "Connection refused",
+         "", "import it with the id 023e105f4ecef8ad9ca31a8372d0c353/x.example"},
+        {CFAPI_FAIL_TIMEOUT, CFAPI_FAIL_TIMEOUT, false, false, 0, "timeout",
+         "Timed out waiting for the Cloudflare API while creating", "within 400 ms"},
+        {CFAPI_FAIL_UNREACHABLE, CFAPI_FAIL_UNREACHABLE, false, false, 0, "Connection refused",
+         "Could not reach the Cloudflare API", "Connection refused (host h)."},
+        {CFAPI_FAIL_LIST_LIMIT, CFAPI_FAIL_LIST_LIMIT, false, false, 200, NULL,
+         "Cloudflare API error creating", "limit of 7 connectors"},
+        {CFAPI_FAIL_CANCELLED, CFAPI_FAIL_NONE, false, true, 0, NULL, "Cancelled while creating",
+         "import it with the id"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cfapi_result r = {
+            .failure = cases[i].failure,
+            .cause = cases[i].cause,
+            .failed_in_lookup = cases[i].in_lookup,
+            .maybe_applied = cases[i].maybe_applied,
+            .http_status = cases[i].status,
+            .transport_error = cases[i].transport,
+            .op = CFAPI_OP_CREATE,
+            .account_id = "023e105f4ecef8ad9ca31a8372d0c353",
+            .connector_id = "",
+            .domain = "x.example",
+            .method = cases[i].in_lookup ? "GET" : "POST",
+            .path = "/c",
+            .host = "h",
+            .timeout_ms = 400,
+            .limit = 7,
+        };
+        char *summary, *detail;
+        assert_int_equal(cfapi_result_render(&r, &summary, &detail), 0);
+        if (!strstr(summary, cases[i].summary_has) || !strstr(detail, cases[i].detail_has))
+            fail_msg("case %zu: \"%s\" / \"%s\" in\n%s\n%s", i, cases[i].summary_has,
+                     cases[i].detail_has, summary, detail);
+        free(summary);
+        free(detail);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_id_guard),    cmocka_unit_test(test_domain_guard),
         cmocka_unit_test(test_build_url),   cmocka_unit_test(test_envelope),
         cmocka_unit_test(test_retry_after), cmocka_unit_test(test_backoff),
         cmocka_unit_test(test_excerpt),     cmocka_unit_test(test_errors_lines),
-        cmocka_unit_test(test_redact),
+        cmocka_unit_test(test_redact),      cmocka_unit_test(test_render_kinds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
