@@ -186,9 +186,12 @@ json_t *cfapi_find_by_domain(const json_t *list, const char *domain);
 /* Cancels one call. Its callback still runs exactly once, asynchronously,
  * with `cancelled` set (or with the real outcome if it had already
  * finished). A create whose request has already been sent is not cut off
- * mid-flight: its current attempt finishes (bounded by request_timeout) so
- * that a created connector is reported rather than lost; only further
- * retries are abandoned. */
+ * mid-flight: its current attempt finishes (bounded by request_timeout),
+ * and a create that may have been applied is looked up once (every page)
+ * before the callback, so that a created connector is reported (ok, the
+ * connector) rather than lost; no create is sent after a cancel. A
+ * cancelled create that may still have been applied ends cancelled with
+ * maybe_applied set. */
 void cfapi_call_cancel(cfapi_call *call);
 
 #endif /* CFAPI_H */
