@@ -610,6 +610,11 @@ int http_send(http_client *c, const http_request *req, http_done_cb cb, void *ar
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    /* TLS 1.2 at least, whatever the system's OpenSSL policy would allow:
+     * TLS 1.0 and 1.1 are deprecated (RFC 8996). tests/cfapi/test_tls.c
+     * checks it against a TLS 1.1-only server. */
+    if (curl_easy_setopt(e, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2) != CURLE_OK)
+        goto fail;
     /* An empty proxy overrides http_proxy, ALL_PROXY and the rest of the
      * environment for this transfer; other transfers keep the
      * environment's proxy (the usual way out of a corporate network). */

@@ -22,8 +22,8 @@
  * against the timeout).
  *
  * Every transfer's callback runs exactly once, from the loop, never from
- * inside http_send() or http_transfer_cancel(). TLS peer and host
- * verification are always on; only http and https are allowed; no
+ * inside http_send() or http_transfer_cancel(). TLS 1.2 is the minimum
+ * version, and TLS peer and host verification are always on; only http and https are allowed; no
  * redirects are followed; no thread is started by this module. A proxy
  * from the environment (http_proxy, HTTPS_PROXY, ALL_PROXY) is used for
  * https:// URLs to other hosts only: never for a plain http:// URL, whose
