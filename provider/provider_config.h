@@ -38,9 +38,12 @@ int provider_config_resolve(const json_t *config, provider_config *cfg, json_t *
 
 void provider_config_free(provider_config *cfg);
 
-/* True when `url` may be used as the API base URL: https://, or http:// to
- * a loopback host (localhost, 127.0.0.0/8, [::1]); no user info, query or
- * fragment. On false, *why explains. */
+/* True when `url` may be used as the API base URL: https://host[:port][/path],
+ * or http:// to a literal loopback host (localhost, 127.a.b.c with four
+ * decimal parts, [::1]; see http_host_is_loopback()). Refused: user info,
+ * '?' or '#' anywhere, a scheme without exactly "//" after it, a port
+ * outside 1-65535, spaces, control characters, non-ASCII bytes and
+ * backslashes. On false, *why explains (it never quotes the URL). */
 bool provider_base_url_allowed(const char *url, const char **why);
 
 #endif /* PROVIDER_CONFIG_H */

@@ -171,6 +171,135 @@ static void test_loopback_rule(void **state) {
     assert_non_null(why);
 }
 
+/* Findings 7, 8 and 10: the base_url rule, case by case. http:// only to a
+ * literal loopback address (libcurl would resolve or normalize anything
+ * else); no '?' or '#' (a trailing '#' cut every request path off); no user
+ * information; exactly "//" after the scheme. */
+static void test_base_url_rules(void **state) {
+    (void)state;
+    static const struct {
+        const char *url;
+        bool allowed;
+    } cases[] = {
+        /* literal loopback addresses, with ports and paths */
+        {"http://127.0.0.1", true},
+        {"http://127.0.0.1:8080/client/v4", true},
+        {"http://127.255.255.254:1/x/y/", true},
+        {"http://127.0.0.0:65535/client/v4", true},
+        {"http://127.10.0.200/client/v4", true},
+        {"http://localhost/client/v4", true},
+        {"http://LocalHost:9/client/v4", true},
+        {"HTTP://127.0.0.1:9/client/v4", true},
+        {"http://[::1]/client/v4", true},
+        {"http://[::1]:8443/client/v4", true},
+        {"https://api.cloudflare.com/client/v4", true},
+        {"https://api.cloudflare.com:443/client/v4/", true},
+        {"https://10.1.2.3:8443/client/v4", true},
+        {"https://[2001:db8::1]:8443/client/v4", true},
+        {"https://127.0.0.1:8443/client/v4", true},
+        {"https://api.example.com/client/v4/%7Efoo", true},
+        /* look like loopback, are not literal loopback addresses */
+        {"http://127.1.2.3.4/client/v4", false},
+        {"http://127.999.0.1/client/v4", false},
+        {"http://127.0.0.256/client/v4", false},
+        {"http://127.0.0.1./client/v4", false},
+        {"http://127.1/client/v4", false},
+        {"http://127.0.0/client/v4", false},
+        {"http://127.0.0.01/client/v4", false},
+        {"http://127..0.1/client/v4", false},
+        {"http://127.0.0.1.evil.com/", false},
+        {"http://localhost./client/v4", false},
+        {"http://localhost.evil.com/", false},
+        {"http://0x7f.0.0.1/client/v4", false},
+        {"http://2130706433/client/v4", false},
+        {"http://[0:0::1]/client/v4", false},
+        {"http://[::ffff:127.0.0.1]/client/v4", false},
+        {"http://10.0.0.1/client/v4", false},
+        /* a query or a fragment, anywhere */
+        {"http://127.0.0.1:8080/client/v4#", false},
+        {"https://api.cloudflare.com/client/v4#", false},
+        {"https://api.cloudflare.com/client/v4#x", false},
+        {"https://api.cloudflare.com/client/v4?", false},
+        {"https://api.cloudflare.com/client/v4?a=b", false},
+        {"https://api.cloudflare.com#/client/v4", false},
+        /* user information */
+        {"https://user:pw@api.example.com/client/v4", false},
+        {"https://user@api.example.com/client/v4", false},
+        {"https://:pw@api.example.com/client/v4", false},
+        {"http://user@127.0.0.1/client/v4", false},
+        /* the scheme's slashes */
+        {"http:/127.0.0.1/client/v4", false},
+        {"https:/api.cloudflare.com/client/v4", false},
+        {"https:api.cloudflare.com/client/v4", false},
+        {"https:///api.cloudflare.com/client/v4", false},
+        {"https://", false},
+        {"https:///client/v4", false},
+        /* ports */
+        {"https://api.cloudflare.com:/client/v4", false},
+        {"https://api.cloudflare.com:0/client/v4", false},
+        {"https://api.cloudflare.com:65536/client/v4", false},
+        {"https://api.cloudflare.com:443x/client/v4", false},
+        {"http://[::1/client/v4", false},
+        /* other schemes, spaces, controls, bytes outside ASCII */
+        {"ftp://127.0.0.1", false},
+        {"not a url", false},
+        {"", false},
+        {"https://api.cloudflare.com/client/v4 ", false},
+        {"https://api.cloudflare.com/client\r\n/v4", false},
+        {"https://api.cloudflare.com/client/v4\x7f", false},
+        {"https://api.cloudfl\xc3\xa4re.com/client/v4", false},
+        {"https://api.cloudflare.com\\client/v4", false},
+        {"https://api_cloudflare.com/client/v4", false},
+        {"https://.api.cloudflare.com/client/v4", false},
+    };
+    int wrong = 0; /* every case is tried and each mismatch named */
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *why = "unset";
+        bool ok = provider_base_url_allowed(cases[i].url, &why);
+        if (ok != cases[i].allowed) {
+            print_message("base_url \"%s\": expected %s\n", cases[i].url,
+                          cases[i].allowed ? "allowed" : "refused");
+            wrong++;
+        } else if (ok ? why != NULL : why == NULL) {
+            print_message("base_url \"%s\": *why is wrong\n", cases[i].url);
+            wrong++;
+        }
+    }
+    assert_int_equal(wrong, 0);
+}
+
+/* The same through validation and resolution: an error on base_url, from
+ * the configuration and from CLOUDFLARE_BASE_URL. */
+static void test_base_url_refused_in_config(void **state) {
+    (void)state;
+    static const char *const urls[] = {
+        "http://127.0.0.1:8080/client/v4#",
+        "https://api.cloudflare.com/client/v4?x=1",
+        "http://127.1.2.3.4/client/v4",
+        "http://127.999.0.1/client/v4",
+        "http://127.0.0.1./client/v4",
+        "http:/127.0.0.1/client/v4",
+        "https:/api.cloudflare.com/client/v4",
+        "https:api.cloudflare.com/client/v4",
+        "https://s3cret-token@api.cloudflare.com/client/v4",
+    };
+    provider_config cfg;
+    for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++) {
+        clear_env();
+        json_t *config = json_pack("{s:s, s:s}", "api_token", "s3cret-token", "base_url", urls[i]);
+        char *text = json_dumps(config, 0);
+        json_t *diags = json_array();
+        assert_int_equal(provider_config_validate(config, diags), 1);
+        json_decref(diags);
+        assert_int_equal(resolve(text, &cfg, "base_url"), 1);
+        free(text);
+        json_decref(config);
+        setenv("CLOUDFLARE_BASE_URL", urls[i], 1);
+        assert_int_equal(resolve("{\"api_token\":\"s3cret-token\"}", &cfg, "base_url"), 1);
+    }
+    clear_env();
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_and_token),
@@ -178,6 +307,8 @@ int main(void) {
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_loopback_rule),
         cmocka_unit_test(test_base_url_warning),
+        cmocka_unit_test(test_base_url_rules),
+        cmocka_unit_test(test_base_url_refused_in_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
