@@ -115,6 +115,39 @@ bool provider_base_url_allowed(const char *url, const char **why) {
     return ok;
 }
 
+/* Checks one credential (api_token, api_key or email) once it is known:
+ * at most `max` bytes, and only printable ASCII without spaces, since it
+ * is sent as an HTTP header value (a CR or LF would split the header; a
+ * stray space or newline from a copy-paste would only make Cloudflare
+ * answer 401 later). `source` ends the detail, e.g. " (from the
+ * configuration or CLOUDFLARE_API_TOKEN)". The diagnostic names the
+ * attribute and says what is wrong and where, never the value. Returns
+ * true when the value is acceptable. */
+static bool check_credential(const char *name, const char *value, size_t max,
+                             const char *source, json_t *diags) {
+    size_t len = strlen(value);
+    if (len > max) {
+        diag_error(diags, path_attr(name), "Invalid provider setting",
+                   "%s is %zu bytes long; at most %zu are accepted%s.", name, len, max, source);
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)value[i];
+        if (ch > 0x20 && ch < 0x7f)
+            continue;
+        const char *what = ch == '\r' || ch == '\n' ? "a line break"
+                           : ch == ' '               ? "a space"
+                           : ch < 0x20 || ch == 0x7f ? "a control character"
+                                                     : "a non-ASCII byte";
+        diag_error(diags, path_attr(name), "Invalid provider setting",
+                   "%s holds %s at byte %zu of %zu; it must be printable ASCII without spaces "
+                   "or line breaks%s.",
+                   name, what, i + 1, len, source);
+        return false;
+    }
+    return true;
+}
+
 /* Checks one numeric setting against its range; unknown or null passes. */
 static void check_number(const json_t *config, const char *name, double min, double max,
                          bool integer, json_t *diags) {
@@ -151,6 +184,19 @@ int provider_config_validate(const json_t *config, json_t *diags) {
     const char *why = NULL;
     if (json_is_string(url) && !provider_base_url_allowed(json_string_value(url), &why))
         diag_error(diags, path_attr("base_url"), "Invalid base_url", "%s", why);
+    static const struct {
+        const char *name;
+        size_t max;
+    } credentials[] = {
+        {"api_token", PROVIDER_SECRET_MAX},
+        {"api_key", PROVIDER_SECRET_MAX},
+        {"email", PROVIDER_EMAIL_MAX},
+    };
+    for (size_t i = 0; i < sizeof credentials / sizeof credentials[0]; i++) {
+        const char *v = json_string_value(value_attr(config, credentials[i].name));
+        if (v)
+            check_credential(credentials[i].name, v, credentials[i].max, "", diags);
+    }
     bool has_token = json_is_string(value_attr(config, "api_token"));
     bool has_key = json_is_string(value_attr(config, "api_key"));
     bool has_email = json_is_string(value_attr(config, "email"));
@@ -215,6 +261,19 @@ int provider_config_resolve(const json_t *config, provider_config *cfg, json_t *
     cfg->request_timeout = number_setting(config, "request_timeout", 30);
     cfg->max_rps = number_setting(config, "max_rps", 0);
 
+    /* Validation saw the configured credentials; these checks catch the
+     * ones that came from the environment. */
+    if ((cfg->api_token && !check_credential("api_token", cfg->api_token, PROVIDER_SECRET_MAX,
+                                             " (from the configuration or CLOUDFLARE_API_TOKEN)",
+                                             diags)) ||
+        (cfg->api_key && !check_credential("api_key", cfg->api_key, PROVIDER_SECRET_MAX,
+                                           " (from the configuration or CLOUDFLARE_API_KEY)",
+                                           diags)) ||
+        (cfg->email && !check_credential("email", cfg->email, PROVIDER_EMAIL_MAX,
+                                         " (from the configuration or CLOUDFLARE_EMAIL)", diags))) {
+        provider_config_free(cfg);
+        return -1;
+    }
     const char *why = NULL;
     if (!provider_base_url_allowed(cfg->base_url, &why)) {
         diag_error(diags, path_attr("base_url"), "Invalid base_url",
