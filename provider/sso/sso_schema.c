@@ -48,7 +48,8 @@ static const schema_attr provider_attrs[] = {
     {"max_retries", &schema_number_type, SCHEMA_OPTIONAL,
      "How many times a failed call (429, 5xx, connection error) is retried. Default 4."},
     {"request_timeout", &schema_number_type, SCHEMA_OPTIONAL,
-     "Seconds allowed for one HTTP call. Default 30."},
+     "Seconds allowed for one HTTP call. Default 30. One call waits at most 60 s in total "
+     "between its retries, or this long when it is longer."},
     {"max_rps", &schema_number_type, SCHEMA_OPTIONAL,
      "Client-side ceiling on requests per second across all concurrent work. Default none."},
 };
