@@ -123,8 +123,8 @@ bool provider_base_url_allowed(const char *url, const char **why) {
  * configuration or CLOUDFLARE_API_TOKEN)". The diagnostic names the
  * attribute and says what is wrong and where, never the value. Returns
  * true when the value is acceptable. */
-static bool check_credential(const char *name, const char *value, size_t max,
-                             const char *source, json_t *diags) {
+static bool check_credential(const char *name, const char *value, size_t max, const char *source,
+                             json_t *diags) {
     size_t len = strlen(value);
     if (len > max) {
         diag_error(diags, path_attr(name), "Invalid provider setting",
@@ -135,7 +135,7 @@ static bool check_credential(const char *name, const char *value, size_t max,
         unsigned char ch = (unsigned char)value[i];
         if (ch > 0x20 && ch < 0x7f)
             continue;
-        const char *what = ch == '\r' || ch == '\n' ? "a line break"
+        const char *what = ch == '\r' || ch == '\n'  ? "a line break"
                            : ch == ' '               ? "a space"
                            : ch < 0x20 || ch == 0x7f ? "a control character"
                                                      : "a non-ASCII byte";
@@ -263,12 +263,12 @@ int provider_config_resolve(const json_t *config, provider_config *cfg, json_t *
 
     /* Validation saw the configured credentials; these checks catch the
      * ones that came from the environment. */
-    if ((cfg->api_token && !check_credential("api_token", cfg->api_token, PROVIDER_SECRET_MAX,
-                                             " (from the configuration or CLOUDFLARE_API_TOKEN)",
-                                             diags)) ||
-        (cfg->api_key && !check_credential("api_key", cfg->api_key, PROVIDER_SECRET_MAX,
-                                           " (from the configuration or CLOUDFLARE_API_KEY)",
-                                           diags)) ||
+    if ((cfg->api_token &&
+         !check_credential("api_token", cfg->api_token, PROVIDER_SECRET_MAX,
+                           " (from the configuration or CLOUDFLARE_API_TOKEN)", diags)) ||
+        (cfg->api_key &&
+         !check_credential("api_key", cfg->api_key, PROVIDER_SECRET_MAX,
+                           " (from the configuration or CLOUDFLARE_API_KEY)", diags)) ||
         (cfg->email && !check_credential("email", cfg->email, PROVIDER_EMAIL_MAX,
                                          " (from the configuration or CLOUDFLARE_EMAIL)", diags))) {
         provider_config_free(cfg);

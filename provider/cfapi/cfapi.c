@@ -553,8 +553,10 @@ static uint64_t retry_delay(cfapi_call *call, const http_response *r, bool *from
             json_object_set_new(call->res.diagnostic, "detail", json_string(text));
         free(text);
     }
-    log_info(MOD, "not retrying: a wait of %" PRIu64 " ms would pass the call's %" PRIu64
-             " ms budget (%" PRIu64 " ms waited)", ms, budget, call->waited_ms);
+    log_info(MOD,
+             "not retrying: a wait of %" PRIu64 " ms would pass the call's %" PRIu64
+             " ms budget (%" PRIu64 " ms waited)",
+             ms, budget, call->waited_ms);
     return NO_RETRY;
 }
 

@@ -195,8 +195,8 @@ static bool take_name(const char **p, const char *const *names, int count, int *
 
 /* Takes time-of-day: hour ":" minute ":" second, two digits each. */
 static bool take_time(const char **p, struct tm *tm) {
-    return take_digits(p, 2, &tm->tm_hour) && take_lit(p, ":") &&
-           take_digits(p, 2, &tm->tm_min) && take_lit(p, ":") && take_digits(p, 2, &tm->tm_sec);
+    return take_digits(p, 2, &tm->tm_hour) && take_lit(p, ":") && take_digits(p, 2, &tm->tm_min) &&
+           take_lit(p, ":") && take_digits(p, 2, &tm->tm_sec);
 }
 
 static const char *const MONTHS[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
@@ -222,9 +222,8 @@ static bool parse_http_date(const char *s, time_t now, time_t *t) {
         /* RFC 850: DD-Mon-YY */
         int yy;
         if (!take_digits(&p, 2, &tm.tm_mday) || !take_lit(&p, "-") ||
-            !take_name(&p, MONTHS, 12, &month) || !take_lit(&p, "-") ||
-            !take_digits(&p, 2, &yy) || !take_lit(&p, " ") || !take_time(&p, &tm) ||
-            !take_lit(&p, " GMT"))
+            !take_name(&p, MONTHS, 12, &month) || !take_lit(&p, "-") || !take_digits(&p, 2, &yy) ||
+            !take_lit(&p, " ") || !take_time(&p, &tm) || !take_lit(&p, " GMT"))
             return false;
         struct tm now_tm;
         gmtime_r(&now, &now_tm);

@@ -43,8 +43,8 @@ static const schema_attr provider_attrs[] = {
      "provider. Falls back to CLOUDFLARE_EMAIL."},
     {"base_url", &schema_string_type, SCHEMA_OPTIONAL,
      "Base URL of the Cloudflare API. Default https://api.cloudflare.com/client/v4; falls back "
-     "to CLOUDFLARE_BASE_URL. http:// is accepted only for a literal loopback host (localhost, 127.a.b.c, [::1]); no "
-     "user information, query or fragment."},
+     "to CLOUDFLARE_BASE_URL. http:// is accepted only for a literal loopback host (localhost, "
+     "127.a.b.c, [::1]); no user information, query or fragment."},
     {"max_retries", &schema_number_type, SCHEMA_OPTIONAL,
      "How many times a failed call (429, 5xx, connection error) is retried. Default 4."},
     {"request_timeout", &schema_number_type, SCHEMA_OPTIONAL,

@@ -561,7 +561,8 @@ static void test_retry_after_past_budget(void **state) {
     assert_false(r.cancelled);
     assert_int_equal(r.status, 429);
     assert_true(ms_since(t0, r.done_ns) < 5000);
-    assert_contains(diag_field(&r, "detail"), "Not retried: the server asked to wait 300 s or more");
+    assert_contains(diag_field(&r, "detail"),
+                    "Not retried: the server asked to wait 300 s or more");
     assert_int_equal(cfapi_client_paused_until(f->client), 0);
     json_t *reqs = requests();
     assert_int_equal(count_requests(reqs, "GET", COLL), 1);

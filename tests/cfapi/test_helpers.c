@@ -386,8 +386,7 @@ int main(void) {
         cmocka_unit_test(test_build_url),   cmocka_unit_test(test_envelope),
         cmocka_unit_test(test_retry_after), cmocka_unit_test(test_backoff),
         cmocka_unit_test(test_excerpt),     cmocka_unit_test(test_errors_lines),
-        cmocka_unit_test(test_redact),
-        cmocka_unit_test(test_retry_after_strict),
+        cmocka_unit_test(test_redact),      cmocka_unit_test(test_retry_after_strict),
         cmocka_unit_test(test_wait_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

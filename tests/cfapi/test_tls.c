@@ -17,7 +17,9 @@
  *                   without CURLOPT_SSLVERSION it completes and fails only
  *                   at verification, as with the TLS 1.2 server.
  *
- * Skipped when no openssl executable was found at configure time.
+ * The TLS 1.2 server also shows that a proxy from the environment is not
+ * used for an https:// loopback host. Skipped when no openssl executable
+ * was found at configure time.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -80,8 +82,8 @@ static pid_t start_server(const char *version, int *port) {
         int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         dup2(fd, 1);
         dup2(fd, 2);
-        execl(OPENSSL_EXECUTABLE, OPENSSL_EXECUTABLE, "s_server", "-accept", "127.0.0.1:0",
-              version, "-cert", cert_path, "-key", key_path, "-www", (char *)NULL);
+        execl(OPENSSL_EXECUTABLE, OPENSSL_EXECUTABLE, "s_server", "-accept", "127.0.0.1:0", version,
+              "-cert", cert_path, "-key", key_path, "-www", (char *)NULL);
         _exit(127);
     }
     *port = 0;
@@ -172,6 +174,35 @@ static void test_tls11_refused(void **state) {
     assert_int_equal(o.curl_code, CURLE_SSL_CONNECT_ERROR);
 }
 
+/* A proxy from the environment is not used for a loopback host, https://
+ * included (the proxy would reach its own loopback, not ours). The proxy
+ * named here refuses connections (port 1 on 127.0.0.1): through it the
+ * transfer would fail with CURLE_COULDNT_CONNECT; going direct, it reaches
+ * the TLS 1.2 server and fails only at the certificate. */
+static void test_no_proxy_for_https_loopback(void **state) {
+    (void)state;
+    if (!have_openssl)
+        skip();
+    static const char *const vars[] = {"https_proxy", "HTTPS_PROXY", "ALL_PROXY", "all_proxy",
+                                       NULL};
+    unsetenv("NO_PROXY");
+    unsetenv("no_proxy");
+    int port;
+    pid_t pid = start_server("-tls1_2", &port);
+    for (int i = 0; vars[i]; i++) {
+        setenv(vars[i], "http://127.0.0.1:1", 1);
+        outcome o = get_once(port);
+        unsetenv(vars[i]);
+        print_message("%s set: curl code %d (%s)\n", vars[i], o.curl_code, o.error);
+        if (o.curl_code != CURLE_PEER_FAILED_VERIFICATION) {
+            stop_server(pid);
+            fail_msg("with %s set, curl code %d: the transfer went to the proxy", vars[i],
+                     o.curl_code);
+        }
+    }
+    stop_server(pid);
+}
+
 /* Writes the permissive OpenSSL policy and a self-signed certificate into
  * a fresh temporary directory, and points this process at the policy
  * before libcurl (and so OpenSSL) is first initialised. */
@@ -193,9 +224,21 @@ static int group_setup(void **state) {
           f);
     fclose(f);
     setenv("OPENSSL_CONF", conf_path, 1);
-    char *const req[] = {OPENSSL_EXECUTABLE, "req", "-x509", "-newkey", "rsa:2048", "-nodes",
-                         "-keyout", key_path, "-out", cert_path, "-days", "2", "-subj",
-                         "/CN=localhost", NULL};
+    char *const req[] = {OPENSSL_EXECUTABLE,
+                         "req",
+                         "-x509",
+                         "-newkey",
+                         "rsa:2048",
+                         "-nodes",
+                         "-keyout",
+                         key_path,
+                         "-out",
+                         cert_path,
+                         "-days",
+                         "2",
+                         "-subj",
+                         "/CN=localhost",
+                         NULL};
     assert_int_equal(run(req), 0);
     return 0;
 }
@@ -220,6 +263,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tls12_handshake_completes),
         cmocka_unit_test(test_tls11_refused),
+        cmocka_unit_test(test_no_proxy_for_https_loopback),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -385,8 +385,8 @@ static void test_credential_bytes_and_length(void **state) {
     config = json_pack("{s:s, s:s}", "api_key", token, "email", "ops@example.com");
     expect_one_error(config, "api_key", "at most 1024");
     json_decref(config);
-    config = json_pack("{s:s, s:s}", "api_key", "s3cret-key", "email",
-                       "ops@example.com\r\nX-Evil: 1");
+    config =
+        json_pack("{s:s, s:s}", "api_key", "s3cret-key", "email", "ops@example.com\r\nX-Evil: 1");
     expect_one_error(config, "email", "line break");
     json_decref(config);
     char email[PROVIDER_EMAIL_MAX + 2];
