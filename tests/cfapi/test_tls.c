@@ -69,12 +69,14 @@ static int run(char *const argv[]) {
 
 /* Starts `openssl s_server` allowing only `version` ("-tls1_1",
  * "-tls1_2") on a free port of 127.0.0.1. Its output goes to a file; the
- * port is read from its "ACCEPT 127.0.0.1:PORT" line. The child dies with
+ * port is read from its "ACCEPT 127.0.0.1:PORT" line (the file is removed
+ * first, so an earlier server's line is never read). The child dies with
  * this process (PR_SET_PDEATHSIG) if the test crashes. Returns the pid and
  * sets *port. */
 static pid_t start_server(const char *version, int *port) {
     char out_path[300];
     snprintf(out_path, sizeof out_path, "%s/server%s.out", dir, version);
+    unlink(out_path); /* never read an earlier server's port */
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
@@ -93,7 +95,7 @@ static pid_t start_server(const char *version, int *port) {
         char line[256];
         while (f && fgets(line, sizeof line, f)) {
             const char *a = strstr(line, "ACCEPT 127.0.0.1:");
-            if (a)
+            if (a && strchr(a, '\n')) /* a whole line, not one being written */
                 *port = atoi(a + strlen("ACCEPT 127.0.0.1:"));
         }
         if (f)
@@ -103,8 +105,10 @@ static pid_t start_server(const char *version, int *port) {
     return pid;
 }
 
+/* SIGKILL: it cannot be lost, even by a child that has not reached
+ * execl() yet (under valgrind that takes a while). */
 static void stop_server(pid_t pid) {
-    kill(pid, SIGTERM);
+    kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
 }
 
