@@ -4,57 +4,148 @@
  */
 #include "provider_config.h"
 
+#include "http_uv.h"
 #include "schema.h"
 #include "sso_schema.h"
 
+#include <ctype.h>
 #include <curl/curl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-static bool is_loopback_host(const char *host) {
-    if (strcasecmp(host, "localhost") == 0 || strcmp(host, "[::1]") == 0)
-        return true;
-    return strncmp(host, "127.", 4) == 0 && strspn(host + 4, "0123456789.") == strlen(host + 4);
+/* Checks the authority of a base URL (the text between "scheme://" and
+ * the first '/' or the end), `len` bytes at `a`: host[:port] with no user
+ * information, the host a DNS name or a bracketed IPv6 literal, the port
+ * 1-65535. On success sets *host_len to the host's length (brackets
+ * included). Returns NULL, or the reason it is refused. */
+static const char *check_authority(const char *a, size_t len, size_t *host_len) {
+    if (memchr(a, '@', len))
+        return "It must not contain user information (user:password@); use api_token "
+               "instead.";
+    size_t h = 0;
+    if (len > 0 && a[0] == '[') {
+        const char *close = memchr(a, ']', len);
+        if (!close || close == a + 1)
+            return "Its IPv6 address is not closed with ']'.";
+        h = (size_t)(close - a) + 1;
+        for (size_t i = 1; i + 1 < h; i++)
+            if (!isxdigit((unsigned char)a[i]) && a[i] != ':' && a[i] != '.')
+                return "Its IPv6 address holds a character other than hex digits, ':' and '.'.";
+    } else {
+        while (h < len && (isalnum((unsigned char)a[h]) || a[h] == '-' || a[h] == '.'))
+            h++;
+        if (h == 0)
+            return "It needs a host after the scheme (https://host/...).";
+        if (a[0] == '.' || a[h - 1] == '.' || memmem(a, h, "..", 2))
+            return "Its host has an empty label (a leading, trailing or doubled '.').";
+    }
+    *host_len = h;
+    if (h == len)
+        return NULL;
+    if (a[h] != ':')
+        return "Its host holds a character that is not allowed in a host name.";
+    size_t digits = len - h - 1;
+    if (digits == 0 || digits > 5 || strspn(a + h + 1, "0123456789") < digits)
+        return "Its port must be a number from 1 to 65535.";
+    long port = strtol(a + h + 1, NULL, 10);
+    if (port < 1 || port > 65535)
+        return "Its port must be a number from 1 to 65535.";
+    return NULL;
 }
 
+/* The rule is written out here rather than left to libcurl's URL parser,
+ * which accepts far more than a base URL may be: "https:/host" (one
+ * slash), a trailing "#" that silently cuts every request path off,
+ * "127.1" and "0x7f.0.0.1" (normalized to 127.0.0.1), "127.0.0.1." (sent
+ * to DNS). The text is checked as typed, then libcurl must accept it too. */
 bool provider_base_url_allowed(const char *url, const char **why) {
     *why = NULL;
+    for (const unsigned char *p = (const unsigned char *)url; *p; p++) {
+        if (*p <= 0x20 || *p >= 0x7f) {
+            *why = "It holds a space, a control character or a non-ASCII byte.";
+            return false;
+        }
+    }
+    if (strpbrk(url, "?#")) {
+        *why = "It must not contain a query or a fragment ('?' or '#'): every request path is "
+               "appended to it.";
+        return false;
+    }
+    if (strchr(url, '\\')) {
+        *why = "It must not contain a backslash.";
+        return false;
+    }
+    bool is_http = strncasecmp(url, "http:", 5) == 0;
+    bool is_https = strncasecmp(url, "https:", 6) == 0;
+    if (!is_http && !is_https) {
+        *why = strstr(url, "://") ? "Only https:// (and http:// to a loopback host) is supported."
+                                  : "It is not a valid absolute URL (https://host/...).";
+        return false;
+    }
+    const char *rest = url + (is_https ? 6 : 5);
+    if (strncmp(rest, "//", 2) != 0 || rest[2] == '/') {
+        *why = "The scheme must be followed by exactly two slashes and the host "
+               "(https://host/...).";
+        return false;
+    }
+    const char *authority = rest + 2;
+    size_t authority_len = strcspn(authority, "/");
+    size_t host_len = 0;
+    const char *bad = check_authority(authority, authority_len, &host_len);
+    if (bad) {
+        *why = bad;
+        return false;
+    }
+    if (is_http && !http_host_is_loopback(authority, host_len)) {
+        *why = "http:// is only allowed for a literal loopback host (localhost, 127.x.y.z with "
+               "four decimal parts, [::1]); use https://.";
+        return false;
+    }
     CURLU *u = curl_url();
     if (!u) {
         *why = "out of memory";
         return false;
     }
-    char *scheme = NULL, *host = NULL, *user = NULL, *query = NULL, *fragment = NULL;
-    bool ok = false;
-    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK) {
-        *why = "It is not a valid absolute URL.";
-    } else if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-               curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
-        *why = "It needs a scheme and a host.";
-    } else if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK) {
-        *why = "It must not contain user information; use api_token instead.";
-    } else if (curl_url_get(u, CURLUPART_QUERY, &query, 0) == CURLUE_OK ||
-               curl_url_get(u, CURLUPART_FRAGMENT, &fragment, 0) == CURLUE_OK) {
-        *why = "It must not contain a query or a fragment.";
-    } else if (strcasecmp(scheme, "https") == 0) {
-        ok = true;
-    } else if (strcasecmp(scheme, "http") == 0) {
-        ok = is_loopback_host(host);
-        if (!ok)
-            *why = "http:// is only allowed for loopback hosts (localhost, 127.0.0.1, [::1]); "
-                   "use https://.";
-    } else {
-        *why = "Only https:// (and http:// to a loopback host) is supported.";
-    }
-    curl_free(scheme);
-    curl_free(host);
-    curl_free(user);
-    curl_free(query);
-    curl_free(fragment);
+    bool ok = curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK;
+    if (!ok)
+        *why = "It is not a valid absolute URL (https://host/...).";
     curl_url_cleanup(u);
     return ok;
+}
+
+/* Checks one credential (api_token, api_key or email) once it is known:
+ * at most `max` bytes, and only printable ASCII without spaces, since it
+ * is sent as an HTTP header value (a CR or LF would split the header; a
+ * stray space or newline from a copy-paste would only make Cloudflare
+ * answer 401 later). `source` ends the detail, e.g. " (from the
+ * configuration or CLOUDFLARE_API_TOKEN)". The diagnostic names the
+ * attribute and says what is wrong and where, never the value. Returns
+ * true when the value is acceptable. */
+static bool check_credential(const char *name, const char *value, size_t max, const char *source,
+                             json_t *diags) {
+    size_t len = strlen(value);
+    if (len > max) {
+        diag_error(diags, path_attr(name), "Invalid provider setting",
+                   "%s is %zu bytes long; at most %zu are accepted%s.", name, len, max, source);
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)value[i];
+        if (ch > 0x20 && ch < 0x7f)
+            continue;
+        const char *what = ch == '\r' || ch == '\n'  ? "a line break"
+                           : ch == ' '               ? "a space"
+                           : ch < 0x20 || ch == 0x7f ? "a control character"
+                                                     : "a non-ASCII byte";
+        diag_error(diags, path_attr(name), "Invalid provider setting",
+                   "%s holds %s at byte %zu of %zu; it must be printable ASCII without spaces "
+                   "or line breaks%s.",
+                   name, what, i + 1, len, source);
+        return false;
+    }
+    return true;
 }
 
 /* Checks one numeric setting against its range; unknown or null passes. */
@@ -93,6 +184,19 @@ int provider_config_validate(const json_t *config, json_t *diags) {
     const char *why = NULL;
     if (json_is_string(url) && !provider_base_url_allowed(json_string_value(url), &why))
         diag_error(diags, path_attr("base_url"), "Invalid base_url", "%s", why);
+    static const struct {
+        const char *name;
+        size_t max;
+    } credentials[] = {
+        {"api_token", PROVIDER_SECRET_MAX},
+        {"api_key", PROVIDER_SECRET_MAX},
+        {"email", PROVIDER_EMAIL_MAX},
+    };
+    for (size_t i = 0; i < sizeof credentials / sizeof credentials[0]; i++) {
+        const char *v = json_string_value(value_attr(config, credentials[i].name));
+        if (v)
+            check_credential(credentials[i].name, v, credentials[i].max, "", diags);
+    }
     bool has_token = json_is_string(value_attr(config, "api_token"));
     bool has_key = json_is_string(value_attr(config, "api_key"));
     bool has_email = json_is_string(value_attr(config, "email"));
@@ -157,6 +261,19 @@ int provider_config_resolve(const json_t *config, provider_config *cfg, json_t *
     cfg->request_timeout = number_setting(config, "request_timeout", 30);
     cfg->max_rps = number_setting(config, "max_rps", 0);
 
+    /* Validation saw the configured credentials; these checks catch the
+     * ones that came from the environment. */
+    if ((cfg->api_token &&
+         !check_credential("api_token", cfg->api_token, PROVIDER_SECRET_MAX,
+                           " (from the configuration or CLOUDFLARE_API_TOKEN)", diags)) ||
+        (cfg->api_key &&
+         !check_credential("api_key", cfg->api_key, PROVIDER_SECRET_MAX,
+                           " (from the configuration or CLOUDFLARE_API_KEY)", diags)) ||
+        (cfg->email && !check_credential("email", cfg->email, PROVIDER_EMAIL_MAX,
+                                         " (from the configuration or CLOUDFLARE_EMAIL)", diags))) {
+        provider_config_free(cfg);
+        return -1;
+    }
     const char *why = NULL;
     if (!provider_base_url_allowed(cfg->base_url, &why)) {
         diag_error(diags, path_attr("base_url"), "Invalid base_url",

@@ -16,6 +16,13 @@
 
 #define PROVIDER_DEFAULT_BASE_URL "https://api.cloudflare.com/client/v4"
 
+/* Length limits on the credentials. Cloudflare API tokens are 40
+ * characters and global API keys 37; 1024 leaves room for any future
+ * format while refusing a pasted file. An email address has at most 254
+ * characters (RFC 5321's path limit). */
+#define PROVIDER_SECRET_MAX 1024
+#define PROVIDER_EMAIL_MAX  254
+
 typedef struct provider_config {
     char *api_token; /* NULL when key auth is used */
     char *api_key;
@@ -27,20 +34,27 @@ typedef struct provider_config {
 } provider_config;
 
 /* Checks the configuration's values without reading the environment:
- * types, ranges, base_url, token/key conflicts. Unknown values pass.
+ * types, ranges, base_url, token/key conflicts, and the credentials'
+ * length (PROVIDER_SECRET_MAX, PROVIDER_EMAIL_MAX) and bytes (printable
+ * ASCII without spaces: they become HTTP header values). Unknown values
+ * pass.
  * Appends diagnostics; returns the number of errors added. */
 int provider_config_validate(const json_t *config, json_t *diags);
 
 /* Validates, then resolves `config` with the environment into `cfg`
- * (strings are new heap copies). Returns 0, or -1 with error diagnostics
+ * (strings are new heap copies); credentials from the environment get the
+ * same checks as configured ones. Returns 0, or -1 with error diagnostics
  * appended (cfg is then left empty). */
 int provider_config_resolve(const json_t *config, provider_config *cfg, json_t *diags);
 
 void provider_config_free(provider_config *cfg);
 
-/* True when `url` may be used as the API base URL: https://, or http:// to
- * a loopback host (localhost, 127.0.0.0/8, [::1]); no user info, query or
- * fragment. On false, *why explains. */
+/* True when `url` may be used as the API base URL: https://host[:port][/path],
+ * or http:// to a literal loopback host (localhost, 127.a.b.c with four
+ * decimal parts, [::1]; see http_host_is_loopback()). Refused: user info,
+ * '?' or '#' anywhere, a scheme without exactly "//" after it, a port
+ * outside 1-65535, spaces, control characters, non-ASCII bytes and
+ * backslashes. On false, *why explains (it never quotes the URL). */
 bool provider_base_url_allowed(const char *url, const char **why);
 
 #endif /* PROVIDER_CONFIG_H */

@@ -103,6 +103,7 @@ struct cfapi_call {
     bool maybe_applied;
     unsigned attempts;     /* operation requests started (a list: on this page) */
     unsigned lookup_fails; /* failed lookup pages (they use the retry budget too) */
+    uint64_t waited_ms;    /* time waited between attempts (cfapi_wait_budget_ms) */
     /* the outcome */
     cfapi_envelope env;      /* last operation or page answer */
     cfapi_envelope fail_env; /* the answer of the last failure (its errors[]) */
@@ -371,8 +372,17 @@ static bool curl_code_is_retryable(int code) {
     }
 }
 
+/* retry_delay()'s answer when the wait would pass the call's budget. */
+#define NO_RETRY UINT64_MAX
+
 /* The wait before the next request after a retryable failure: what the
- * server asked for, else exponential backoff with jitter. */
+ * server asked for, else exponential backoff with jitter. All of a call's
+ * waits count against its budget (cfapi_wait_budget_ms(): 60 s, or
+ * request_timeout when longer), so neither a server asking for an hour
+ * nor max_retries rounds of backoff can hold a call far longer than the
+ * user allowed. A wait that would pass the budget returns NO_RETRY: the
+ * call ends with the failure it has, and when it would otherwise have
+ * retried, its diagnostic says why it did not. */
 static uint64_t retry_delay(cfapi_call *call, const http_response *r, bool *from_server) {
     cfapi_client *c = call->client;
     uint64_t ms;
@@ -381,10 +391,26 @@ static uint64_t retry_delay(cfapi_call *call, const http_response *r, bool *from
         cfapi_retry_after_ms(http_response_header(r, "Retry-After"),
                              http_response_header(r, "Retry-After-Ms"), time(NULL), &ms) == 0) {
         *from_server = true;
+    } else {
+        unsigned done = tries_used(call) ? tries_used(call) - 1 : 0;
+        ms = cfapi_backoff_ms(c->backoff_base_ms, done, next_random(c));
+    }
+    uint64_t budget = cfapi_wait_budget_ms(c->timeout_ms);
+    if (ms <= budget - call->waited_ms) {
+        call->waited_ms += ms;
         return ms;
     }
-    unsigned done = tries_used(call) ? tries_used(call) - 1 : 0;
-    return cfapi_backoff_ms(c->backoff_base_ms, done, next_random(c));
+    if (!call->cancel_requested && tries_used(call) < max_tries(c)) {
+        /* It would have retried: the rendering says why it did not. */
+        call->res.not_retried_wait_ms = ms;
+        call->res.not_retried_from_server = *from_server;
+        call->res.wait_left_ms = budget - call->waited_ms;
+    }
+    log_info(MOD,
+             "not retrying: a wait of %" PRIu64 " ms would pass the call's %" PRIu64
+             " ms budget (%" PRIu64 " ms waited)",
+             ms, budget, call->waited_ms);
+    return NO_RETRY;
 }
 
 static void log_answer(cfapi_call *call, const http_response *r) {
@@ -442,7 +468,7 @@ static void retry_or_finish(cfapi_call *call, const http_response *r, bool ambig
     cfapi_client *c = call->client;
     bool from_server;
     uint64_t delay = retry_delay(call, r, &from_server);
-    if (r->status == 429) {
+    if (r->status == 429 && delay != NO_RETRY) {
         /* Every call of the client waits, whether or not this one retries. */
         uint64_t until = uv_now(c->loop) + delay;
         if (until > c->paused_until)
@@ -450,9 +476,9 @@ static void retry_or_finish(cfapi_call *call, const http_response *r, bool ambig
         log_info(MOD, "rate limited (HTTP 429): pausing every request for %" PRIu64 " ms", delay);
     }
     bool create_unsure = call->kind == CFAPI_OP_CREATE && ambiguous && !call->in_lookup;
-    if (call->cancel_requested || tries_used(call) >= max_tries(c)) {
+    if (call->cancel_requested || tries_used(call) >= max_tries(c) || delay == NO_RETRY) {
         if (create_unsure)
-            final_lookup_or_finish(call, call->cancel_requested ? 0 : delay);
+            final_lookup_or_finish(call, call->cancel_requested || delay == NO_RETRY ? 0 : delay);
         else if (call->cancel_requested)
             finish_cancelled(call);
         else if (call->in_lookup)

@@ -48,6 +48,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <uv.h>
 
 typedef struct cfapi_client cfapi_client;
@@ -126,6 +127,11 @@ typedef struct cfapi_result {
     bool key_auth;               /* email + api_key, not a token */
     size_t limit;                /* LIST_LIMIT: the cap passed */
     bool limit_is_bytes;         /* LIST_LIMIT: the cap is list_max_bytes, not items */
+    /* Set when the call would have retried but the next wait passed the
+     * time one call may wait between attempts (cfapi_wait_budget_ms). */
+    uint64_t not_retried_wait_ms;  /* the wait it would have needed; 0: not so */
+    bool not_retried_from_server;  /* that wait was the server's Retry-After */
+    uint64_t wait_left_ms;         /* what was left of the call's wait budget */
 } cfapi_result;
 
 /* Renders a failed result as plain text for a person: *summary (one line)

@@ -15,6 +15,9 @@
 /* Upper bounds on waiting between attempts. */
 #define CFAPI_MAX_BACKOFF_MS     30000u  /* exponential backoff cap */
 #define CFAPI_MAX_RETRY_AFTER_MS 300000u /* a longer Retry-After is clamped */
+/* The least total time one call may spend waiting between its attempts
+ * (Retry-After and backoff together); see cfapi_wait_budget_ms(). */
+#define CFAPI_MIN_WAIT_BUDGET_MS 60000u
 /* Length of the response excerpt quoted in a failure message. */
 #define CFAPI_EXCERPT_MAX 200
 
@@ -45,12 +48,23 @@ void cfapi_envelope_clear(cfapi_envelope *env);
 
 /* Delay asked for by the server. `retry_after_ms` (Retry-After-Ms: a
  * non-negative number of milliseconds) wins over `retry_after`
- * (Retry-After: delta seconds or an HTTP date, read with curl_getdate()
- * against `now`). Either may be NULL. A date in the past gives 0. The
- * result is clamped to CFAPI_MAX_RETRY_AFTER_MS. Returns 0 and sets
- * *delay_ms, or UV_EINVAL when neither header gives a usable delay. */
+ * (Retry-After: delta-seconds or an HTTP-date, RFC 9110 section 10.2.3,
+ * against `now`). Either may be NULL. Numbers are 1*DIGIT with an
+ * optional decimal fraction ("1.5"; no sign, exponent or hex); dates are
+ * IMF-fixdate, or the obsolete RFC 850 and asctime forms RFC 9110 tells
+ * recipients to accept, and nothing else (not curl_getdate()'s many
+ * forms). A date in the past gives 0. The result is clamped to
+ * CFAPI_MAX_RETRY_AFTER_MS. Returns 0 and sets *delay_ms, or UV_EINVAL
+ * when neither header gives a usable delay. */
 int cfapi_retry_after_ms(const char *retry_after, const char *retry_after_ms, time_t now,
                          uint64_t *delay_ms);
+
+/* The total time one call may spend waiting between attempts, for a
+ * client whose request_timeout is `timeout_ms`: the larger of the two, so
+ * 60 s by default (request_timeout 30 s) and longer only when the user has
+ * said a single request may take longer. A retry whose wait would pass
+ * the budget is not made: the call ends with the failure it has. */
+uint64_t cfapi_wait_budget_ms(long timeout_ms);
 
 #define CFAPI_DEFAULT_BACKOFF_BASE_MS 500u
 

@@ -60,6 +60,22 @@ static void append_auth_hint(const cfapi_result *r, char **detail) {
                       r->account_id);
 }
 
+/* Why a call that could have retried did not: the next wait would have
+ * passed the time one call may wait between its attempts. */
+static void append_not_retried(const cfapi_result *r, char **detail) {
+    if (!r->not_retried_wait_ms)
+        return;
+    cfapi_strappf(detail,
+                  "\nNot retried: %s %.3g s%s, more than the %.3g s left of the time one call "
+                  "may wait between attempts (60 s, or request_timeout when longer).",
+                  r->not_retried_from_server ? "the server asked to wait" : "the backoff would wait",
+                  (double)r->not_retried_wait_ms / 1000.0,
+                  r->not_retried_from_server && r->not_retried_wait_ms >= CFAPI_MAX_RETRY_AFTER_MS
+                      ? " or more"
+                      : "",
+                  (double)r->wait_left_ms / 1000.0);
+}
+
 static void append_attempts(const cfapi_result *r, char **detail) {
     if (r->attempts > 1)
         cfapi_strappf(detail, "\nGave up after %u attempts.", r->attempts);
@@ -225,6 +241,7 @@ int cfapi_result_render(const cfapi_result *r, char **summary, char **detail) {
         render_cause(r, r->failure == CFAPI_FAIL_CREATE_UNKNOWN ? r->cause : r->failure, &s, &d);
         append_attempts(r, &d);
         append_maybe_applied(r, &d);
+        append_not_retried(r, &d);
     }
     if (!s || !d) {
         free(s);

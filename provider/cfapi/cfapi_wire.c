@@ -7,7 +7,6 @@
 #include "cfapi.h"
 #include "cfapi_internal.h"
 
-#include <curl/curl.h>
 #include <ctype.h>
 #include <uv.h>
 #include <inttypes.h>
@@ -127,37 +126,165 @@ int cfapi_envelope_decode(const char *body, size_t len, cfapi_envelope *env) {
     return 0;
 }
 
-/* Parses a non-negative decimal number that fills the whole string
- * (surrounding blanks allowed). */
-static bool parse_nonneg(const char *s, double *out) {
+/* Skips optional whitespace (SP / HTAB, RFC 9110's OWS). */
+static const char *skip_ows(const char *s) {
     while (*s == ' ' || *s == '\t')
         s++;
+    return s;
+}
+
+/* Parses 1*DIGIT ["." 1*DIGIT] filling the whole string (OWS around it
+ * allowed): delta-seconds as RFC 9110 defines them, plus a decimal
+ * fraction, which some servers send and which cannot be misread. No sign,
+ * no exponent, no hex ("0x10" is not 16), no "inf"/"nan". Values past
+ * 1e12 saturate there (far above any clamp applied later). */
+static bool parse_decimal(const char *s, double *out) {
+    s = skip_ows(s);
     if (!(*s >= '0' && *s <= '9'))
         return false;
-    char *end;
-    double v = strtod(s, &end);
-    while (*end == ' ' || *end == '\t')
-        end++;
-    if (*end != '\0' || !(v >= 0) || v > 1e15)
+    double v = 0;
+    for (; *s >= '0' && *s <= '9'; s++)
+        v = v < 1e12 ? v * 10 + (*s - '0') : 1e12;
+    if (*s == '.') {
+        s++;
+        if (!(*s >= '0' && *s <= '9'))
+            return false;
+        for (double scale = 0.1; *s >= '0' && *s <= '9'; s++, scale /= 10)
+            v += (*s - '0') * scale;
+    }
+    if (*skip_ows(s) != '\0')
         return false;
-    *out = v;
+    *out = v > 1e12 ? 1e12 : v;
+    return true;
+}
+
+/* Takes exactly `n` digits at *p into *v. */
+static bool take_digits(const char **p, int n, int *v) {
+    int x = 0;
+    for (int i = 0; i < n; i++) {
+        char ch = (*p)[i];
+        if (ch < '0' || ch > '9')
+            return false;
+        x = x * 10 + (ch - '0');
+    }
+    *p += n;
+    *v = x;
+    return true;
+}
+
+/* Takes the literal `lit` at *p. */
+static bool take_lit(const char **p, const char *lit) {
+    size_t n = strlen(lit);
+    if (strncmp(*p, lit, n) != 0)
+        return false;
+    *p += n;
+    return true;
+}
+
+/* Takes one of `names` (case-sensitive, as RFC 9110 writes them) at *p;
+ * sets *index. */
+static bool take_name(const char **p, const char *const *names, int count, int *index) {
+    for (int i = 0; i < count; i++) {
+        if (take_lit(p, names[i])) {
+            *index = i;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Takes time-of-day: hour ":" minute ":" second, two digits each. */
+static bool take_time(const char **p, struct tm *tm) {
+    return take_digits(p, 2, &tm->tm_hour) && take_lit(p, ":") && take_digits(p, 2, &tm->tm_min) &&
+           take_lit(p, ":") && take_digits(p, 2, &tm->tm_sec);
+}
+
+static const char *const MONTHS[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+static const char *const DAYS[] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
+static const char *const LONG_DAYS[] = {"Monday", "Tuesday",  "Wednesday", "Thursday",
+                                        "Friday", "Saturday", "Sunday"};
+
+/* Parses an HTTP-date (RFC 9110 section 5.6.7) into *t: the IMF-fixdate
+ * "Sun, 06 Nov 1994 08:49:37 GMT", and the two obsolete forms a recipient
+ * must accept, RFC 850 "Sunday, 06-Nov-94 08:49:37 GMT" (a two-digit year
+ * more than 50 years after `now`'s is taken as the century before) and
+ * asctime "Sun Nov  6 08:49:37 1994". Nothing else: curl_getdate() also
+ * takes time zones, bare numbers and many other forms a server has no
+ * business sending here. The weekday must be a valid name but is not
+ * checked against the date. */
+static bool parse_http_date(const char *s, time_t now, time_t *t) {
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    const char *p = skip_ows(s);
+    int day_index, month = -1, year = 0;
+    if (take_name(&p, LONG_DAYS, 7, &day_index) && take_lit(&p, ", ")) {
+        /* RFC 850: DD-Mon-YY */
+        int yy;
+        if (!take_digits(&p, 2, &tm.tm_mday) || !take_lit(&p, "-") ||
+            !take_name(&p, MONTHS, 12, &month) || !take_lit(&p, "-") || !take_digits(&p, 2, &yy) ||
+            !take_lit(&p, " ") || !take_time(&p, &tm) || !take_lit(&p, " GMT"))
+            return false;
+        struct tm now_tm;
+        gmtime_r(&now, &now_tm);
+        year = 1900 + now_tm.tm_year - (1900 + now_tm.tm_year) % 100 + yy;
+        if (year > 1900 + now_tm.tm_year + 50)
+            year -= 100;
+    } else if (take_name(&p, DAYS, 7, &day_index)) {
+        if (take_lit(&p, ", ")) {
+            /* IMF-fixdate: DD Mon YYYY */
+            if (!take_digits(&p, 2, &tm.tm_mday) || !take_lit(&p, " ") ||
+                !take_name(&p, MONTHS, 12, &month) || !take_lit(&p, " ") ||
+                !take_digits(&p, 4, &year) || !take_lit(&p, " ") || !take_time(&p, &tm) ||
+                !take_lit(&p, " GMT"))
+                return false;
+        } else {
+            /* asctime: Mon DD (or " D") time YYYY */
+            if (!take_lit(&p, " ") || !take_name(&p, MONTHS, 12, &month) || !take_lit(&p, " "))
+                return false;
+            if (*p == ' ') {
+                p++;
+                if (!take_digits(&p, 1, &tm.tm_mday))
+                    return false;
+            } else if (!take_digits(&p, 2, &tm.tm_mday)) {
+                return false;
+            }
+            if (!take_lit(&p, " ") || !take_time(&p, &tm) || !take_lit(&p, " ") ||
+                !take_digits(&p, 4, &year))
+                return false;
+        }
+    } else {
+        return false;
+    }
+    if (*skip_ows(p) != '\0')
+        return false;
+    static const int month_days[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    int max_day = month == 1 && !leap ? 28 : month_days[month];
+    if (tm.tm_mday < 1 || tm.tm_mday > max_day || tm.tm_hour > 23 || tm.tm_min > 59 ||
+        tm.tm_sec > 60 || year < 1900)
+        return false;
+    tm.tm_mon = month;
+    tm.tm_year = year - 1900;
+    time_t v = timegm(&tm);
+    if (v == (time_t)-1)
+        return false;
+    *t = v;
     return true;
 }
 
 int cfapi_retry_after_ms(const char *retry_after, const char *retry_after_ms, time_t now,
                          uint64_t *delay_ms) {
     double v;
+    time_t t;
     double ms = -1;
-    if (retry_after_ms && parse_nonneg(retry_after_ms, &v)) {
+    if (retry_after_ms && parse_decimal(retry_after_ms, &v)) {
         ms = v;
     } else if (retry_after && *retry_after) {
-        if (parse_nonneg(retry_after, &v)) {
+        if (parse_decimal(retry_after, &v))
             ms = v * 1000.0;
-        } else {
-            time_t t = curl_getdate(retry_after, NULL);
-            if (t != (time_t)-1)
-                ms = t > now ? (double)(t - now) * 1000.0 : 0;
-        }
+        else if (parse_http_date(retry_after, now, &t))
+            ms = t > now ? (double)(t - now) * 1000.0 : 0;
     }
     if (ms < 0)
         return UV_EINVAL;
@@ -165,6 +292,11 @@ int cfapi_retry_after_ms(const char *retry_after, const char *retry_after_ms, ti
         ms = CFAPI_MAX_RETRY_AFTER_MS;
     *delay_ms = (uint64_t)ms;
     return 0;
+}
+
+uint64_t cfapi_wait_budget_ms(long timeout_ms) {
+    return timeout_ms > (long)CFAPI_MIN_WAIT_BUDGET_MS ? (uint64_t)timeout_ms
+                                                       : CFAPI_MIN_WAIT_BUDGET_MS;
 }
 
 uint64_t cfapi_backoff_ms(unsigned base_ms, unsigned retries_done, uint32_t rnd) {

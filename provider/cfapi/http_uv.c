@@ -509,6 +509,59 @@ static int set_method(http_transfer *t, const char *method, struct curl_slist **
     return 0;
 }
 
+/* True when `s` is exactly `n` decimal digits' worth of one IPv4 octet:
+ * 0-255, written without leading zeros (libcurl would read "010" as
+ * octal). */
+static bool is_octet(const char *s, size_t n) {
+    if (n == 0 || n > 3 || (n > 1 && s[0] == '0'))
+        return false;
+    unsigned v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (unsigned)(s[i] - '0');
+    }
+    return v <= 255;
+}
+
+bool http_host_is_loopback(const char *host, size_t len) {
+    if ((len == 9 && strncasecmp(host, "localhost", 9) == 0) ||
+        (len == 5 && memcmp(host, "[::1]", 5) == 0))
+        return true;
+    if (len < 4 || memcmp(host, "127.", 4) != 0)
+        return false;
+    /* 127.a.b.c: exactly four dotted octets, nothing else. */
+    const char *p = host, *end = host + len;
+    for (int part = 0; part < 4; part++) {
+        const char *dot = memchr(p, '.', (size_t)(end - p));
+        const char *stop = part < 3 ? dot : end;
+        if (!stop || (part == 3 && dot) || !is_octet(p, (size_t)(stop - p)))
+            return false;
+        p = stop + 1;
+    }
+    return true;
+}
+
+/* True when a transfer to `url` must not go through a proxy: every plain
+ * http:// URL (the request, API token included, is clear text, and this
+ * provider only ever sends http:// to a loopback address), and any URL
+ * whose host is a loopback address (a proxy would reach its own loopback,
+ * not ours). The host is the one libcurl will connect to, as its URL
+ * parser reads it. */
+static bool bypasses_proxy(const char *url) {
+    if (strncasecmp(url, "http://", 7) == 0)
+        return true;
+    CURLU *u = curl_url();
+    char *host = NULL;
+    bool loopback = false;
+    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
+        loopback = http_host_is_loopback(host, strlen(host));
+    curl_free(host);
+    curl_url_cleanup(u);
+    return loopback;
+}
+
 int http_send(http_client *c, const http_request *req, http_done_cb cb, void *arg,
               http_transfer **transfer_out) {
     if (transfer_out)
@@ -557,6 +610,16 @@ int http_send(http_client *c, const http_request *req, http_done_cb cb, void *ar
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    /* TLS 1.2 at least, whatever the system's OpenSSL policy would allow:
+     * TLS 1.0 and 1.1 are deprecated (RFC 8996). tests/cfapi/test_tls.c
+     * checks it against a TLS 1.1-only server. */
+    if (curl_easy_setopt(e, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2) != CURLE_OK)
+        goto fail;
+    /* An empty proxy overrides http_proxy, ALL_PROXY and the rest of the
+     * environment for this transfer; other transfers keep the
+     * environment's proxy (the usual way out of a corporate network). */
+    if (bypasses_proxy(req->url))
+        curl_easy_setopt(e, CURLOPT_PROXY, "");
     curl_easy_setopt(e, CURLOPT_USERAGENT, c->user_agent);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);

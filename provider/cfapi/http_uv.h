@@ -22,9 +22,13 @@
  * against the timeout).
  *
  * Every transfer's callback runs exactly once, from the loop, never from
- * inside http_send() or http_transfer_cancel(). TLS peer and host
- * verification are always on; only http and https are allowed; no
- * redirects are followed; no thread is started by this module.
+ * inside http_send() or http_transfer_cancel(). TLS 1.2 is the minimum
+ * version, and TLS peer and host verification are always on; only http and https are allowed; no
+ * redirects are followed; no thread is started by this module. A proxy
+ * from the environment (http_proxy, HTTPS_PROXY, ALL_PROXY) is used for
+ * https:// URLs to other hosts only: never for a plain http:// URL, whose
+ * request and API token would cross the proxy in clear text, nor for a
+ * loopback host.
  */
 #ifndef HTTP_UV_H
 #define HTTP_UV_H
@@ -81,6 +85,13 @@ typedef struct http_response {
     const char *header_block;
     size_t header_block_len;
 } http_response;
+
+/* True when the `len` bytes at `host` are a literal loopback host:
+ * "localhost" (any case), "[::1]", or 127.a.b.c with exactly four decimal
+ * octets of 0-255 without leading zeros. Anything else ("127.1",
+ * "127.0.0.1.", "localhost.evil.com") would be resolved or normalized
+ * first, so it is not loopback by this rule. */
+bool http_host_is_loopback(const char *host, size_t len);
 
 typedef void (*http_done_cb)(const http_response *res, void *arg);
 

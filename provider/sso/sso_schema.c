@@ -43,11 +43,13 @@ static const schema_attr provider_attrs[] = {
      "provider. Falls back to CLOUDFLARE_EMAIL."},
     {"base_url", &schema_string_type, SCHEMA_OPTIONAL,
      "Base URL of the Cloudflare API. Default https://api.cloudflare.com/client/v4; falls back "
-     "to CLOUDFLARE_BASE_URL. http:// is accepted only for loopback hosts."},
+     "to CLOUDFLARE_BASE_URL. http:// is accepted only for a literal loopback host (localhost, "
+     "127.a.b.c, [::1]); no user information, query or fragment."},
     {"max_retries", &schema_number_type, SCHEMA_OPTIONAL,
      "How many times a failed call (429, 5xx, connection error) is retried. Default 4."},
     {"request_timeout", &schema_number_type, SCHEMA_OPTIONAL,
-     "Seconds allowed for one HTTP call. Default 30."},
+     "Seconds allowed for one HTTP call. Default 30. One call waits at most 60 s in total "
+     "between its retries, or this long when it is longer."},
     {"max_rps", &schema_number_type, SCHEMA_OPTIONAL,
      "Client-side ceiling on requests per second across all concurrent work. Default none."},
 };

@@ -545,6 +545,42 @@ static void test_retry_after_ms(void **state) {
     outcome_clear(&r);
 }
 
+/* Finding 12: a server asking for an hour (Retry-After: 3600, clamped to
+ * 300 s) is not waited for: that is past the call's wait budget (60 s
+ * with request_timeout 10), so the call ends at once with the 429 and says
+ * why it did not retry, and no pause is imposed on the client's other
+ * calls. The loop runs under a 5 s watchdog: a client that sleeps fails
+ * here in seconds, not after the 90 s of run()'s. */
+static void test_retry_after_past_budget(void **state) {
+    fx *f = *state;
+    add_fault("{\"method\":\"GET\",\"path\":\"" COLL "\",\"count\":1,\"status\":429,"
+              "\"retry_after\":\"3600\"}");
+    cfapi_options o = default_opts();
+    new_client(f, &o);
+    outcome r = {0};
+    uint64_t t0 = uv_hrtime();
+    assert_int_equal(cfapi_list(f->client, ACCT, on_result, &r, NULL), 0);
+    uv_timer_start(&f->watchdog, on_watchdog, 5000, 0);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    uv_timer_stop(&f->watchdog);
+    if (f->watchdog_fired) {
+        f->watchdog_fired = false; /* the client is closed; teardown can finish */
+        fail_msg("the call was still waiting after 5 s (%d answers)", r.calls);
+    }
+    assert_int_equal(r.calls, 1);
+    assert_false(r.ok);
+    assert_false(r.cancelled);
+    assert_int_equal(r.status, 429);
+    assert_true(ms_since(t0, r.done_ns) < 5000);
+    assert_contains(diag_field(&r, "detail"),
+                    "Not retried: the server asked to wait 300 s or more");
+    assert_int_equal(cfapi_client_paused_until(f->client), 0);
+    json_t *reqs = requests();
+    assert_int_equal(count_requests(reqs, "GET", COLL), 1);
+    json_decref(reqs);
+    outcome_clear(&r);
+}
+
 static void test_5xx_then_success(void **state) {
     fx *f = *state;
     add_fault("{\"method\":\"GET\",\"path\":\"" COLL "\",\"count\":2,\"status\":502}");
@@ -1346,6 +1382,7 @@ int main(void) {
         T(test_bad_options),
         T(test_429_pauses_everything),
         T(test_retry_after_ms),
+        T(test_retry_after_past_budget),
         T(test_5xx_then_success),
         T(test_persistent_5xx),
         T(test_404_get),

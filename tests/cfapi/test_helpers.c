@@ -208,6 +208,92 @@ static void test_retry_after(void **state) {
     assert_int_equal(ms, 77);
 }
 
+/* Finding 12: Retry-After is read as RFC 9110 writes it, delta-seconds or
+ * an HTTP-date in one of its three forms, and nothing else: "0x10" is not
+ * 16 s, and none of curl_getdate()'s other forms is a date here. (A
+ * decimal fraction, "1.5", stays accepted, as test_retry_after asserts.) */
+static void test_retry_after_strict(void **state) {
+    (void)state;
+    time_t now = 1700000000; /* Tue, 14 Nov 2023 22:13:20 GMT */
+    static const struct {
+        const char *value;
+        long long ms; /* -1: refused */
+    } cases[] = {
+        {"0", 0},
+        {"16", 16000},
+        {"007", 7000},
+        {"\t3 ", 3000},
+        {"99999999999999999999", CFAPI_MAX_RETRY_AFTER_MS},
+        /* not numbers */
+        {"0x10", -1},
+        {"0X10", -1},
+        {"+5", -1},
+        {"-0", -1},
+        {"1e3", -1},
+        {"1.", -1},
+        {".5", -1},
+        {"inf", -1},
+        {"5 5", -1},
+        {"5\r\n", -1},
+        /* IMF-fixdate, RFC 850, asctime: 10 s after now */
+        {"Tue, 14 Nov 2023 22:13:30 GMT", 10000},
+        {"Tuesday, 14-Nov-23 22:13:30 GMT", 10000},
+        {"Tue Nov 14 22:13:30 2023", 10000},
+        {"Wed Nov  1 00:00:00 2023", 0},                             /* one-digit day, past */
+        {"Thu, 29 Feb 2024 00:00:00 GMT", CFAPI_MAX_RETRY_AFTER_MS}, /* leap day, far */
+        {"Sunday, 06-Nov-94 08:49:37 GMT", 0},                       /* 1994, not 2094 */
+        /* what curl_getdate() takes and RFC 9110 does not */
+        {"Tue, 14 Nov 2023 22:13:30 +0000", -1},
+        {"Tue, 14 Nov 2023 22:13:30 UTC", -1},
+        {"Tue, 14 Nov 2023 22:13:30", -1},
+        {"14 Nov 2023 22:13:30 GMT", -1},
+        {"Tue, 14 Nov 2023 22:13 GMT", -1},
+        {"Tue, 14-Nov-2023 22:13:30 GMT", -1},
+        {"tue, 14 nov 2023 22:13:30 gmt", -1},
+        {"Tue, 4 Nov 2023 22:13:30 GMT", -1},
+        {"Tue, 14 Nov 23 22:13:30 GMT", -1},
+        {"Tue, 31 Nov 2023 22:13:30 GMT", -1},
+        {"Wed, 29 Feb 2023 00:00:00 GMT", -1},
+        {"Tue, 14 Nov 2023 24:00:00 GMT", -1},
+        {"Tue, 14 Nov 2023 22:13:30 GMT x", -1},
+        {"Tues, 14 Nov 2023 22:13:30 GMT", -1},
+        {"2023-11-14T22:13:30Z", -1},
+        {"tomorrow", -1},
+        /* a plain number is seconds, never a date */
+        {"1700000010", CFAPI_MAX_RETRY_AFTER_MS},
+    };
+    int wrong = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint64_t ms = 12345;
+        int rc = cfapi_retry_after_ms(cases[i].value, NULL, now, &ms);
+        long long got = rc == 0 ? (long long)ms : -1;
+        if (got != cases[i].ms || (rc != 0 && ms != 12345)) {
+            print_message("Retry-After \"%s\": got %lld ms, expected %lld\n", cases[i].value, got,
+                          cases[i].ms);
+            wrong++;
+        }
+    }
+    /* Retry-After-Ms: the same number rule; a bad one falls back. */
+    uint64_t ms = 0;
+    assert_int_equal(cfapi_retry_after_ms("2", "0x10", now, &ms), 0);
+    assert_int_equal(ms, 2000);
+    assert_int_equal(cfapi_retry_after_ms(NULL, "0x10", now, &ms), UV_EINVAL);
+    assert_int_equal(cfapi_retry_after_ms(NULL, "1e3", now, &ms), UV_EINVAL);
+    assert_int_equal(cfapi_retry_after_ms(NULL, "250.5", now, &ms), 0);
+    assert_int_equal(ms, 250);
+    assert_int_equal(wrong, 0);
+}
+
+/* The wait budget: 60 s, or request_timeout when that is longer. */
+static void test_wait_budget(void **state) {
+    (void)state;
+    assert_int_equal(cfapi_wait_budget_ms(30000), CFAPI_MIN_WAIT_BUDGET_MS);
+    assert_int_equal(cfapi_wait_budget_ms(1), CFAPI_MIN_WAIT_BUDGET_MS);
+    assert_int_equal(cfapi_wait_budget_ms(0), CFAPI_MIN_WAIT_BUDGET_MS);
+    assert_int_equal(cfapi_wait_budget_ms(600000), 600000);
+    assert_int_equal(CFAPI_MIN_WAIT_BUDGET_MS, 60000);
+}
+
 static void test_backoff(void **state) {
     (void)state;
     static const uint32_t rnds[] = {0, 1, 12345, 0x7fffffff, 0xffffffff};
@@ -383,6 +469,7 @@ int main(void) {
         cmocka_unit_test(test_retry_after), cmocka_unit_test(test_backoff),
         cmocka_unit_test(test_excerpt),     cmocka_unit_test(test_errors_lines),
         cmocka_unit_test(test_redact),      cmocka_unit_test(test_render_kinds),
+        cmocka_unit_test(test_retry_after_strict), cmocka_unit_test(test_wait_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -486,6 +486,85 @@ static void test_close_from_callback(void **state) {
     assert_int_equal(ci.calls, 3);
 }
 
+/* A listening socket standing in for a proxy: it counts the connections
+ * it accepts and closes each at once, so a transfer sent to it fails fast
+ * instead of waiting for its timeout. */
+typedef struct fake_proxy {
+    uv_tcp_t listener;
+    int port;
+    int accepted;
+} fake_proxy;
+
+static void on_proxy_conn_closed(uv_handle_t *h) {
+    free(h);
+}
+
+static void on_proxy_connection(uv_stream_t *server, int status) {
+    fake_proxy *p = server->data;
+    if (status < 0)
+        return;
+    uv_tcp_t *conn = malloc(sizeof *conn);
+    assert_non_null(conn);
+    uv_tcp_init(server->loop, conn);
+    if (uv_accept(server, (uv_stream_t *)conn) == 0)
+        p->accepted++;
+    uv_close((uv_handle_t *)conn, on_proxy_conn_closed);
+}
+
+static void fake_proxy_start(fake_proxy *p, uv_loop_t *loop) {
+    struct sockaddr_in addr;
+    struct sockaddr_storage bound;
+    int len = sizeof bound;
+    memset(p, 0, sizeof *p);
+    assert_int_equal(uv_ip4_addr("127.0.0.1", 0, &addr), 0);
+    assert_int_equal(uv_tcp_init(loop, &p->listener), 0);
+    p->listener.data = p;
+    assert_int_equal(uv_tcp_bind(&p->listener, (const struct sockaddr *)&addr, 0), 0);
+    assert_int_equal(uv_listen((uv_stream_t *)&p->listener, 16, on_proxy_connection), 0);
+    assert_int_equal(uv_tcp_getsockname(&p->listener, (struct sockaddr *)&bound, &len), 0);
+    p->port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
+    uv_unref((uv_handle_t *)&p->listener);
+}
+
+/* Finding 6: a proxy named in the environment must never see a plain
+ * http:// request to a loopback address: it would read the API token in
+ * clear text (and answer for the wrong host). Each variable libcurl reads
+ * for http:// URLs is tried alone. */
+static void test_no_proxy_for_plain_http(void **state) {
+    fixture *f = *state;
+    static const char *const vars[] = {"http_proxy", "ALL_PROXY", "all_proxy", NULL};
+    fake_proxy proxy;
+    fake_proxy_start(&proxy, &f->loop);
+    char proxy_url[64];
+    snprintf(proxy_url, sizeof proxy_url, "http://127.0.0.1:%d", proxy.port);
+    unsetenv("NO_PROXY");
+    unsetenv("no_proxy");
+    setenv("HTTPS_PROXY", proxy_url, 1);
+    setenv("https_proxy", proxy_url, 1);
+    for (int i = 0; vars[i]; i++) {
+        setenv(vars[i], proxy_url, 1);
+        seen s = {0};
+        int before = f->server.requests;
+        http_request req = {.method = "GET",
+                            .url = f->server.url,
+                            .headers = (const char *const[]){"Authorization: Bearer t0ken", NULL},
+                            .timeout_ms = 5000,
+                            .idempotent = true};
+        assert_int_equal(http_send(f->http, &req, on_done, &s, NULL), 0);
+        uv_run(&f->loop, UV_RUN_DEFAULT);
+        unsetenv(vars[i]);
+        assert_int_equal(s.calls, 1);
+        assert_int_equal(proxy.accepted, 0);
+        assert_int_equal(s.curl_code, 0);
+        assert_int_equal(s.status, 200);
+        assert_int_equal(f->server.requests, before + 1);
+    }
+    unsetenv("HTTPS_PROXY");
+    unsetenv("https_proxy");
+    uv_close((uv_handle_t *)&proxy.listener, NULL);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+}
+
 static void test_bad_arguments(void **state) {
     fixture *f = *state;
     seen s = {0};
@@ -512,6 +591,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_close_in_flight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connect_refused_and_protocols, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_from_callback, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_proxy_for_plain_http, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

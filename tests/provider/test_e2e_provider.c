@@ -330,6 +330,19 @@ static void test_configure_errors(void **state) {
     assert_non_null(strstr(text, "loopback"));
     free(text);
     json_decref(r);
+    /* A line break in the token (finding 10): an error naming api_token
+     * (not the client's "invalid argument"), the token never quoted. */
+    r = call(f, "ConfigureProvider",
+             th_json("{\"config\":{\"api_token\":\"%s\\r\\nX-Evil: 1\"}}", TOKEN));
+    text = error_text(r);
+    assert_non_null(strstr(text, "api_token holds a line break"));
+    assert_null(strstr(text, TOKEN));
+    char *dump = json_dumps(r, 0);
+    assert_null(strstr(dump, TOKEN));
+    assert_non_null(strstr(dump, "\"api_token\""));
+    free(dump);
+    free(text);
+    json_decref(r);
     r = call(f, "ConfigureProvider", th_json("{\"config\":{}}"));
     text = error_text(r);
     assert_non_null(strstr(text, "credentials"));
