@@ -133,19 +133,20 @@ static const char *skip_ows(const char *s) {
     return s;
 }
 
-/* Parses 1*DIGIT ["." 1*DIGIT] filling the whole string (OWS around it
- * allowed): delta-seconds as RFC 9110 defines them, plus a decimal
- * fraction, which some servers send and which cannot be misread. No sign,
- * no exponent, no hex ("0x10" is not 16), no "inf"/"nan". Values past
- * 1e12 saturate there (far above any clamp applied later). */
-static bool parse_decimal(const char *s, double *out) {
+/* Parses 1*DIGIT filling the whole string (OWS around it allowed):
+ * delta-seconds as RFC 9110 defines them; with `fraction`, also
+ * 1*DIGIT "." 1*DIGIT (Retry-After-Ms, which is no standard and whose
+ * senders write milliseconds with a fraction). No sign, no exponent, no
+ * hex ("0x10" is not 16), no "inf"/"nan". Values past 1e12 saturate there
+ * (far above any clamp applied later). */
+static bool parse_decimal(const char *s, bool fraction, double *out) {
     s = skip_ows(s);
     if (!(*s >= '0' && *s <= '9'))
         return false;
     double v = 0;
     for (; *s >= '0' && *s <= '9'; s++)
         v = v < 1e12 ? v * 10 + (*s - '0') : 1e12;
-    if (*s == '.') {
+    if (*s == '.' && fraction) {
         s++;
         if (!(*s >= '0' && *s <= '9'))
             return false;
@@ -278,10 +279,10 @@ int cfapi_retry_after_ms(const char *retry_after, const char *retry_after_ms, ti
     double v;
     time_t t;
     double ms = -1;
-    if (retry_after_ms && parse_decimal(retry_after_ms, &v)) {
+    if (retry_after_ms && parse_decimal(retry_after_ms, true, &v)) {
         ms = v;
     } else if (retry_after && *retry_after) {
-        if (parse_decimal(retry_after, &v))
+        if (parse_decimal(retry_after, false, &v))
             ms = v * 1000.0;
         else if (parse_http_date(retry_after, now, &t))
             ms = t > now ? (double)(t - now) * 1000.0 : 0;
