@@ -101,6 +101,14 @@ static void test_error_codes(void **state) {
     assert_string_equal(json_string_value(json_object_get(json_object_get(r, "error"), "data")),
                         "NoSuchMethod");
     json_decref(r);
+    /* Method names match exactly: no case folding, no trimming. */
+    static const char *const near_misses[] = {"Echo", "ECHO", "echo ", " echo", ""};
+    for (size_t i = 0; i < sizeof(near_misses) / sizeof(near_misses[0]); i++) {
+        e2e_send(p, "{\"jsonrpc\":\"2.0\",\"id\":\"n%zu\",\"method\":\"%s\"}", i, near_misses[i]);
+        char id[16];
+        snprintf(id, sizeof(id), "\"n%zu\"", i);
+        json_decref(expect(p, id, -32601));
+    }
     /* -32602 and -32603 come from handlers and pass through as given. */
     e2e_send(p, "{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"fail\",\"params\":{\"code\":-32602,"
                 "\"message\":\"no type_name\"}}");
