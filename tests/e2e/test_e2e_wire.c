@@ -488,13 +488,15 @@ static void test_cancel_request(void **state) {
 /* 2. Shutdown with API calls in flight                                 */
 
 /* End of input with a slow read in flight: it is answered in full (not
- * cancelled), along with a fast request sent after it, then exit 0. */
+ * cancelled), along with a fast request sent after it, then exit 0. The
+ * read is held 500 ms; end of input follows within a 10 ms poll of its
+ * arrival, so a provider that cancelled at EOF would answer -32800. */
 static void test_eof_answers_in_flight(void **state) {
     th_proc *p = new_proc(state);
     assert_int_equal(th_sim_reset(&sim), 0);
     start(p, "DEBUG");
     configure(p);
-    sim_delay_reads(1, 1500);
+    sim_delay_reads(1, 500);
     send_slow_read(p, "42");
     wait_sim_requests(1);
     sendf(p, VALIDATE_PROVIDER("43"));
@@ -524,7 +526,7 @@ static void test_eof_answers_in_flight(void **state) {
     /* A regular file as stdin: end of input comes at once, while the read
      * it asks for is still held by the simulator. It is answered anyway. */
     assert_int_equal(th_sim_reset(&sim), 0);
-    sim_delay_reads(1, 1500);
+    sim_delay_reads(1, 500);
     char input[1024], in[64], script[256];
     int n = snprintf(input, sizeof(input),
                      "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ConfigureProvider\",\"params\":{"
