@@ -83,7 +83,10 @@ static void test_error_codes(void **state) {
     e2e_send(p, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"echo\"}");
     json_decref(expect(p, "1", 0));
     e2e_send(p, "this is not json");
-    json_decref(expect(p, "null", -32700));
+    json_t *pe = expect(p, "null", -32700);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(pe, "error"), "message")),
+                        "Parse error");
+    json_decref(pe);
     e2e_send(p, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":");
     json_decref(expect(p, "null", -32700));
     e2e_send(p, "{\"jsonrpc\":\"2.0\",\"id\":3,\"id\":4,\"method\":\"echo\"}");
