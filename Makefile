@@ -3,6 +3,10 @@
 #                the Terraform workflow when terraform is on PATH, else the
 #                JSON-RPC session (make demo-rpc runs that one directly)
 #   make test  - install what is missing, build, and run every test (ctest)
+#                except the valgrind variants: the fast inner loop
+#   make memcheck - the valgrind variants (ctest label memcheck): the same
+#                suites with the code under test inside valgrind; installs
+#                valgrind when missing. Slow (minutes); CI runs both.
 # make install puts both executables into Terraform's implied local mirror
 # (~/.terraform.d/plugins/terraform.local/sso-connectors/cloudflare/...).
 # Knobs: BUILD_DIR (default build), CMAKE_ARGS (e.g. -DSANITIZE=ON), JOBS,
@@ -13,7 +17,7 @@ BUILD_DIR ?= build
 JOBS ?= 2
 BUILD_TYPE ?= RelWithDebInfo
 
-.PHONY: all deps configure build test demo demo-rpc install format clean
+.PHONY: all deps configure build test memcheck demo demo-rpc install format clean
 
 all: build
 
@@ -30,7 +34,13 @@ build: configure
 	@grep -i 'warning' $(BUILD_DIR)/build.log || true
 
 test: build
-	@cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS)
+	@cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS) -LE memcheck
+
+# valgrind must be installed before configuring, or no memcheck test is
+# registered (and --no-tests=error says so, instead of passing empty).
+memcheck: export WITH_VALGRIND = 1
+memcheck: build
+	@cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS) -L memcheck --no-tests=error
 
 demo: build
 	@examples/terraform-demo.sh $(BUILD_DIR)

@@ -163,6 +163,7 @@ enum {
 
 #define RPC_CLIENT_DEFAULT_MAX_MESSAGE     ((size_t)64 * 1024 * 1024)
 #define RPC_CLIENT_DEFAULT_MAX_STDERR_LINE ((size_t)64 * 1024)
+#define RPC_CLIENT_DEFAULT_EXIT_GRACE_MS   2000u
 
 typedef struct rpc_client rpc_client;
 
@@ -202,6 +203,10 @@ typedef struct rpc_client_options {
      * stderr directly. */
     void (*on_stderr_line)(rpc_client *client, const char *line, size_t len, void *arg);
     size_t max_stderr_line; /* 0 means RPC_CLIENT_DEFAULT_MAX_STDERR_LINE */
+    /* How long to wait, once the child has exited or closed its output (or
+     * stopped reading its input), for the other end before failing the
+     * calls still pending; 0 means RPC_CLIENT_DEFAULT_EXIT_GRACE_MS. */
+    unsigned exit_grace_ms;
     /* Called once when the child has exited, after every call still pending
      * was answered RPC_CLIENT_CHILD_EXITED. term_signal is 0 unless a signal
      * ended it. Not called after rpc_client_close(). May be NULL. */

@@ -58,7 +58,6 @@
 
 #define MODULE            "rpc.client"
 #define READ_SIZE         (64 * 1024)
-#define EXIT_GRACE_MS     2000
 #define TABLE_MIN_BUCKETS 64u
 #define LINE_HEAD_MAX     64
 
@@ -704,10 +703,10 @@ static void update_state(rpc_client *c) {
     }
     if (ending && !c->drain_timer_on) {
         c->drain_timer_on = true; /* (re)starts the timer */
-        uv_timer_start(&c->grace_timer, on_grace_over, EXIT_GRACE_MS, 0);
+        uv_timer_start(&c->grace_timer, on_grace_over, c->opts.exit_grace_ms, 0);
     } else if (c->input_broken && !c->drain_timer_on && !c->send_timer_on) {
         c->send_timer_on = true;
-        uv_timer_start(&c->grace_timer, on_grace_over, EXIT_GRACE_MS, 0);
+        uv_timer_start(&c->grace_timer, on_grace_over, c->opts.exit_grace_ms, 0);
     }
 }
 
@@ -851,6 +850,8 @@ static int new_client(uv_loop_t *loop, const rpc_client_options *opts, rpc_clien
         c->opts.max_message_size = RPC_CLIENT_DEFAULT_MAX_MESSAGE;
     if (!c->opts.max_stderr_line)
         c->opts.max_stderr_line = RPC_CLIENT_DEFAULT_MAX_STDERR_LINE;
+    if (!c->opts.exit_grace_ms)
+        c->opts.exit_grace_ms = RPC_CLIENT_DEFAULT_EXIT_GRACE_MS;
     c->err_piped = opts->on_stderr_line != NULL;
     c->err_ended = !c->err_piped;
     c->next_id = 1;

@@ -31,6 +31,7 @@ typedef struct sim_config {
     bool lenient_enable;
     unsigned page_size;             /* list page size when per_page is not given; 0: one page */
     unsigned rl_limit, rl_window_s; /* 0: no rate limit */
+    unsigned request_log_mib;       /* the request log's byte cap, in MiB */
 } sim_config;
 
 typedef struct sim_app {

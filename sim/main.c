@@ -32,6 +32,8 @@ static void usage(FILE *f) {
                "  --rate-limit N/S     at most N API requests per S seconds (e.g. 1200/300)\n"
                "  --page-size N        lists answer N connectors a page unless per_page is\n"
                "                       given (default: every connector on one page)\n"
+               "  --request-log-mib N  keep at most N MiB of request log (4..65536,\n"
+               "                       default 64; the oldest entries go first)\n"
                "  --help               this text\n"
                "\n"
                "See docs/SIMULATOR.md for the API, the control plane under /__sim/ and faults.\n");
@@ -61,7 +63,8 @@ static int parse_args(int argc, char **argv, sim_config *cfg) {
         O_EMAIL,
         O_KEY,
         O_HELP,
-        O_PAGE
+        O_PAGE,
+        O_LOG_MIB
     };
     static const struct option opts[] = {
         {"port", required_argument, NULL, O_PORT},
@@ -71,6 +74,7 @@ static int parse_args(int argc, char **argv, sim_config *cfg) {
         {"lenient-enable", no_argument, NULL, O_LENIENT},
         {"rate-limit", required_argument, NULL, O_RATE},
         {"page-size", required_argument, NULL, O_PAGE},
+        {"request-log-mib", required_argument, NULL, O_LOG_MIB},
         {"email", required_argument, NULL, O_EMAIL},
         {"key", required_argument, NULL, O_KEY},
         {"help", no_argument, NULL, O_HELP},
@@ -78,6 +82,7 @@ static int parse_args(int argc, char **argv, sim_config *cfg) {
     };
     memset(cfg, 0, sizeof(*cfg));
     cfg->threads = 2;
+    cfg->request_log_mib = (unsigned)(REQLOG_DEFAULT_MAX_BYTES / (1024 * 1024));
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -105,6 +110,14 @@ static int parse_args(int argc, char **argv, sim_config *cfg) {
         case O_PAGE:
             if (parse_uint(optarg, 1, 1000, &cfg->page_size) < 0) {
                 fprintf(stderr, "cf-api-sim: --page-size takes 1..1000\n");
+                return -1;
+            }
+            break;
+        case O_LOG_MIB:
+            /* At least 4 MiB: more than the largest entry (a 1 MiB body held
+             * twice, plus headers), so the cap never has to refuse one. */
+            if (parse_uint(optarg, 4, 65536, &cfg->request_log_mib) < 0) {
+                fprintf(stderr, "cf-api-sim: --request-log-mib takes 4..65536\n");
                 return -1;
             }
             break;
@@ -157,7 +170,9 @@ static int app_init(sim_app *app, char *err, size_t errlen) {
     if (store_open(&app->store, app->cfg.state_path, err, errlen) < 0)
         return -1;
     snprintf(err, errlen, "out of memory");
-    if (faults_new(&app->faults) < 0 || reqlog_new(&app->log, REQLOG_DEFAULT_CAP) < 0)
+    if (faults_new(&app->faults) < 0 ||
+        reqlog_new(&app->log, REQLOG_DEFAULT_CAP, (size_t)app->cfg.request_log_mib * 1024 * 1024) <
+            0)
         return -1;
     if (app->cfg.rl_limit && ratelimit_new(&app->rl, app->cfg.rl_limit, app->cfg.rl_window_s) < 0)
         return -1;

@@ -12,22 +12,31 @@
 struct reqlog {
     pthread_mutex_t lock;
     json_t **ring;
+    size_t *sizes;       /* sizes[i]: the size of ring[i] */
     size_t cap, head, n; /* oldest at head */
-    size_t in_flight;    /* requests added and not yet done */
+    size_t bytes, max_bytes;
+    size_t dropped;   /* entries pushed out since the last clear */
+    size_t in_flight; /* requests added and not yet done */
 };
 
-int reqlog_new(reqlog **out, size_t cap) {
+int reqlog_new(reqlog **out, size_t cap, size_t max_bytes) {
     reqlog *l = calloc(1, sizeof(*l));
-    if (!l || cap == 0)
+    if (!l || cap == 0 || max_bytes == 0)
         goto fail;
     l->ring = calloc(cap, sizeof(*l->ring));
-    if (!l->ring)
+    l->sizes = calloc(cap, sizeof(*l->sizes));
+    if (!l->ring || !l->sizes)
         goto fail;
     l->cap = cap;
+    l->max_bytes = max_bytes;
     pthread_mutex_init(&l->lock, NULL);
     *out = l;
     return 0;
 fail:
+    if (l) {
+        free(l->ring);
+        free(l->sizes);
+    }
     free(l);
     return -1;
 }
@@ -37,6 +46,7 @@ void reqlog_clear(reqlog *l) {
     for (size_t i = 0; i < l->n; i++)
         json_decref(l->ring[(l->head + i) % l->cap]);
     l->head = l->n = 0;
+    l->bytes = l->dropped = 0;
     pthread_mutex_unlock(&l->lock);
 }
 
@@ -46,6 +56,7 @@ void reqlog_free(reqlog *l) {
     reqlog_clear(l);
     pthread_mutex_destroy(&l->lock);
     free(l->ring);
+    free(l->sizes);
     free(l);
 }
 
@@ -109,6 +120,39 @@ json_t *reqlog_entry(const char *method, const char *path, const char *query, js
         body_json ? body_json : json_null());
 }
 
+/* The length of a JSON string member, 0 when absent or not a string. */
+static size_t member_len(const json_t *entry, const char *key) {
+    return json_string_length(json_object_get(entry, key));
+}
+
+/*
+ * The size an entry is counted at (see reqlog.h): its text, the body twice
+ * when it was parsed (the parsed copy holds about as much again), and a
+ * fixed overhead. Cheap: no walk of the parsed body.
+ */
+static size_t entry_size(const json_t *entry) {
+    size_t n = REQLOG_ENTRY_OVERHEAD + member_len(entry, "method") + member_len(entry, "path") +
+               member_len(entry, "query") + member_len(entry, "body");
+    const json_t *parsed = json_object_get(entry, "body_json");
+    if (parsed && !json_is_null(parsed))
+        n += member_len(entry, "body");
+    const char *name;
+    json_t *value;
+    json_t *headers = json_object_get(entry, "headers");
+    json_object_foreach(headers, name, value) n += strlen(name) + json_string_length(value);
+    return n;
+}
+
+/* Drops the oldest entry. Called with the lock held and n > 0. */
+static void drop_oldest(reqlog *l) {
+    json_decref(l->ring[l->head]);
+    l->ring[l->head] = NULL;
+    l->bytes -= l->sizes[l->head];
+    l->head = (l->head + 1) % l->cap;
+    l->n--;
+    l->dropped++;
+}
+
 /*
  * Counts the request as in flight even when its entry could not be made, so
  * that every reqlog_add is balanced by one reqlog_done. The entry records the
@@ -123,14 +167,15 @@ void reqlog_add(reqlog *l, json_t *entry) {
         return;
     }
     json_object_set_new(entry, "in_flight", json_integer((json_int_t)l->in_flight));
-    if (l->n == l->cap) {
-        json_decref(l->ring[l->head]);
-        l->ring[l->head] = entry;
-        l->head = (l->head + 1) % l->cap;
-    } else {
-        l->ring[(l->head + l->n) % l->cap] = entry;
-        l->n++;
-    }
+    size_t size = entry_size(entry);
+    /* Oldest first, until both caps hold with the new entry in. */
+    while (l->n > 0 && (l->n == l->cap || l->bytes + size > l->max_bytes))
+        drop_oldest(l);
+    size_t slot = (l->head + l->n) % l->cap;
+    l->ring[slot] = entry;
+    l->sizes[slot] = size;
+    l->bytes += size;
+    l->n++;
     pthread_mutex_unlock(&l->lock);
 }
 
@@ -153,8 +198,21 @@ char *reqlog_dump(reqlog *l) {
     pthread_mutex_lock(&l->lock);
     for (size_t i = 0; doc && i < l->n; i++)
         json_array_append(list, l->ring[(l->head + i) % l->cap]);
+    if (doc) {
+        json_object_set_new(doc, "bytes", json_integer((json_int_t)l->bytes));
+        json_object_set_new(doc, "max_bytes", json_integer((json_int_t)l->max_bytes));
+        json_object_set_new(doc, "dropped", json_integer((json_int_t)l->dropped));
+    }
     text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
     pthread_mutex_unlock(&l->lock);
     return text;
+}
+
+void reqlog_stats(reqlog *l, size_t *entries, size_t *bytes, size_t *dropped) {
+    pthread_mutex_lock(&l->lock);
+    *entries = l->n;
+    *bytes = l->bytes;
+    *dropped = l->dropped;
+    pthread_mutex_unlock(&l->lock);
 }

@@ -2,9 +2,18 @@
  * reqlog.h - the log of API requests, for tests to read back.
  *
  * Entries are JSON objects {"method","path","query","headers","body",
- * "body_json","in_flight"} kept in arrival order in a ring of at most `cap` entries (the
- * oldest go first). Secrets are masked when an entry is made, so the log never
- * holds a token.
+ * "body_json","in_flight"} kept in arrival order in a ring of at most `cap`
+ * entries and at most `max_bytes` bytes (the oldest go first, whichever cap
+ * is reached). A body may be 1 MiB, held twice (as text and parsed), so the
+ * count alone would let 10,000 entries grow to gigabytes.
+ *
+ * An entry's size is an estimate of the memory it holds: the lengths of its
+ * method, path, query, header names and values and body, the body once more
+ * when it parsed as JSON, plus REQLOG_ENTRY_OVERHEAD. The newest entry is
+ * always kept, even if it alone is over max_bytes (the command line's
+ * smallest cap is above the largest entry a request can make).
+ *
+ * Secrets are masked when an entry is made, so the log never holds a token.
  */
 #ifndef SIM_REQLOG_H
 #define SIM_REQLOG_H
@@ -12,11 +21,15 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#define REQLOG_DEFAULT_CAP 10000
+#define REQLOG_DEFAULT_CAP       10000
+#define REQLOG_DEFAULT_MAX_BYTES ((size_t)64 * 1024 * 1024)
+/* Counted per entry on top of its text: the JSON nodes and the ring slot. */
+#define REQLOG_ENTRY_OVERHEAD 512
 
 typedef struct reqlog reqlog;
 
-int reqlog_new(reqlog **out, size_t cap);
+/* A log of at most `cap` entries (> 0) and `max_bytes` bytes (> 0). */
+int reqlog_new(reqlog **out, size_t cap, size_t max_bytes);
 void reqlog_free(reqlog *l);
 
 /* Builds an entry. `headers` is a JSON object of lowercased name -> value
@@ -41,8 +54,14 @@ void reqlog_add(reqlog *l, json_t *entry);
 /* The request of one reqlog_add is over (answered, dropped or failed). */
 void reqlog_done(reqlog *l);
 
-/* {"requests":[...]} as compact JSON text (malloc'd), or NULL. */
+/* {"requests":[...],"bytes":N,"max_bytes":M,"dropped":D} as compact JSON
+ * text (malloc'd), or NULL. bytes: the entries' sizes summed; dropped:
+ * entries pushed out by either cap since the last clear. */
 char *reqlog_dump(reqlog *l);
+
+/* The number of entries, their size in bytes (as above) and how many were
+ * dropped, read under the lock. */
+void reqlog_stats(reqlog *l, size_t *entries, size_t *bytes, size_t *dropped);
 
 void reqlog_clear(reqlog *l);
 

@@ -94,6 +94,12 @@ static void test_header_framing(void **state) {
     r = read_framed(p);
     assert_int_equal(e2e_error_code(r), -32700);
     json_decref(r);
+    /* A notification, then a request: only the request is answered. */
+    send_framed(p, "", "{\"jsonrpc\":\"2.0\",\"method\":\"echo\"}");
+    send_framed(p, "", "{\"jsonrpc\":\"2.0\",\"id\":\"after-note\",\"method\":\"echo\"}");
+    r = read_framed(p);
+    assert_string_equal(json_string_value(json_object_get(r, "id")), "after-note");
+    json_decref(r);
     /* A batch, framed. */
     send_framed(p, "",
                 "[{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"echo\"},"
@@ -184,6 +190,27 @@ static void test_bad_input_stream_goes_on(void **state) {
     assert_int_equal(e2e_error_code(r), -32700);
     json_decref(r);
     free(deep);
+    /* Unclosed arrays, and {"a":{"a":...{}...}} 10,000 deep. */
+    deep = malloc(depth * 6 + 8);
+    assert_non_null(deep);
+    memset(deep, '[', depth);
+    deep[depth] = '\0';
+    e2e_send(p, "%s", deep);
+    r = e2e_response(p);
+    assert_int_equal(e2e_error_code(r), -32700);
+    json_decref(r);
+    size_t k = 0;
+    for (size_t i = 0; i < depth; i++)
+        memcpy(deep + k, "{\"a\":", 5), k += 5;
+    memcpy(deep + k, "{}", 2), k += 2;
+    memset(deep + k, '}', depth), k += depth;
+    deep[k] = '\0';
+    e2e_send(p, "%s", deep);
+    r = e2e_response(p);
+    assert_int_equal(e2e_error_code(r), -32700);
+    json_decref(r);
+    free(deep);
+    e2e_expect_nothing_pending(p);
     /* Nesting jansson accepts is served. */
     e2e_send(p, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"echo\",\"params\":{\"a\":[[[[[[[[[[1]]]"
                 "]]]]]]]}}");
@@ -199,6 +226,20 @@ static void test_bad_input_stream_goes_on(void **state) {
     memcpy(line, head, strlen(head));
     memset(line + strlen(head), 'x', big - strlen(head) - 3);
     memcpy(line + big - 3, "\"}}", 3);
+    line[big] = '\n';
+    assert_int_equal(th_proc_write(p, line, big + 1), 0);
+    free(line);
+    r = e2e_response(p);
+    assert_int_equal(e2e_error_code(r), -32600);
+    assert_true(json_is_null(json_object_get(r, "id")));
+    json_decref(r);
+    e2e_expect_nothing_pending(p);
+
+    /* A 20 MiB line of garbage: over the limit too, answered -32600 with a
+     * null id (there is none to read), skipped. */
+    line = malloc(big + 1);
+    assert_non_null(line);
+    memset(line, '#', big);
     line[big] = '\n';
     assert_int_equal(th_proc_write(p, line, big + 1), 0);
     free(line);
@@ -315,7 +356,41 @@ static void test_regular_files(void **state) {
     char *text = read_file(out);
     check_file_output(text);
     free(text);
+    th_proc_destroy(p);
+
+    /* Content-Length framing from a file, answered in kind into a file. */
+    static const char framed[] =
+        "Content-Length: 40\r\n\r\n{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"echo\"}"
+        "Content-Length: 40\r\n\r\n{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"nope\"}";
+    char in2[64];
+    write_temp(in2, sizeof(in2), framed);
+    snprintf(script, sizeof(script), "exec $TESTD < %s > %s", in2, out);
+    e2e_start_shell(p, script, NULL);
+    e2e_wait_exit0(p);
+    e2e_assert_stdout_done(p);
+    text = read_file(out);
+    /* Answered in order (echo is synchronous), each exactly framed. */
+    static const char want1[] = "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}";
+    char want[512];
+    int n = snprintf(want, sizeof(want), "Content-Length: %zu\r\n\r\n%s", strlen(want1), want1);
+    assert_true(n > 0 && (size_t)n < sizeof(want));
+    if (strncmp(text, want, (size_t)n) != 0)
+        fail_msg("framed file output does not start with the echo answer: %.200s", text);
+    size_t len2 = 0;
+    if (sscanf(text + n, "Content-Length: %zu\r\n\r\n", &len2) != 1)
+        fail_msg("no second frame: %.200s", text + n);
+    const char *body2 = strstr(text + n, "\r\n\r\n");
+    assert_non_null(body2);
+    body2 += 4;
+    assert_int_equal(strlen(body2), len2);
+    json_t *r = json_loads(body2, 0, NULL);
+    assert_non_null(r);
+    assert_int_equal(e2e_error_code(r), -32601);
+    assert_int_equal(json_integer_value(json_object_get(r, "id")), 2);
+    json_decref(r);
+    free(text);
     unlink(in);
+    unlink(in2);
     unlink(out);
 }
 
@@ -368,6 +443,29 @@ static void test_dev_null(void **state) {
     th_proc_destroy(p);
     e2e_start_shell(p, "exec $TESTD < /dev/null > /dev/null", NULL);
     e2e_wait_exit0(p);
+    th_proc_destroy(p);
+
+    /* /dev/null in, a file out: the file is left empty. */
+    char out[64], in[64], script[512];
+    write_temp(out, sizeof(out), "stale");
+    snprintf(script, sizeof(script), "exec $TESTD < /dev/null > %s", out);
+    e2e_start_shell(p, script, NULL);
+    e2e_wait_exit0(p);
+    char *text = read_file(out);
+    assert_string_equal(text, "");
+    free(text);
+    th_proc_destroy(p);
+
+    /* A file in, /dev/null out: served all the same. */
+    write_temp(in, sizeof(in), file_input);
+    snprintf(script, sizeof(script), "exec $TESTD < %s > /dev/null", in);
+    e2e_start_shell(p, script, env);
+    e2e_wait_exit0(p);
+    e2e_assert_stdout_done(p);
+    assert_non_null(strstr(p->err_buf, "answered sleep id=5"));
+    assert_non_null(strstr(p->err_buf, "answered echo id=2"));
+    unlink(in);
+    unlink(out);
 }
 
 /* The reader of stdout goes away: no SIGPIPE death, the rest of the input

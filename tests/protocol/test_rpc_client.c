@@ -29,6 +29,8 @@
 
 #define TIMEOUT_MS 30000
 #define MAX_LINES  256
+/* The grace period of the tests about it (the default is 2 s). */
+#define GRACE_MS 300
 
 /* What one call's callback saw. */
 typedef struct answer {
@@ -161,6 +163,7 @@ typedef struct spawn_opts {
     size_t max_message_size;
     bool collect_stderr;
     size_t max_stderr_line;
+    unsigned exit_grace_ms;
 } spawn_opts;
 
 static int spawn(fx *f, const char *const *argv, const spawn_opts *so) {
@@ -170,6 +173,7 @@ static int spawn(fx *f, const char *const *argv, const spawn_opts *so) {
         .max_message_size = so ? so->max_message_size : 0,
         .on_stderr_line = so && so->collect_stderr ? on_line : NULL,
         .max_stderr_line = so ? so->max_stderr_line : 0,
+        .exit_grace_ms = so ? so->exit_grace_ms : 0,
         .on_exit = on_exit_cb,
         .arg = f,
     };
@@ -673,7 +677,7 @@ static void test_answer_after_exit(void **state) {
 static void test_child_closes_its_output(void **state) {
     fx *f = *state;
     static const char *const argv[] = {"/bin/sh", "-c", "exec >&-; exec sleep 30", NULL};
-    assert_int_equal(spawn(f, argv, NULL), 0);
+    assert_int_equal(spawn(f, argv, &(spawn_opts){.exit_grace_ms = GRACE_MS}), 0);
     answer a = {0}, late = {0};
     call(f, "GetProviderSchema", NULL, &a);
     run_until(f, &a.calls, 1);
@@ -695,7 +699,8 @@ static void test_child_stops_reading(void **state) {
     fx *f = *state;
     static const char *const argv[] = {"/bin/sh", "-c", "exec <&-; echo ready >&2; exec sleep 30",
                                        NULL};
-    assert_int_equal(spawn(f, argv, &(spawn_opts){.collect_stderr = true}), 0);
+    assert_int_equal(
+        spawn(f, argv, &(spawn_opts){.collect_stderr = true, .exit_grace_ms = GRACE_MS}), 0);
     run_until(f, &f->nlines, 1);
     assert_string_equal(f->lines[0], "ready");
     answer a = {0}, late = {0};
@@ -716,13 +721,18 @@ static void test_output_held_open_after_exit(void **state) {
     fx *f = *state;
     static const char *const argv[] = {"/bin/sh", "-c", "sleep 4 2>/dev/null & read line; exit 4",
                                        NULL};
-    assert_int_equal(spawn(f, argv, NULL), 0);
+    assert_int_equal(spawn(f, argv, &(spawn_opts){.exit_grace_ms = GRACE_MS}), 0);
+    uint64_t t0 = uv_hrtime();
     answer a = {0};
     call(f, "GetProviderSchema", NULL, &a);
     run_until(f, &f->exits, 1);
     assert_int_equal(f->exit_status, 4);
     assert_int_equal(a.calls, 1);
     assert_string_equal(a.message, "provider exited with status 4");
+    /* After the grace period, not at once, and not when the sleep ends. */
+    double ms = (double)(uv_hrtime() - t0) / 1e6;
+    if (ms < GRACE_MS * 0.9 || ms > 3500)
+        fail_msg("the call ended %.0f ms after the start; the grace period is %d ms", ms, GRACE_MS);
     finish(f);
     answer_free(&a);
 }

@@ -32,6 +32,14 @@ typedef struct fixture {
     th_proc prov;
 } fixture;
 
+/* Holds that must outlast something the provider does at once (answer a
+ * fast call, take a cancel) are short; under valgrind (TH_VALGRIND=1, the
+ * provider_e2e_valgrind variant: provider and simulator both inside it)
+ * they are 3 times longer, about what they all were before they were made
+ * short (and what valgrind runs have always passed with). */
+static int g_slow = 1;
+#define SLOW(ms) ((ms)*g_slow)
+
 static long now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -40,6 +48,8 @@ static long now_ms(void) {
 
 static int group_setup(void **state) {
     (void)state;
+    const char *vg = getenv("TH_VALGRIND");
+    g_slow = vg && strcmp(vg, "1") == 0 ? 3 : 1;
     return th_sim_start(&sim, TOKEN, NULL);
 }
 
@@ -1093,10 +1103,11 @@ static void test_retries(void **state) {
     json_decref(reqs);
 
     /* Persistent 500: exactly 1 + max_retries (3) attempts, then a
-     * diagnostic with the status, and the state is kept. */
+     * diagnostic with the status, and the state is kept. (Retry-After-Ms
+     * 50 keeps the three waits short; the 503s above take the backoff.) */
     clear_requests();
-    add_fault(
-        "{\"method\":\"GET\",\"path\":\"/client/v4/accounts/*\",\"count\":10,\"status\":500}");
+    add_fault("{\"method\":\"GET\",\"path\":\"/client/v4/accounts/*\",\"count\":10,\"status\":500,"
+              "\"retry_after_ms\":50}");
     r = call(f, "ReadResource", json_deep_copy(read_params));
     char *text = error_text(r);
     assert_non_null(strstr(text, "500"));
@@ -1113,11 +1124,17 @@ static void test_retries(void **state) {
     json_decref(applied);
 }
 
+/* request_timeout 0.2 s against a read held 1 s (both 3 times longer
+ * under valgrind): the read times out. */
 static void test_timeout(void **state) {
     fixture *f = *state;
-    configure(f, "\"request_timeout\":1,\"max_retries\":0");
-    add_fault(
-        "{\"method\":\"GET\",\"path\":\"/client/v4/accounts/*\",\"count\":1,\"delay_ms\":4000}");
+    char extra[64], fault[160];
+    snprintf(extra, sizeof(extra), "\"request_timeout\":%g,\"max_retries\":0", 0.2 * g_slow);
+    configure(f, extra);
+    snprintf(fault, sizeof(fault),
+             "{\"method\":\"GET\",\"path\":\"/client/v4/accounts/*\",\"count\":1,\"delay_ms\":%d}",
+             SLOW(1000));
+    add_fault(fault);
     json_t *r =
         call(f, "ReadDataSource",
              th_json("{\"type_name\":\"sso_connectors\",\"config\":{\"account_id\":\"%s\"}}", ACC));
@@ -1156,16 +1173,21 @@ static void test_lost_create_response(void **state) {
     json_decref(applied);
 }
 
-/* 40 reads, each delayed 1 s by the simulator, sent without waiting:
- * they are worked on together (far less than the 40 s a serial provider
- * would need; the bound is loose so a slow machine cannot fail it). */
+/* 40 reads, each delayed 250 ms by the simulator, sent without waiting:
+ * they are worked on together (far less than the 10 s a serial provider
+ * would need; the bound, half of that, is loose so a slow machine cannot
+ * fail it). */
 static void test_pipelined_reads(void **state) {
     fixture *f = *state;
     configure(f, NULL);
     json_t *applied = create(f, CONFIG("pipe.example", ""));
     json_t *st = json_object_get(applied, "new_state");
-    add_fault(
-        "{\"method\":\"GET\",\"path\":\"/client/v4/accounts/*\",\"count\":40,\"delay_ms\":1000}");
+    enum { DELAY_MS = 250 };
+    char fault[160];
+    snprintf(fault, sizeof(fault),
+             "{\"method\":\"GET\",\"path\":\"/client/v4/accounts/*\",\"count\":40,\"delay_ms\":%d}",
+             SLOW(DELAY_MS));
+    add_fault(fault);
     long t0 = now_ms();
     for (int i = 0; i < 40; i++)
         send_request(f, json_integer(1000 + i), "ReadResource", read_params(st));
@@ -1183,7 +1205,7 @@ static void test_pipelined_reads(void **state) {
     }
     long elapsed = now_ms() - t0;
     print_message("40 delayed reads answered in %ld ms\n", elapsed);
-    assert_true(elapsed < 20000);
+    assert_true(elapsed < SLOW(40 * DELAY_MS / 2));
     json_decref(applied);
 }
 
@@ -1203,8 +1225,8 @@ static void expect_list_overtakes(fixture *f) {
     json_decref(second);
 }
 
-/* A slow call does not hold up a fast one: a read delayed 3 s is sent
- * first, a schema request second; the second is answered first. */
+/* A slow call does not hold up a fast one: a read delayed 1 s is sent
+ * first, a list second; the second is answered first. */
 static void test_slow_does_not_block_fast(void **state) {
     fixture *f = *state;
     configure(f, NULL);
@@ -1214,8 +1236,8 @@ static void test_slow_does_not_block_fast(void **state) {
     char fault[256];
     snprintf(fault, sizeof(fault),
              "{\"method\":\"GET\",\"path\":\"/client/v4/accounts/*/sso_connectors/%s\","
-             "\"count\":1,\"delay_ms\":3000}",
-             json_string_value(json_object_get(st, "id")));
+             "\"count\":1,\"delay_ms\":%d}",
+             json_string_value(json_object_get(st, "id")), SLOW(1000));
     add_fault(fault);
     send_request(f, json_integer(1), "ReadResource", read_params(st));
     expect_list_overtakes(f);
@@ -1558,11 +1580,16 @@ static void test_cancel_after_lost_create(void **state) {
 }
 
 /* Sends a create of `domain` (config extra members `extra`) whose POST the
- * simulator holds for 2 s, cancels it once the POST has arrived, and
- * returns the answer (new reference). */
+ * simulator holds for 500 ms (the cancel follows its arrival within a 5 ms
+ * poll), cancels it once the POST has arrived, and returns the answer (new
+ * reference). */
 static json_t *apply_create_cancelled_midway(fixture *f, const char *config) {
-    add_fault("{\"method\":\"POST\",\"path\":\"/client/v4/accounts/*/sso_connectors\","
-              "\"count\":1,\"delay_ms\":2000}");
+    char fault[160];
+    snprintf(fault, sizeof(fault),
+             "{\"method\":\"POST\",\"path\":\"/client/v4/accounts/*/sso_connectors\","
+             "\"count\":1,\"delay_ms\":%d}",
+             SLOW(500));
+    add_fault(fault);
     json_t *plan = plan_create(f, config);
     json_t *req = json_pack(
         "{s:s, s:s, s:s, s:{s:s, s:n, s:O, s:o}}", "jsonrpc", "2.0", "id", "slow-create", "method",
@@ -1628,7 +1655,7 @@ static void test_cancel_during_create_before_enable(void **state) {
     json_decref(resp);
 }
 
-/* With max_rps, a call backing off after a 503 (Retry-After: 3) holds no
+/* With max_rps, a call backing off after a 503 (Retry-After: 1) holds no
  * rate-limit slot: a later request is answered first. */
 static void test_backoff_holds_no_slot(void **state) {
     fixture *f = *state;
@@ -1638,8 +1665,8 @@ static void test_backoff_holds_no_slot(void **state) {
     char fault[256];
     snprintf(fault, sizeof(fault),
              "{\"method\":\"GET\",\"path\":\"/client/v4/accounts/*/sso_connectors/%s\","
-             "\"count\":1,\"status\":503,\"retry_after\":\"3\"}",
-             json_string_value(json_object_get(st, "id")));
+             "\"count\":1,\"status\":503,\"retry_after\":\"%d\"}",
+             json_string_value(json_object_get(st, "id")), SLOW(1));
     add_fault(fault);
     clear_requests();
     send_request(f, json_integer(1), "ReadResource", read_params(st));

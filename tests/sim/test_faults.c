@@ -203,7 +203,7 @@ static void test_drop_after_commits(void **state) {
 static void test_delay_concurrent(void **state) {
     (void)state;
     enum { N = 40 };
-    add_fault("{\"method\":\"GET\",\"delay_ms\":1000,\"count\":40}");
+    add_fault("{\"method\":\"GET\",\"delay_ms\":500,\"count\":40}");
     char url[256];
     sc_url(url, sizeof(url), simtest_sim.origin, "/client/v4" LIST);
     sc_resp rs[N];
@@ -213,13 +213,13 @@ static void test_delay_concurrent(void **state) {
     for (int i = 0; i < N; i++) {
         assert_int_equal(rs[i].rc, CURLE_OK);
         assert_int_equal(rs[i].status, 200);
-        assert_true(rs[i].seconds >= 0.99); /* each one was delayed */
+        assert_true(rs[i].seconds >= 0.49); /* each one was delayed */
         sc_resp_free(&rs[i]);
     }
-    /* Served one after another they would take 40 s (20 s on two blocked
-     * worker threads); concurrently about 1 s. The bound only has to tell
+    /* Served one after another they would take 20 s (10 s on two blocked
+     * worker threads); concurrently about 0.5 s. The bound only has to tell
      * those apart, so it leaves a slow machine plenty of room. */
-    if (elapsed >= 10.0)
+    if (elapsed >= 5.0)
         fail_msg("40 delayed requests took %.1f s: delays are blocking each other", elapsed);
     assert_int_equal(fault_count(), 0);
 }
@@ -229,11 +229,13 @@ static void test_delay_concurrent(void **state) {
  * are started first and the test waits until the simulator has logged all
  * of them (so they are really parked there), then sends a fast request and
  * checks that it was answered while every delayed one was still pending.
+ * The hold, 1.5 s, only has to outlast the poll that sees the last one
+ * logged (50 ms) and one quick request.
  */
 static void test_fast_request_not_blocked(void **state) {
     (void)state;
     enum { N = 4 };
-    add_fault("{\"method\":\"GET\",\"path\":\"*/sso_connectors\",\"delay_ms\":5000,\"count\":4}");
+    add_fault("{\"method\":\"GET\",\"path\":\"*/sso_connectors\",\"delay_ms\":1500,\"count\":4}");
     char url[256];
     sc_url(url, sizeof(url), simtest_sim.origin, "/client/v4" LIST);
     CURLM *multi = curl_multi_init();
@@ -325,7 +327,7 @@ static void test_delay_then_drop_after(void **state) {
 static void test_request_log_in_flight(void **state) {
     (void)state;
     enum { N = 5 };
-    add_fault("{\"method\":\"GET\",\"delay_ms\":1000,\"count\":5}");
+    add_fault("{\"method\":\"GET\",\"delay_ms\":300,\"count\":5}");
     char url[256];
     sc_url(url, sizeof(url), simtest_sim.origin, "/client/v4" LIST);
     sc_resp rs[N];

@@ -1,6 +1,7 @@
 /*
  * test_options.c - cf-api-sim started with --email/--key (legacy auth
- * accepted besides the token), --lenient-enable and --threads 1.
+ * accepted besides the token), --lenient-enable, --threads 1 and
+ * --request-log-mib 4.
  */
 #include "simtest.h"
 
@@ -8,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -75,14 +77,58 @@ static void test_one_thread_still_delays_concurrently(void **state) {
         fail_msg("10 delayed requests on one thread took %.1f s", slowest);
 }
 
+/* --request-log-mib 4: twelve requests with 900 KiB JSON bodies (each
+ * entry counted about 1.8 MiB: the body as text and parsed) leave the two
+ * newest in the log, within 4 MiB, and say ten were dropped. Finding 13:
+ * with only the 10,000-entry cap, all twelve (and 10,000 such, 17 GiB)
+ * would stay. */
+static void test_request_log_byte_cap(void **state) {
+    (void)state;
+    enum { N = 12, BODY = 900 * 1024 };
+    char *body = malloc(BODY + 1);
+    assert_non_null(body);
+    memset(body, 'x', BODY);
+    memcpy(body, "{\"pad\":\"", 8);
+    memcpy(body + BODY - 2, "\"}", 2);
+    body[BODY] = '\0';
+    for (int i = 0; i < N; i++) {
+        char path[160];
+        snprintf(path, sizeof(path), LIST "?n=%d", i);
+        sc_resp r;
+        simtest_raw("POST", path, simtest_auth, body, &r);
+        assert_int_equal(r.status, 400); /* "pad" is not a member of a create */
+        sc_resp_free(&r);
+    }
+    free(body);
+    long status;
+    json_t *doc = th_sim_http(&simtest_sim, "GET", "/__sim/requests", NULL, false, &status);
+    assert_int_equal(status, 200);
+    json_t *reqs = json_object_get(doc, "requests");
+    assert_int_equal(json_array_size(reqs), 2);
+    for (size_t i = 0; i < 2; i++) {
+        json_t *e = json_array_get(reqs, i);
+        char want[16];
+        snprintf(want, sizeof(want), "n=%zu", N - 2 + i);
+        assert_string_equal(json_string_value(json_object_get(e, "query")), want);
+        assert_int_equal(json_string_length(json_object_get(e, "body")), BODY);
+    }
+    json_int_t bytes = json_integer_value(json_object_get(doc, "bytes"));
+    assert_true(bytes > 2 * 2 * (json_int_t)BODY && bytes <= 4 * 1024 * 1024);
+    assert_int_equal(json_integer_value(json_object_get(doc, "max_bytes")), 4 * 1024 * 1024);
+    assert_int_equal(json_integer_value(json_object_get(doc, "dropped")), N - 2);
+    json_decref(doc);
+}
+
 int main(void) {
-    static const char *const args[] = {"--email",          "ops@example.com", "--key", "k3y",
-                                       "--lenient-enable", "--threads",       "1",     NULL};
+    static const char *const args[] = {
+        "--email", "ops@example.com",   "--key", "k3y", "--lenient-enable", "--threads",
+        "1",       "--request-log-mib", "4",     NULL};
     simtest_extra_args = args;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_legacy_auth, simtest_reset),
         cmocka_unit_test_setup(test_lenient_enable, simtest_reset),
         cmocka_unit_test_setup(test_one_thread_still_delays_concurrently, simtest_reset),
+        cmocka_unit_test_setup(test_request_log_byte_cap, simtest_reset),
     };
     return cmocka_run_group_tests_name("sim_options", tests, simtest_group_setup,
                                        simtest_group_teardown);

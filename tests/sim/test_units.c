@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -161,6 +162,104 @@ static void test_masking(void **state) {
     json_decref(e);
 }
 
+/* A request-log entry like the one a 1 MiB JSON body makes: body `len`
+ * bytes long, parsed as JSON too. `path` tells entries apart. */
+static json_t *big_entry(const char *path, size_t len) {
+    char *body = malloc(len + 1);
+    assert_non_null(body);
+    memset(body, 'x', len);
+    memcpy(body, "{\"pad\":\"", 8);
+    memcpy(body + len - 2, "\"}", 2);
+    body[len] = '\0';
+    json_t *e = reqlog_entry("POST", path, "", json_pack("{s:s}", "content-type", "x"), body, len);
+    free(body);
+    assert_non_null(e);
+    assert_false(json_is_null(json_object_get(e, "body_json")));
+    return e;
+}
+
+/* The request log is capped by bytes as well as by count: 40 entries of
+ * 1 MiB JSON bodies (each counted about 2 MiB: text and parsed) leave 31 in
+ * the default 64 MiB, the oldest dropped. Finding 13: the count cap alone
+ * (10,000) kept them all. */
+static void test_reqlog_byte_cap(void **state) {
+    (void)state;
+    reqlog *l;
+    assert_int_equal(reqlog_new(&l, REQLOG_DEFAULT_CAP, REQLOG_DEFAULT_MAX_BYTES), 0);
+    const size_t mib = 1024 * 1024;
+    char path[32];
+    /* One entry logged 40 times (parsing 40 bodies would only be slower):
+     * each time it is counted afresh. */
+    json_t *big = big_entry("/big", mib);
+    for (int i = 0; i < 40; i++) {
+        reqlog_add(l, json_incref(big));
+        reqlog_done(l);
+    }
+    json_decref(big);
+    size_t n, bytes, dropped;
+    reqlog_stats(l, &n, &bytes, &dropped);
+    assert_true(bytes <= REQLOG_DEFAULT_MAX_BYTES);
+    assert_true(bytes > REQLOG_DEFAULT_MAX_BYTES - 3 * mib); /* no more dropped than needed */
+    assert_int_equal(n, 31);
+    assert_int_equal(dropped, 9);
+    reqlog_free(l);
+
+    /* 2 MiB and entries of 256 KiB bodies, read back: the 3 newest, in
+     * order, and the figures in the dump. */
+    assert_int_equal(reqlog_new(&l, REQLOG_DEFAULT_CAP, 2 * mib), 0);
+    for (int i = 0; i < 10; i++) {
+        snprintf(path, sizeof(path), "/big/%d", i);
+        reqlog_add(l, big_entry(path, mib / 4));
+        reqlog_done(l);
+    }
+    reqlog_stats(l, &n, &bytes, &dropped);
+    assert_int_equal(n, 3);
+    assert_int_equal(dropped, 7);
+    char *text = reqlog_dump(l);
+    json_t *doc = json_loads(text, 0, NULL);
+    free(text);
+    json_t *reqs = json_object_get(doc, "requests");
+    assert_int_equal(json_array_size(reqs), 3);
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(path, sizeof(path), "/big/%zu", 7 + i);
+        assert_string_equal(json_string_value(json_object_get(json_array_get(reqs, i), "path")),
+                            path);
+    }
+    assert_int_equal(json_integer_value(json_object_get(doc, "bytes")), bytes);
+    assert_int_equal(json_integer_value(json_object_get(doc, "max_bytes")), 2 * mib);
+    assert_int_equal(json_integer_value(json_object_get(doc, "dropped")), 7);
+    json_decref(doc);
+
+    /* Clearing forgets the entries, their bytes and the drops. */
+    reqlog_clear(l);
+    reqlog_stats(l, &n, &bytes, &dropped);
+    assert_int_equal(n + bytes + dropped, 0);
+    reqlog_free(l);
+
+    /* Count cap still holds with room in bytes; an entry over the byte cap
+     * on its own is kept, alone. */
+    assert_int_equal(reqlog_new(&l, 3, 4 * mib), 0);
+    for (int i = 0; i < 5; i++) {
+        reqlog_add(l, reqlog_entry("GET", "/small", "", json_object(), NULL, 0));
+        reqlog_done(l);
+    }
+    reqlog_stats(l, &n, &bytes, &dropped);
+    assert_int_equal(n, 3);
+    assert_int_equal(dropped, 2);
+    assert_true(bytes >= 3 * REQLOG_ENTRY_OVERHEAD);
+    reqlog_free(l);
+    assert_int_equal(reqlog_new(&l, 10, mib), 0);
+    reqlog_add(l, reqlog_entry("GET", "/small", "", json_object(), NULL, 0));
+    reqlog_add(l, big_entry("/huge", mib));
+    reqlog_stats(l, &n, &bytes, &dropped);
+    assert_int_equal(n, 1);
+    assert_int_equal(dropped, 1);
+    assert_true(bytes > mib);
+    reqlog_done(l);
+    reqlog_done(l);
+    reqlog_free(l);
+}
+
 static void test_fault_take(void **state) {
     (void)state;
     faults *f;
@@ -199,6 +298,7 @@ int main(void) {
         cmocka_unit_test(test_ratelimit_parse),
         cmocka_unit_test(test_ratelimit_window),
         cmocka_unit_test(test_masking),
+        cmocka_unit_test(test_reqlog_byte_cap),
         cmocka_unit_test(test_fault_take),
     };
     return cmocka_run_group_tests_name("sim_units", tests, NULL, NULL);

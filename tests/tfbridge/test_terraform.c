@@ -3,8 +3,10 @@
  * cf-api-sim, through the bridge (terraform-provider-cloudflare) and the
  * provider it starts.
  *
- * Usage: test_tfbridge_terraform tls|notls. "notls" runs every case with
- * TF_DISABLE_PLUGIN_TLS=1, "tls" with Terraform's default AutoMTLS. Without
+ * Usage: test_tfbridge_terraform tls|notls [K/N]. "notls" runs every case
+ * with TF_DISABLE_PLUGIN_TLS=1, "tls" with Terraform's default AutoMTLS;
+ * K/N runs only the K-th of N interleaved shares of the cases (ctest runs
+ * each mode as two shares, side by side). Without
  * terraform on PATH the program says SKIPPED and exits 77 (ctest shows the
  * test as skipped); it never skips for another reason.
  * TF_E2E_FILTER=<glob> runs only the cases whose names match.
@@ -459,13 +461,46 @@ static const char *state_attr(const json_t *resource, const char *name) {
     return json_string_value(json_object_get(json_object_get(resource, "values"), name));
 }
 
-/* The id Terraform's state holds for `address`, copied into id. */
+/* The id Terraform's state holds for `address` ("type.name" of a managed
+ * resource without count), copied into id. Read from the state file itself
+ * (format version 4) rather than through `terraform show -json`, which
+ * would start terraform and the provider just to print what the file says;
+ * the cases that check what Terraform makes of its state use
+ * state_resources. The file must not hold a secret either. */
 static void state_id(tcase *c, const char *address, char id[33]) {
-    json_t *res = state_resources(c);
-    const char *s = state_attr(state_get(res, address), "id");
-    assert_non_null(s);
-    snprintf(id, 33, "%s", s);
-    json_decref(res);
+    char path[256];
+    snprintf(path, sizeof(path), "%s/terraform.tfstate", c->w.dir);
+    char *text = tf_read_file(path);
+    if (!text)
+        fail_msg("no state file at %s", path);
+    if (strstr(text, c->token) || strstr(text, c->key))
+        fail_msg("a secret (the API token or key) appears in %s", path);
+    json_error_t err;
+    json_t *doc = json_loads(text, 0, &err);
+    if (!doc)
+        fail_msg("%s is not JSON: %s", path, err.text);
+    free(text);
+    assert_int_equal(json_integer_value(json_object_get(doc, "version")), 4);
+    const char *found = NULL;
+    size_t i;
+    json_t *r;
+    json_array_foreach(json_object_get(doc, "resources"), i, r) {
+        const char *mode = str(r, "mode"), *type = str(r, "type"), *name = str(r, "name");
+        if (!mode || !type || !name || json_object_get(r, "module") || strcmp(mode, "managed") != 0)
+            continue;
+        char addr[256];
+        snprintf(addr, sizeof(addr), "%s.%s", type, name);
+        if (strcmp(addr, address) != 0)
+            continue;
+        json_t *instances = json_object_get(r, "instances");
+        assert_int_equal(json_array_size(instances), 1);
+        found = json_string_value(
+            json_object_get(json_object_get(json_array_get(instances, 0), "attributes"), "id"));
+    }
+    if (!found)
+        fail_msg("%s is not in Terraform's state (%s)", address, path);
+    snprintf(id, 33, "%s", found);
+    json_decref(doc);
 }
 
 /* Applies the configuration with -auto-approve and expects success. */
@@ -943,14 +978,15 @@ static bool create_arrived(tcase *c) {
     return seen;
 }
 
-/* 9. Ctrl-C during an apply: the create is held 3 s by the simulator;
+/* 9. Ctrl-C during an apply: the create is held 1.5 s by the simulator
+ * (SIGINT follows its arrival within a 20 ms poll, so it lands well inside);
  * once it is there, SIGINT goes to terraform's whole process group, as a
  * terminal sends it. Terraform stops (StopProvider reaches the provider),
  * exits non-zero, leaves no process behind, and its state agrees with the
  * simulator once the held create has been handled. */
 static void test_interrupt_apply(void **state) {
     tcase *c = *state;
-    enum { DELAY_MS = 3000 };
+    enum { DELAY_MS = 1500 };
     write_config(c, CONNECTOR("a", "example.com", ""));
     char fault[256];
     snprintf(fault, sizeof(fault),
@@ -1005,11 +1041,15 @@ static void test_interrupt_apply(void **state) {
     free(log);
 
     /* The held create is handled DELAY_MS after it arrived, whatever the
-     * client did meanwhile: only then can the two sides be compared. */
-    long wait = post_seen + DELAY_MS + 1000 - now_ms();
-    if (wait > 0)
-        usleep((useconds_t)wait * 1000);
+     * client did meanwhile: only then can the two sides be compared. It
+     * shows as the connector appearing; until a second past that time it
+     * may still, so an empty simulator is only believed after it. */
     json_t *conns = sim_connectors(c);
+    while (json_array_size(conns) == 0 && now_ms() < post_seen + DELAY_MS + 1000) {
+        usleep(20000);
+        json_decref(conns);
+        conns = sim_connectors(c);
+    }
     json_t *res = state_resources(c);
     if (json_array_size(conns) == 1) {
         if (json_array_size(res) != 1 ||
@@ -1027,7 +1067,7 @@ static void test_interrupt_apply(void **state) {
     c->passed = true;
 }
 
-/* 10. Twenty connectors: with every create held 2 s by the simulator,
+/* 10. Twenty connectors: with every create held 1 s by the simulator,
  * Terraform's parallel walk (10 at once by default) must reach the API at
  * once, through the bridge and the provider: the request log's in_flight
  * shows 10 creates outstanding together (no clock is read). */
@@ -1039,7 +1079,7 @@ static void test_parallel_creates(void **state) {
                     "  email_domain = \"c${count.index}.example\"\n"
                     "}\n");
     sim_add_fault(c,
-                  "{\"method\":\"POST\",\"path\":\"" API_LIST "\",\"delay_ms\":2000,\"count\":20}");
+                  "{\"method\":\"POST\",\"path\":\"" API_LIST "\",\"delay_ms\":1000,\"count\":20}");
     sim_clear_log(c);
     apply_ok(c, "Resources: 20 added, 0 changed, 0 destroyed.");
 
@@ -1376,8 +1416,15 @@ static void test_token_canary(void **state) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 2 || (strcmp(argv[1], "tls") != 0 && strcmp(argv[1], "notls") != 0)) {
-        fprintf(stderr, "usage: %s tls|notls\n", argv[0]);
+    /* An optional "K/N" runs the K-th of N interleaved shares of the cases
+     * (case i when i % N == K - 1), so that ctest can run the shares side
+     * by side; without it, every case runs. */
+    unsigned part = 1, parts = 1;
+    if ((argc != 2 && argc != 3) ||
+        (strcmp(argv[1], "tls") != 0 && strcmp(argv[1], "notls") != 0) ||
+        (argc == 3 && (sscanf(argv[2], "%u/%u", &part, &parts) != 2 || parts == 0 || part == 0 ||
+                       part > parts))) {
+        fprintf(stderr, "usage: %s tls|notls [K/N]\n", argv[0]);
         return 2;
     }
     g_no_tls = strcmp(argv[1], "notls") == 0;
@@ -1386,7 +1433,7 @@ int main(int argc, char **argv) {
                "terraform (1.11 was used to write them)\n");
         return 77;
     }
-    const struct CMUnitTest tests[] = {
+    const struct CMUnitTest all[] = {
         cmocka_unit_test_setup_teardown(test_saved_plan_apply, setup, teardown),
         cmocka_unit_test_setup_teardown(test_install_and_init_offline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_drift, setup, teardown),
@@ -1404,8 +1451,17 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(test_provider_email_setting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_token_canary, setup, teardown),
     };
+    enum { ALL = sizeof(all) / sizeof(all[0]) };
+    struct CMUnitTest share[ALL];
+    size_t n = 0;
+    for (size_t i = 0; i < ALL; i++)
+        if (i % parts == part - 1)
+            share[n++] = all[i];
+    char name[64];
+    snprintf(name, sizeof(name), "tfbridge_terraform_%s", argv[1]);
+    if (parts > 1)
+        snprintf(name + strlen(name), sizeof(name) - strlen(name), "_%uof%u", part, parts);
     if (getenv("TF_E2E_FILTER"))
         cmocka_set_test_filter(getenv("TF_E2E_FILTER"));
-    return cmocka_run_group_tests_name(
-        g_no_tls ? "tfbridge_terraform_notls" : "tfbridge_terraform_tls", tests, NULL, NULL);
+    return _cmocka_run_group_tests(name, share, n, NULL, NULL);
 }

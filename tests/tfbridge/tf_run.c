@@ -278,7 +278,7 @@ void tf_finish(tf_job *job, int timeout_ms, tf_result *res) {
             waitpid(job->pid, &status, 0);
             break;
         }
-        usleep(10000);
+        usleep(2000);
     }
     if (status == -1)
         res->code = -1;
@@ -354,8 +354,13 @@ int tf_leftovers(const tf_workdir *w, int wait_ms, char *report, size_t len) {
     long deadline = now_ms() + wait_ms;
     pid_t pids[64];
     size_t n;
-    while ((n = find_marked(marker, pids, 64)) > 0 && now_ms() < deadline)
-        usleep(50000);
+    /* Plugins usually exit a few milliseconds after terraform: poll soon,
+     * then less often (2, 4, ... 50 ms), up to the deadline. */
+    useconds_t pause = 2000;
+    while ((n = find_marked(marker, pids, 64)) > 0 && now_ms() < deadline) {
+        usleep(pause);
+        pause = pause < 25000 ? pause * 2 : 50000;
+    }
     if (len)
         report[0] = '\0';
     size_t used = 0;
