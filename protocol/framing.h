@@ -25,6 +25,8 @@
 #ifndef PROTOCOL_FRAMING_H
 #define PROTOCOL_FRAMING_H
 
+#include "dynbuf.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -62,9 +64,9 @@ typedef struct framing_decoder {
     framing_mode mode;
     size_t max_message;
     size_t max_header;
-    /* Bytes of the message (or header line) being assembled. */
-    char *buf;
-    size_t len, cap;
+    /* Bytes of the message (or header line) being assembled, capped at
+     * the larger of max_message + 1 and max_header. */
+    dynbuf buf;
     /* Newline framing: skipping the rest of an oversized line. */
     bool discarding;
     /* Header framing. */
@@ -82,6 +84,9 @@ typedef struct framing_decoder {
 void framing_decoder_init(framing_decoder *d, size_t max_message, size_t max_header);
 /* Releases the buffer. The decoder can be initialised again. */
 void framing_decoder_free(framing_decoder *d);
+/* Bytes the decoder's buffer can hold as allocated now (tests and the
+ * fuzzer check that it never passes the limits). */
+size_t framing_decoder_buffer_size(const framing_decoder *d);
 
 /* Feeds a chunk. Returns 0, or the first non-zero value a callback returned. */
 int framing_decoder_feed(framing_decoder *d, const char *data, size_t len, framing_cb cb,

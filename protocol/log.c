@@ -20,6 +20,8 @@
  */
 #include "log.h"
 
+#include "dynbuf.h"
+
 #include <uv.h>
 
 #include <errno.h>
@@ -46,42 +48,10 @@ static size_t g_secret_count;
 static const char *const level_upper[] = {"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "OFF"};
 static const char *const level_lower[] = {"trace", "debug", "info", "warn", "error", "off"};
 
-/* A small growable string used to build one line. Allocation failures are
- * remembered and the line is dropped: logging must never take the process
- * down. */
-typedef struct strbuf {
-    char *data;
-    size_t len, cap;
-    bool failed;
-} strbuf;
-
-static void sb_reserve(strbuf *sb, size_t extra) {
-    if (sb->failed || sb->len + extra + 1 <= sb->cap)
-        return;
-    size_t want = sb->cap ? sb->cap : 256;
-    while (want < sb->len + extra + 1)
-        want *= 2;
-    char *grown = realloc(sb->data, want);
-    if (!grown) {
-        sb->failed = true;
-        return;
-    }
-    sb->data = grown;
-    sb->cap = want;
-}
-
-static void sb_add(strbuf *sb, const char *s, size_t n) {
-    sb_reserve(sb, n);
-    if (sb->failed)
-        return;
-    memcpy(sb->data + sb->len, s, n);
-    sb->len += n;
-    sb->data[sb->len] = '\0';
-}
-
-static void sb_adds(strbuf *sb, const char *s) {
-    sb_add(sb, s, strlen(s));
-}
+/* The most bytes one line can take once escaped: every byte of the message
+ * may become a 6-byte \u escape, plus the module name, the level, the
+ * timestamp and the JSON punctuation. The line's dynbuf is capped there. */
+#define LOG_LINE_CAP (6 * LOG_LINE_MAX + 1024)
 
 void log_configure(log_level level, bool json) {
     if (level < LOG_LEVEL_TRACE || level > LOG_LEVEL_OFF)
@@ -273,23 +243,23 @@ static size_t utf8_seq_len(const unsigned char *s, size_t n) {
  * control characters become escapes (\n, \t, \u001b, ...) so the message can
  * never start a new line, and bytes that are not UTF-8 become U+FFFD.
  */
-static void append_escaped(strbuf *sb, const char *msg, size_t len, bool json) {
+static void append_escaped(dynbuf *sb, const char *msg, size_t len, bool json) {
     const unsigned char *s = (const unsigned char *)msg;
     size_t i = 0;
-    while (i < len && !sb->failed) {
+    while (i < len && !dynbuf_error(sb)) {
         unsigned char c = s[i];
         if (c >= 0x20 && c != 0x7F && c != '"' && c != '\\' && c < 0x80) {
             size_t start = i;
             while (i < len && s[i] >= 0x20 && s[i] != 0x7F && s[i] != '"' && s[i] != '\\' &&
                    s[i] < 0x80)
                 i++;
-            sb_add(sb, msg + start, i - start);
+            dynbuf_add(sb, msg + start, i - start);
             continue;
         }
         if (c == '"' || c == '\\') {
             if (json)
-                sb_add(sb, "\\", 1);
-            sb_add(sb, (const char *)&s[i], 1);
+                dynbuf_add(sb, "\\", 1);
+            dynbuf_add(sb, (const char *)&s[i], 1);
             i++;
             continue;
         }
@@ -297,27 +267,27 @@ static void append_escaped(strbuf *sb, const char *msg, size_t len, bool json) {
             char esc[8];
             switch (c) {
             case '\n':
-                sb_adds(sb, "\\n");
+                dynbuf_adds(sb, "\\n");
                 break;
             case '\r':
-                sb_adds(sb, "\\r");
+                dynbuf_adds(sb, "\\r");
                 break;
             case '\t':
-                sb_adds(sb, "\\t");
+                dynbuf_adds(sb, "\\t");
                 break;
             default:
                 snprintf(esc, sizeof(esc), "\\u%04x", c);
-                sb_adds(sb, esc);
+                dynbuf_adds(sb, esc);
             }
             i++;
             continue;
         }
         size_t n = utf8_seq_len(s + i, len - i);
         if (n == 0) {
-            sb_adds(sb, "\xEF\xBF\xBD");
+            dynbuf_adds(sb, "\xEF\xBF\xBD");
             i++;
         } else {
-            sb_add(sb, msg + i, n);
+            dynbuf_add(sb, msg + i, n);
             i += n;
         }
     }
@@ -406,36 +376,37 @@ void log_vwrite(log_level level, const char *module, const char *fmt, va_list ap
         return;
     }
 
-    strbuf sb = {0};
+    dynbuf sb;
+    dynbuf_init(&sb, LOG_LINE_CAP);
     if (g_json) {
         char ts[64];
         format_timestamp(ts);
-        sb_adds(&sb, "{\"@level\":\"");
-        sb_adds(&sb, level_lower[level]);
-        sb_adds(&sb, "\",\"@message\":\"");
+        dynbuf_adds(&sb, "{\"@level\":\"");
+        dynbuf_adds(&sb, level_lower[level]);
+        dynbuf_adds(&sb, "\",\"@message\":\"");
         append_escaped(&sb, clean, clean_len, true);
         if (truncated)
-            sb_adds(&sb, LOG_TRUNC_MARKER);
-        sb_adds(&sb, "\",\"@module\":\"");
+            dynbuf_adds(&sb, LOG_TRUNC_MARKER);
+        dynbuf_adds(&sb, "\",\"@module\":\"");
         append_escaped(&sb, module, strlen(module), true);
-        sb_adds(&sb, "\",\"@timestamp\":\"");
-        sb_adds(&sb, ts);
-        sb_adds(&sb, "\"}\n");
+        dynbuf_adds(&sb, "\",\"@timestamp\":\"");
+        dynbuf_adds(&sb, ts);
+        dynbuf_adds(&sb, "\"}\n");
     } else {
-        sb_adds(&sb, "[");
-        sb_adds(&sb, level_upper[level]);
-        sb_adds(&sb, "] ");
+        dynbuf_adds(&sb, "[");
+        dynbuf_adds(&sb, level_upper[level]);
+        dynbuf_adds(&sb, "] ");
         append_escaped(&sb, module, strlen(module), false);
-        sb_adds(&sb, ": ");
+        dynbuf_adds(&sb, ": ");
         append_escaped(&sb, clean, clean_len, false);
         if (truncated)
-            sb_adds(&sb, LOG_TRUNC_MARKER);
-        sb_adds(&sb, "\n");
+            dynbuf_adds(&sb, LOG_TRUNC_MARKER);
+        dynbuf_adds(&sb, "\n");
     }
     free(clean);
-    if (!sb.failed)
-        write_line(sb.data, sb.len);
-    free(sb.data);
+    if (!dynbuf_error(&sb))
+        write_line(dynbuf_ptr(&sb), dynbuf_len(&sb));
+    dynbuf_free(&sb);
     errno = saved_errno;
 }
 

@@ -25,6 +25,7 @@
  */
 #include "protocol.h"
 
+#include "dynbuf.h"
 #include "framing.h"
 #include "jsonrpc.h"
 #include "rawjson.h"
@@ -46,10 +47,8 @@
 
 typedef struct rpc_batch {
     size_t pending; /* members in flight, plus one while dispatching */
-    char *buf;      /* "[" and the answers so far, comma-separated */
-    size_t len, cap;
-    size_t count;
-    bool failed; /* out of memory while collecting */
+    dynbuf buf;     /* "[" and the answers so far, comma-separated; capped */
+    size_t count;   /* answers in buf */
 } rpc_batch;
 
 struct rpc_request {
@@ -112,29 +111,13 @@ static void output(rpc_server *s, char *text, size_t len) {
     transport_write(s->transport, prefix, prefix_len, text, len, suffix, suffix_len);
 }
 
-/* Adds one answer to a batch. `text` is stolen. */
+/* Adds one answer to a batch. `text` is stolen. Once an add has failed
+ * (the cap, or memory) the buffer keeps its error and later answers are
+ * dropped: the batch is answered with one error instead. */
 static void batch_add(rpc_batch *b, char *text, size_t len) {
-    if (!b->failed) {
-        size_t need = b->len + len + 2;
-        if (need > b->cap) {
-            size_t want = b->cap ? b->cap * 2 : 256;
-            while (want < need)
-                want *= 2;
-            char *grown = realloc(b->buf, want);
-            if (!grown) {
-                b->failed = true;
-            } else {
-                b->buf = grown;
-                b->cap = want;
-            }
-        }
-        if (!b->failed) {
-            b->buf[b->len++] = b->count ? ',' : '[';
-            memcpy(b->buf + b->len, text, len);
-            b->len += len;
-            b->count++;
-        }
-    }
+    dynbuf_addc(&b->buf, b->count ? ',' : '[');
+    if (dynbuf_add(&b->buf, text, len) == 0)
+        b->count++;
     free(text);
 }
 
@@ -143,18 +126,20 @@ static void batch_add(rpc_batch *b, char *text, size_t len) {
 static void batch_release(rpc_server *s, rpc_batch *b) {
     if (--b->pending > 0)
         return;
-    if (b->failed) {
+    if (dynbuf_error(&b->buf) || (b->count > 0 && dynbuf_addc(&b->buf, ']') != 0)) {
         log_error(MODULE, "out of memory collecting a batch response");
         size_t len;
         char *text = jsonrpc_format_error("null", 4, RPC_INTERNAL_ERROR, NULL, NULL, &len);
         if (text)
             output(s, text, len);
-        free(b->buf);
+        dynbuf_free(&b->buf);
     } else if (b->count > 0) {
-        b->buf[b->len++] = ']';
-        output(s, b->buf, b->len);
+        size_t len;
+        char *text = dynbuf_take(&b->buf, &len);
+        if (text)
+            output(s, text, len);
     } else {
-        free(b->buf);
+        dynbuf_free(&b->buf);
     }
     free(b);
 }
@@ -555,6 +540,7 @@ static void handle_message(rpc_server *s, const char *text, size_t len) {
         return;
     }
     log_debug(MODULE, "batch of %zu", json_array_size(msg));
+    dynbuf_init(&batch->buf, s->decoder.max_message);
     batch->pending = 1; /* held while its members are dispatched */
     for (size_t i = 0; i < json_array_size(msg); i++) {
         rawjson_span elem = {0, 0};
@@ -766,7 +752,7 @@ void rpc_server_close(rpc_server *s) {
             unlink_request(s, r);
             free_request(r);
             if (batch && --batch->pending == 0) {
-                free(batch->buf);
+                dynbuf_free(&batch->buf);
                 free(batch);
             }
         }
