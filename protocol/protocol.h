@@ -37,6 +37,17 @@
 #include "log.h"
 
 /* ------------------------------------------------------------------ */
+/* Process start-up                                                    */
+/* ------------------------------------------------------------------ */
+
+/* Call first thing in main(), before any file or loop is opened. Points a
+ * closed descriptor 0-2 at /dev/null so no later open takes its number (a
+ * closed stderr then just discards logs). Returns 0, or UV_EBADF when stdin
+ * or stdout was closed (logged on stderr if that is open; the caller should
+ * exit 1), or another negative libuv code if /dev/null cannot be opened. */
+int stdio_ensure_open(void);
+
+/* ------------------------------------------------------------------ */
 /* JSON-RPC 2.0 server                                                 */
 /* ------------------------------------------------------------------ */
 
