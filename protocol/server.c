@@ -49,6 +49,7 @@ typedef struct rpc_batch {
     size_t pending; /* members in flight, plus one while dispatching */
     dynbuf buf;     /* "[" and the answers so far, comma-separated; capped */
     size_t count;   /* answers in buf */
+    size_t dropped; /* answers dropped once buf failed (cap or memory) */
 } rpc_batch;
 
 struct rpc_request {
@@ -95,6 +96,8 @@ struct rpc_server {
 };
 
 static void maybe_finish(rpc_server *s);
+static void send_error(rpc_server *s, rpc_batch *batch, const char *id, size_t id_len, int code,
+                       const char *message, const char *detail);
 
 /* ------------------------------------------------------------------ */
 /* Output                                                              */
@@ -113,26 +116,49 @@ static void output(rpc_server *s, char *text, size_t len) {
 
 /* Adds one answer to a batch. `text` is stolen. Once an add has failed
  * (the cap, or memory) the buffer keeps its error and later answers are
- * dropped: the batch is answered with one error instead. */
+ * dropped and counted: the batch is answered with one error instead. */
 static void batch_add(rpc_batch *b, char *text, size_t len) {
     dynbuf_addc(&b->buf, b->count ? ',' : '[');
     if (dynbuf_add(&b->buf, text, len) == 0)
         b->count++;
+    else
+        b->dropped++;
     free(text);
 }
 
-/* Drops one reference to a batch; the last one writes its array (nothing
- * when every member was a notification) and frees it. */
+/*
+ * Drops one reference to a batch; the last one writes its array (nothing
+ * when every member was a notification) and frees it. The array is built
+ * in a dynbuf capped at the maximum message size (finding 3: one batch of
+ * GetProviderSchema calls had grown a 1.55 GB line). An array that would
+ * pass the cap is not written: the batch is answered with one -32603
+ * error, id null, that says so. Its members have run; only their answers
+ * are lost, which the error says.
+ */
 static void batch_release(rpc_server *s, rpc_batch *b) {
     if (--b->pending > 0)
         return;
-    if (dynbuf_error(&b->buf) || (b->count > 0 && dynbuf_addc(&b->buf, ']') != 0)) {
-        log_error(MODULE, "out of memory collecting a batch response");
-        size_t len;
-        char *text = jsonrpc_format_error("null", 4, RPC_INTERNAL_ERROR, NULL, NULL, &len);
-        if (text)
-            output(s, text, len);
+    if (!dynbuf_error(&b->buf) && b->count > 0)
+        dynbuf_addc(&b->buf, ']');
+    int err = dynbuf_error(&b->buf);
+    if (err) {
+        size_t total = b->count + b->dropped;
+        char detail[256];
+        if (err == UV_E2BIG) {
+            snprintf(detail, sizeof(detail),
+                     "the answers to this batch of %zu requests are over the limit of %zu bytes: "
+                     "every request ran, no answer was kept; send fewer requests per batch",
+                     total, b->buf.max);
+            log_warn(MODULE, "batch response over %zu bytes: answered with an error",
+                     b->buf.max);
+        } else {
+            snprintf(detail, sizeof(detail),
+                     "out of memory collecting the answers to this batch of %zu requests", total);
+            log_error(MODULE, "out of memory collecting a batch response");
+        }
         dynbuf_free(&b->buf);
+        send_error(s, NULL, NULL, 0, RPC_INTERNAL_ERROR,
+                   err == UV_E2BIG ? "Batch response too large" : NULL, detail);
     } else if (b->count > 0) {
         size_t len;
         char *text = dynbuf_take(&b->buf, &len);
@@ -509,8 +535,42 @@ static void handle_call(rpc_server *s, json_t *msg, const char *text, rawjson_sp
     m->handler(r, r->params, s->opts.ctx);
 }
 
-/* Handles one framed message: a single call or a batch. */
+/*
+ * Whether text is an array of more than `limit` members. Counted with the
+ * raw scanner, before jansson builds anything: a 16 MiB batch of small
+ * calls would otherwise become hundreds of thousands of objects, then as
+ * many requests in flight in one go, past the in-flight hold (finding 3).
+ * Malformed text counts as not too large; the parser then reports it.
+ */
+static bool batch_over_limit(const char *text, size_t len, size_t limit) {
+    rawjson_iter it;
+    rawjson_span elem;
+    if (rawjson_array_begin(&it, text, (rawjson_span){0, len}) != 0)
+        return false;
+    size_t n = 0;
+    while (rawjson_array_next(&it, &elem) == 1) {
+        if (++n > limit)
+            return true;
+    }
+    return false;
+}
+
+/* Handles one framed message: a single call or a batch. A batch obeys the
+ * bounds of single messages: its members count against the in-flight
+ * limit (a batch of more members than that is refused whole, none run),
+ * and its answer array is capped at the maximum message size. */
 static void handle_message(rpc_server *s, const char *text, size_t len) {
+    if (batch_over_limit(text, len, RPC_MAX_IN_FLIGHT)) {
+        char detail[160];
+        snprintf(detail, sizeof(detail),
+                 "a batch may hold at most %u requests (the in-flight limit); none of this "
+                 "batch's requests ran: split it",
+                 RPC_MAX_IN_FLIGHT);
+        log_warn(MODULE, "batch of more than %u members in %zu bytes: refused", RPC_MAX_IN_FLIGHT,
+                 len);
+        send_error(s, NULL, NULL, 0, RPC_INVALID_REQUEST, "Batch too large", detail);
+        return;
+    }
     int code = 0;
     char detail[JSONRPC_DETAIL_MAX];
     json_t *msg = jsonrpc_parse(text, len, &code, detail);
