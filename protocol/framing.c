@@ -177,6 +177,43 @@ static int bad_header(framing_decoder *d, const char *reason, framing_cb cb, voi
     return cb(FRAMING_BAD_HEADER, reason, strlen(reason), arg);
 }
 
+static int header_line(framing_decoder *d, const char *line, size_t n, framing_cb cb, void *arg);
+
+/* Finds "content-length:" (any case) in s[0..n), or returns n. */
+static size_t find_length_header(const char *s, size_t n) {
+    for (size_t i = 0; i + RESYNC_LEN <= n; i++) {
+        if (strncasecmp(s + i, k_resync, RESYNC_LEN) == 0)
+            return i;
+    }
+    return n;
+}
+
+/*
+ * Reports a malformed header line and resynchronises from inside it:
+ * the scan for the next "Content-Length:" starts at the line's second
+ * byte, not after the line. A body shorter than its Content-Length leaves
+ * its tail glued to the next message's header ("...}Content-Length: 52");
+ * scanning only after that line skipped the header it holds, and the next
+ * valid request was never answered (finding 9). The line is borrowed (it
+ * may lie in the decoder's buffer, which is not touched here).
+ */
+static int bad_line(framing_decoder *d, const char *reason, const char *line, size_t n,
+                    framing_cb cb, void *arg) {
+    reset_block(d);
+    d->hstate = H_RESYNC;
+    d->resync_match = 0;
+    int rc = cb(FRAMING_BAD_HEADER, reason, strlen(reason), arg);
+    if (rc || n < 2)
+        return rc;
+    size_t at = 1 + find_length_header(line + 1, n - 1);
+    if (at >= n)
+        return 0;
+    /* A header starts inside the line: read a new block from there. */
+    d->hstate = H_HEADERS;
+    d->header_bytes = n - at + 1;
+    return header_line(d, line + at, n - at, cb, arg);
+}
+
 /* Parses a Content-Length value: digits only, after trimming blanks. */
 static bool parse_length(const char *v, size_t n, size_t *out) {
     while (n > 0 && (*v == ' ' || *v == '\t'))
@@ -228,21 +265,21 @@ static int header_line(framing_decoder *d, const char *line, size_t n, framing_c
     }
     const char *colon = memchr(line, ':', n);
     if (!colon)
-        return bad_header(d, "header line without ':'", cb, arg);
+        return bad_line(d, "header line without ':'", line, n, cb, arg);
     size_t name_len = (size_t)(colon - line);
     if (name_len == 0)
-        return bad_header(d, "empty header name", cb, arg);
+        return bad_line(d, "empty header name", line, n, cb, arg);
     for (size_t i = 0; i < name_len; i++) {
         if (!is_tchar((unsigned char)line[i]))
-            return bad_header(d, "invalid header name", cb, arg);
+            return bad_line(d, "invalid header name", line, n, cb, arg);
     }
     d->header_lines++;
     if (name_len == RESYNC_LEN - 1 && strncasecmp(line, k_resync, name_len) == 0) {
         size_t value;
         if (!parse_length(colon + 1, n - name_len - 1, &value))
-            return bad_header(d, "invalid Content-Length value", cb, arg);
+            return bad_line(d, "invalid Content-Length value", line, n, cb, arg);
         if (d->has_length && value != d->content_length)
-            return bad_header(d, "conflicting Content-Length headers", cb, arg);
+            return bad_line(d, "conflicting Content-Length headers", line, n, cb, arg);
         d->has_length = true;
         d->content_length = value;
     }

@@ -138,6 +138,19 @@ static const fcase cases[] = {
     {"headers, truncated block", "Content-Length: 2\r\nFoo: 1\r\n", 0, 0, FRAMING_HEADERS, "T"},
     {"headers, trailing blank line", "Content-Length: 2\r\n\r\n{}\r\n", 0, 0, FRAMING_HEADERS,
      "M:{}"},
+    /* Finding 9: a body shorter than its Content-Length leaves its tail
+     * glued to the next header; the header inside that line is found. */
+    {"headers, short length glued to the next header",
+     "Content-Length: 3\r\n\r\n{\"a\":1}Content-Length: 2\r\n\r\n[]", 0, 0, FRAMING_HEADERS,
+     "M:{\"a|B|M:[]"},
+    {"headers, short length glued, lower case, then more",
+     "Content-Length: 1\r\n\r\n{}content-length: 2\r\n\r\n[]Content-Length: 2\r\n\r\n{}", 0,
+     0, FRAMING_HEADERS, "M:{|B|M:[]|M:{}"},
+    {"headers, bad value glued to a header", "Content-Length: 1xContent-Length: 2\r\n\r\n{}", 0,
+     0, FRAMING_HEADERS, "B|M:{}"},
+    {"headers, glued header after an invalid name, with more headers",
+     "Content-Length: 2\r\n\r\n{\"x\"}Content-Length: 4\r\nX-A: b\r\n\r\n[10]", 0, 0,
+     FRAMING_HEADERS, "M:{\"|B|M:[10]"},
     {"only whitespace", " \r\n\t\n", 0, 0, FRAMING_UNKNOWN, ""},
 };
 
