@@ -56,6 +56,7 @@ struct rpc_request {
     unsigned magic;
     rpc_server *server;
     rpc_request *prev, *next; /* in-flight list, arrival order */
+    rpc_request *id_next;     /* next in its id-index bucket (requests with an id) */
     uint64_t seq;
     uint64_t started; /* uv_hrtime() at dispatch */
     json_t *msg;      /* the request object; owned reference */
@@ -66,6 +67,7 @@ struct rpc_request {
     const char *method; /* borrowed from msg */
     rpc_batch *batch;   /* the batch it belongs to, or NULL */
     bool is_stop;
+    bool indexed; /* in the id index */
     bool cancelled;
     bool cancel_delivered;
     rpc_cancel_cb cancel_cb;
@@ -82,6 +84,12 @@ struct rpc_server {
 
     rpc_request *head, *tail;
     size_t inflight;
+    /* In-flight requests with an id, indexed by it, so $/cancelRequest
+     * costs O(1) whatever is in flight (finding 11). Buckets are chains in
+     * arrival order; the table doubles when it holds 2 per bucket. */
+    rpc_request **id_buckets;
+    size_t id_bucket_count; /* a power of two, or 0 before the first */
+    size_t id_count;
     bool input_held; /* input held because RPC_MAX_IN_FLIGHT were in flight */
     uint64_t next_seq;
 
@@ -190,6 +198,103 @@ static void send_error(rpc_server *s, rpc_batch *batch, const char *id, size_t i
 /* Requests                                                            */
 /* ------------------------------------------------------------------ */
 
+/* ------------------------------------------------------------------ */
+/* The id index                                                        */
+/* ------------------------------------------------------------------ */
+
+static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+/*
+ * Hashes an id consistently with json_equal(), the equality
+ * $/cancelRequest has always used (docs/PROTOCOL.md): a string by its
+ * decoded bytes (so "a" and "\u0061" are one id), an integer by its value,
+ * a real by its value (1.0 and 1.00 are one id; an integer and a real
+ * never are, and their hashes are kept apart by a tag byte).
+ */
+static uint64_t id_hash(const json_t *id) {
+    uint64_t h = 14695981039346656037ull;
+    unsigned char tag = (unsigned char)json_typeof(id);
+    h = fnv1a(h, &tag, 1);
+    if (json_is_string(id)) {
+        h = fnv1a(h, json_string_value(id), json_string_length(id));
+    } else if (json_is_integer(id)) {
+        json_int_t v = json_integer_value(id);
+        h = fnv1a(h, &v, sizeof(v));
+    } else if (json_is_real(id)) {
+        double v = json_real_value(id);
+        if (v == 0)
+            v = 0; /* -0.0 equals 0.0 */
+        h = fnv1a(h, &v, sizeof(v));
+    }
+    return h;
+}
+
+/* Doubles the bucket array (first call: 64 buckets) and rehashes, keeping
+ * each chain's arrival order. On allocation failure the table stays as it
+ * is: chains just get longer. */
+static void id_index_grow(rpc_server *s) {
+    size_t count = s->id_bucket_count ? s->id_bucket_count * 2 : 64;
+    rpc_request **buckets = calloc(count, sizeof(*buckets));
+    if (!buckets)
+        return;
+    /* Re-insert in arrival order (the in-flight list), so chains stay in
+     * arrival order too. */
+    rpc_request **tails = calloc(count, sizeof(*tails));
+    if (!tails) {
+        free(buckets);
+        return;
+    }
+    for (rpc_request *r = s->head; r; r = r->next) {
+        if (!r->indexed)
+            continue;
+        size_t b = (size_t)(id_hash(r->id) & (count - 1));
+        r->id_next = NULL;
+        if (tails[b])
+            tails[b]->id_next = r;
+        else
+            buckets[b] = r;
+        tails[b] = r;
+    }
+    free(tails);
+    free(s->id_buckets);
+    s->id_buckets = buckets;
+    s->id_bucket_count = count;
+}
+
+/* Adds r (which has an id and is already on the in-flight list, at its
+ * tail) to the index, at the end of its chain. */
+static void id_index_add(rpc_server *s, rpc_request *r) {
+    if (s->id_count + 1 > s->id_bucket_count * 2)
+        id_index_grow(s);
+    s->id_count++;
+    if (!s->id_bucket_count)
+        return; /* no table (out of memory): r is found by the list scan */
+    rpc_request **slot = &s->id_buckets[id_hash(r->id) & (s->id_bucket_count - 1)];
+    while (*slot)
+        slot = &(*slot)->id_next;
+    r->id_next = NULL;
+    *slot = r;
+}
+
+static void id_index_remove(rpc_server *s, rpc_request *r) {
+    s->id_count--;
+    if (!s->id_bucket_count)
+        return;
+    rpc_request **slot = &s->id_buckets[id_hash(r->id) & (s->id_bucket_count - 1)];
+    while (*slot && *slot != r)
+        slot = &(*slot)->id_next;
+    if (*slot)
+        *slot = r->id_next;
+    r->id_next = NULL;
+}
+
 static void link_request(rpc_server *s, rpc_request *r) {
     r->seq = s->next_seq++;
     r->prev = s->tail;
@@ -208,6 +313,10 @@ static void link_request(rpc_server *s, rpc_request *r) {
 }
 
 static void unlink_request(rpc_server *s, rpc_request *r) {
+    if (r->indexed) {
+        id_index_remove(s, r);
+        r->indexed = false;
+    }
     if (r->prev)
         r->prev->next = r->next;
     else
@@ -267,6 +376,10 @@ static rpc_request *new_request(rpc_server *s, json_t *msg, const jsonrpc_call *
     if (batch)
         batch->pending++;
     link_request(s, r);
+    if (r->id) {
+        id_index_add(s, r);
+        r->indexed = true;
+    }
     return r;
 }
 
@@ -391,13 +504,39 @@ static void cancel_one(rpc_request *r) {
     }
 }
 
-/* Cancels every in-flight request older than `limit` (by sequence), or
+/* The first request in r's id chain (r included) that a cancellation of
+ * `id` still has to act on, or NULL. */
+static rpc_request *next_in_chain(rpc_request *r, json_t *id) {
+    while (r && !(cancel_pending(r) && json_equal(r->id, id)))
+        r = r->id_next;
+    return r;
+}
+
+/*
+ * Cancels every in-flight request older than `limit` (by sequence), or
  * only those whose id equals `id` when it is not NULL. A callback may
- * answer any request, so after each one the scan starts again from the
- * head; cancel_pending() turns false for each request handled, so this
- * ends. Quadratic in the number in flight, which stays small. */
+ * answer (and free) any request, so after each one the scan starts again;
+ * cancel_pending() turns false for each request handled, so this ends.
+ *
+ * By id, only the id's bucket is scanned: the cost no longer grows with
+ * the number in flight (finding 11: 200k cancels of unknown ids with 4,000
+ * requests in flight took 25 s). Requests with the same id are cancelled
+ * in arrival order. The full scan remains for StopProvider and shutdown,
+ * which cancel everything anyway, and for the id case if the index could
+ * not be allocated.
+ */
 static size_t cancel_matching(rpc_server *s, uint64_t limit, json_t *id) {
     size_t n = 0;
+    if (id && s->id_bucket_count) {
+        for (;;) {
+            size_t b = (size_t)(id_hash(id) & (s->id_bucket_count - 1));
+            rpc_request *r = next_in_chain(s->id_buckets[b], id);
+            if (!r || r->seq >= limit)
+                return n;
+            n++;
+            cancel_one(r);
+        }
+    }
     for (;;) {
         rpc_request *r = s->head;
         while (r && r->seq < limit &&
@@ -789,6 +928,7 @@ static void release_server(rpc_server *s) {
     if (--s->closes_pending > 0)
         return;
     framing_decoder_free(&s->decoder);
+    free(s->id_buckets);
     free(s);
 }
 
