@@ -393,8 +393,8 @@ static int feed_headers(framing_decoder *d, const char *data, size_t len, framin
     return 0;
 }
 
-int framing_decoder_feed(framing_decoder *d, const char *data, size_t len, framing_cb cb,
-                         void *arg) {
+/* Feeds bytes that come after the (possible) byte order mark. */
+static int feed_data(framing_decoder *d, const char *data, size_t len, framing_cb cb, void *arg) {
     if (d->mode == FRAMING_UNKNOWN) {
         size_t pos = 0;
         while (pos < len && is_space(data[pos]))
@@ -410,8 +410,47 @@ int framing_decoder_feed(framing_decoder *d, const char *data, size_t len, frami
     return feed_headers(d, data, len, cb, arg);
 }
 
+static const char k_bom[3] = {'\xEF', '\xBB', '\xBF'};
+
+/*
+ * Skips a UTF-8 byte order mark at the very start of the stream: some
+ * tools (Windows editors, PowerShell pipes) write one, and it used to make
+ * the first message fail. The mark may arrive split across chunks, so the
+ * bytes matched so far are counted; if the stream turns out not to start
+ * with a whole mark, the matched bytes are fed as ordinary data.
+ */
+int framing_decoder_feed(framing_decoder *d, const char *data, size_t len, framing_cb cb,
+                         void *arg) {
+    if (!d->bom_done) {
+        while (len > 0 && d->bom_len < 3 && data[0] == k_bom[d->bom_len]) {
+            d->bom_len++;
+            data++;
+            len--;
+        }
+        if (d->bom_len == 3) {
+            d->bom_done = true;
+        } else if (len > 0) {
+            d->bom_done = true;
+            if (d->bom_len > 0) {
+                int rc = feed_data(d, k_bom, d->bom_len, cb, arg);
+                if (rc)
+                    return rc;
+            }
+        } else {
+            return 0; /* all of it could still be the start of a mark */
+        }
+    }
+    return feed_data(d, data, len, cb, arg);
+}
+
 int framing_decoder_finish(framing_decoder *d, framing_cb cb, void *arg) {
     int rc = 0;
+    if (!d->bom_done) {
+        /* The input was one or two bytes of a mark, and nothing else. */
+        d->bom_done = true;
+        if (d->bom_len > 0 && (rc = feed_data(d, k_bom, d->bom_len, cb, arg)) != 0)
+            return rc;
+    }
     if (d->mode == FRAMING_NEWLINE) {
         if (!d->discarding && d->buf.len > 0)
             rc = deliver_line(d, d->buf.data, d->buf.len, cb, arg);

@@ -10,6 +10,9 @@
  * anything else ('{', '[', or garbage that will fail to parse) newline
  * framing. The choice is fixed for the rest of the stream.
  *
+ * A UTF-8 byte order mark (EF BB BF) as the very first bytes of the stream
+ * is skipped; anywhere else it is data.
+ *
  * The decoder is incremental: feed it chunks of any size, as they come. It
  * reports each message (or problem) through a callback, in stream order.
  * It never buffers more than max_message + 1 bytes of one message: a message
@@ -62,6 +65,11 @@ typedef int (*framing_cb)(framing_event ev, const char *data, size_t len, void *
 
 typedef struct framing_decoder {
     framing_mode mode;
+    /* A UTF-8 byte order mark at the very start of the stream is skipped
+     * (finding 14). bom_len: bytes of it matched so far; bom_done: the
+     * start of the stream has been decided either way. */
+    unsigned char bom_len;
+    bool bom_done;
     size_t max_message;
     size_t max_header;
     /* Bytes of the message (or header line) being assembled, capped at

@@ -114,6 +114,7 @@ static void test_batch_over_member_limit(void **state) {
     json_decref(r);
     free(batch);
     e2e_finish(&p);
+    th_proc_destroy(&p);
 }
 
 /* An answer array over the maximum message size is not built: one error
@@ -147,6 +148,43 @@ static void test_batch_answer_over_size_cap(void **state) {
     json_decref(r);
     free(batch);
     e2e_finish(&p);
+    th_proc_destroy(&p);
+}
+
+/* Counts the lines of s that contain needle. */
+static size_t count_lines_with(const char *s, const char *needle) {
+    size_t n = 0;
+    while (s && *s) {
+        const char *end = strchr(s, '\n');
+        size_t len = end ? (size_t)(end - s) : strlen(s);
+        const char *hit = strstr(s, needle);
+        if (hit && hit < s + len)
+            n++;
+        s = end ? end + 1 : s + len;
+    }
+    return n;
+}
+
+/* Finding 14: invalid members and unknown methods in a batch are logged
+ * in one WARN line for the batch, with counts, not one line each. */
+static void test_batch_warns_once(void **state) {
+    (void)state;
+    th_proc p;
+    e2e_start(&p, NULL, NULL);
+    size_t len;
+    char *batch = make_batch("1,{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"nope\"}", 1000, &len);
+    assert_int_equal(th_proc_write(&p, batch, len), 0);
+    free(batch);
+    json_t *r = e2e_response(&p);
+    assert_true(json_is_array(r));
+    assert_int_equal(json_array_size(r), 2000);
+    json_decref(r);
+    assert_still_serving(&p);
+    e2e_finish(&p);
+    assert_int_equal(count_lines_with(p.err_buf, "[WARN]"), 1);
+    assert_int_equal(count_lines_with(p.err_buf, "batch of 2000: 1000 invalid request(s)"), 1);
+    assert_int_equal(count_lines_with(p.err_buf, "1000 unknown method(s) (first: nope)"), 1);
+    th_proc_destroy(&p);
 }
 
 #ifdef PROVIDER_BIN
@@ -201,6 +239,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_batch_over_member_limit),
         cmocka_unit_test(test_batch_answer_over_size_cap),
+        cmocka_unit_test(test_batch_warns_once),
 #ifdef PROVIDER_BIN
         cmocka_unit_test(test_provider_huge_batches_bounded),
 #endif

@@ -151,6 +151,17 @@ static const fcase cases[] = {
     {"headers, glued header after an invalid name, with more headers",
      "Content-Length: 2\r\n\r\n{\"x\"}Content-Length: 4\r\nX-A: b\r\n\r\n[10]", 0, 0,
      FRAMING_HEADERS, "M:{\"|B|M:[10]"},
+    /* Finding 14: a UTF-8 byte order mark at the start is skipped. */
+    {"BOM then newline framing", "\xEF\xBB\xBF{\"a\":1}\n{}\n", 0, 0, FRAMING_NEWLINE,
+     "M:{\"a\":1}|M:{}"},
+    {"BOM then header framing", "\xEF\xBB\xBF" "Content-Length: 2\r\n\r\n{}", 0, 0,
+     FRAMING_HEADERS, "M:{}"},
+    {"BOM then blank lines", "\xEF\xBB\xBF\r\n\n[1]\n", 0, 0, FRAMING_NEWLINE, "M:[1]"},
+    {"BOM later is data", "{}\n\xEF\xBB\xBF{}\n", 0, 0, FRAMING_NEWLINE,
+     "M:{}|M:\xEF\xBB\xBF{}"},
+    {"half a BOM is data", "\xEF\xBB{}\n", 0, 0, FRAMING_NEWLINE, "M:\xEF\xBB{}"},
+    {"half a BOM alone", "\xEF", 0, 0, FRAMING_NEWLINE, "M:\xEF"},
+    {"only a BOM", "\xEF\xBB\xBF", 0, 0, FRAMING_UNKNOWN, ""},
     {"only whitespace", " \r\n\t\n", 0, 0, FRAMING_UNKNOWN, ""},
 };
 
