@@ -219,18 +219,15 @@ static long hex4(const char *t, size_t n) {
 static size_t json_escape_at(const char *t, size_t n, uint32_t *cp) {
     if (n < 2 || t[0] != '\\')
         return 0;
-    switch (t[1]) {
-    case '"': *cp = '"'; return 2;
-    case '\\': *cp = '\\'; return 2;
-    case '/': *cp = '/'; return 2;
-    case 'b': *cp = '\b'; return 2;
-    case 'f': *cp = '\f'; return 2;
-    case 'n': *cp = '\n'; return 2;
-    case 'r': *cp = '\r'; return 2;
-    case 't': *cp = '\t'; return 2;
-    case 'u': break;
-    default: return 0;
+    static const char letters[] = "\"\\/bfnrt";
+    static const char values[] = "\"\\/\b\f\n\r\t";
+    const char *hit = t[1] ? strchr(letters, t[1]) : NULL;
+    if (hit) {
+        *cp = (unsigned char)values[hit - letters];
+        return 2;
     }
+    if (t[1] != 'u')
+        return 0;
     long hi = hex4(t + 2, n - 2);
     if (hi < 0)
         return 0;
@@ -414,8 +411,8 @@ char *log_redact_excerpt(const char *text, size_t len, size_t max) {
  * or masked when the level is off. The line itself is escaped by log_write
  * as usual, so the body cannot start a new line.
  */
-void log_body(log_level level, const char *module, const char *prefix, const char *body,
-              size_t len, size_t max) {
+void log_body(log_level level, const char *module, const char *prefix, const char *body, size_t len,
+              size_t max) {
     if (!log_enabled(level))
         return;
     size_t mlen = 0;
@@ -427,8 +424,8 @@ void log_body(log_level level, const char *module, const char *prefix, const cha
     }
     bool cut = mlen > max;
     size_t keep = cut ? max : mlen;
-    log_write(level, module, "%s%.*s%s", prefix ? prefix : "", (int)(keep > INT_MAX ? INT_MAX : keep),
-              masked, cut ? "..." : "");
+    log_write(level, module, "%s%.*s%s", prefix ? prefix : "",
+              (int)(keep > INT_MAX ? INT_MAX : keep), masked, cut ? "..." : "");
     free(masked);
 }
 

@@ -82,7 +82,7 @@ char *log_redact_excerpt(const char *text, size_t len, size_t max);
 /* Logs "<prefix><body>" at `level` (TRACE, normally) with the body masked
  * whole and only then cut to `max` bytes ("..." when cut). Costs nothing
  * when the level is off. */
-void log_body(log_level level, const char *module, const char *prefix, const char *body,
-              size_t len, size_t max);
+void log_body(log_level level, const char *module, const char *prefix, const char *body, size_t len,
+              size_t max);
 
 #endif /* PROTOCOL_LOG_H */

@@ -162,8 +162,7 @@ static void batch_release(rpc_server *s, rpc_batch *b) {
                      "the answers to this batch of %zu requests are over the limit of %zu bytes: "
                      "every request ran, no answer was kept; send fewer requests per batch",
                      total, b->buf.max);
-            log_warn(MODULE, "batch response over %zu bytes: answered with an error",
-                     b->buf.max);
+            log_warn(MODULE, "batch response over %zu bytes: answered with an error", b->buf.max);
         } else {
             snprintf(detail, sizeof(detail),
                      "out of memory collecting the answers to this batch of %zu requests", total);
@@ -761,12 +760,11 @@ static void handle_message(rpc_server *s, const char *text, size_t len) {
             break;
     }
     if (batch->invalid || batch->unknown)
-        log_warn(MODULE,
-                 "batch of %zu: %zu invalid request(s)%s%s%s, %zu unknown method(s)%s%.64s%s",
-                 json_array_size(msg), batch->invalid, batch->invalid ? " (first: " : "",
-                 batch->first_invalid, batch->invalid ? ")" : "", batch->unknown,
-                 batch->unknown ? " (first: " : "", batch->first_unknown,
-                 batch->unknown ? ")" : "");
+        log_warn(
+            MODULE, "batch of %zu: %zu invalid request(s)%s%s%s, %zu unknown method(s)%s%.64s%s",
+            json_array_size(msg), batch->invalid, batch->invalid ? " (first: " : "",
+            batch->first_invalid, batch->invalid ? ")" : "", batch->unknown,
+            batch->unknown ? " (first: " : "", batch->first_unknown, batch->unknown ? ")" : "");
     json_decref(msg);
     batch_release(s, batch);
 }

@@ -177,9 +177,8 @@ static void do_shutdown(rpc_request *req, json_t *params, void *ctx) {
 }
 
 static const rpc_method methods[] = {
-    {"echo", do_echo}, {"sleep", do_sleep},       {"fail", do_fail},
-    {"log", do_log},   {"shutdown", do_shutdown}, {"garbage", do_garbage},
-    {"big", do_big},
+    {"echo", do_echo},         {"sleep", do_sleep},     {"fail", do_fail}, {"log", do_log},
+    {"shutdown", do_shutdown}, {"garbage", do_garbage}, {"big", do_big},
 };
 
 static void on_shutdown(rpc_server *server, void *ctx) {

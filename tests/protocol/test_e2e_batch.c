@@ -96,8 +96,8 @@ static void test_batch_over_member_limit(void **state) {
     assert_int_equal(th_proc_write(&p, batch, len), 0);
     json_t *r = e2e_response(&p);
     assert_string_equal(single_error(r, -32600), "Batch too large");
-    assert_non_null(strstr(json_string_value(json_object_get(json_object_get(r, "error"), "data")),
-                           "4096"));
+    assert_non_null(
+        strstr(json_string_value(json_object_get(json_object_get(r, "error"), "data")), "4096"));
     json_decref(r);
     assert_still_serving(&p);
     th_proc_drain(&p);
@@ -105,8 +105,8 @@ static void test_batch_over_member_limit(void **state) {
     free(batch);
 
     /* Exactly at the limit: an array of 4096 answers. */
-    batch = make_batch("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"echo\"}", RPC_MAX_IN_FLIGHT,
-                       &len);
+    batch =
+        make_batch("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"echo\"}", RPC_MAX_IN_FLIGHT, &len);
     assert_int_equal(th_proc_write(&p, batch, len), 0);
     r = e2e_response(&p);
     assert_true(json_is_array(r));
@@ -125,22 +125,20 @@ static void test_batch_answer_over_size_cap(void **state) {
     const char *args[] = {"--max-message", "65536", NULL};
     e2e_start(&p, args, NULL);
     size_t len;
-    char *batch =
-        make_batch("{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"big\",\"params\":{\"bytes\":10000}}",
-                   10, &len);
+    char *batch = make_batch(
+        "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"big\",\"params\":{\"bytes\":10000}}", 10, &len);
     assert_true(len < 65536);
     assert_int_equal(th_proc_write(&p, batch, len), 0);
     json_t *r = e2e_response(&p);
     assert_string_equal(single_error(r, -32603), "Batch response too large");
-    const char *data =
-        json_string_value(json_object_get(json_object_get(r, "error"), "data"));
+    const char *data = json_string_value(json_object_get(json_object_get(r, "error"), "data"));
     assert_non_null(strstr(data, "65536"));
     json_decref(r);
     free(batch);
     assert_still_serving(&p);
 
-    batch = make_batch("{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"big\",\"params\":{\"bytes\":10000}}",
-                       5, &len);
+    batch = make_batch(
+        "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"big\",\"params\":{\"bytes\":10000}}", 5, &len);
     assert_int_equal(th_proc_write(&p, batch, len), 0);
     r = e2e_response(&p);
     assert_true(json_is_array(r));

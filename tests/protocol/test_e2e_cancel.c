@@ -72,7 +72,7 @@ static void test_cancel_by_id_among_many(void **state) {
         snprintf(id, sizeof(id), "\"s%d\"", i);
         send_sleep(&p, id);
     }
-    send_sleep(&p, "42");      /* a duplicate of 42 */
+    send_sleep(&p, "42"); /* a duplicate of 42 */
     send_sleep(&p, "\"dup\"");
     send_sleep(&p, "\"dup\"");
     send_sleep(&p, "\"dup\"");

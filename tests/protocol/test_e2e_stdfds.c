@@ -34,7 +34,7 @@
 #define REQUEST "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"GetProviderSchema\",\"params\":{}}\n"
 
 typedef struct run_result {
-    int status;   /* from waitpid */
+    int status; /* from waitpid */
     char out[65536];
     char err[65536];
 } run_result;
@@ -112,8 +112,7 @@ static void run_provider(unsigned closed, const char *input, run_result *r) {
 
 static void assert_exit_code(const run_result *r, int code) {
     if (WIFSIGNALED(r->status))
-        fail_msg("provider-cloudflare died of signal %d; stderr: %s", WTERMSIG(r->status),
-                 r->err);
+        fail_msg("provider-cloudflare died of signal %d; stderr: %s", WTERMSIG(r->status), r->err);
     assert_true(WIFEXITED(r->status));
     assert_int_equal(WEXITSTATUS(r->status), code);
 }

@@ -238,7 +238,6 @@ static void test_secret_in_json_mode(void **state) {
     free(out);
 }
 
-
 /* Finding 4/14b: a secret that straddles the 64 KiB cut of a long message
  * is masked whole; no prefix of it reaches the line. */
 static void test_secret_straddling_the_cut(void **state) {
