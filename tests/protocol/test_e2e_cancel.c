@@ -140,6 +140,7 @@ static void test_cancel_by_id_among_many(void **state) {
      * dup x3, s1, 7.5. */
     assert_int_equal(cancelled, 2 * IN_FLIGHT + 5 - 10);
     e2e_finish(&p);
+    th_proc_destroy(&p);
 }
 
 int main(void) {
