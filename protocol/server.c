@@ -45,6 +45,10 @@
  * pipelines, and every request is still served. */
 #define RPC_MAX_IN_FLIGHT 4096u
 
+/* Room for a loggable name or id (see loggable()): 64 bytes, "..." and
+ * the NUL. */
+#define LOGGABLE_MAX 72
+
 typedef struct rpc_batch {
     size_t pending; /* members in flight, plus one while dispatching */
     dynbuf buf;     /* "[" and the answers so far, comma-separated; capped */
@@ -54,7 +58,7 @@ typedef struct rpc_batch {
      * one WARN line per invalid member made 391 MB of stderr). */
     size_t invalid, unknown;
     char first_invalid[96];
-    char first_unknown[65];
+    char first_unknown[LOGGABLE_MAX];
 } rpc_batch;
 
 struct rpc_request {
@@ -109,6 +113,20 @@ struct rpc_server {
 };
 
 static void maybe_finish(rpc_server *s);
+
+/*
+ * A method name or id from the input, ready for a log line: masked whole,
+ * then cut to 64 bytes (log.h's rule: never cut, then mask; a secret
+ * straddling a "%.64s" cut would leave its prefix in the line). Written
+ * into buf, which is returned. Call only when the line will be written:
+ * it allocates.
+ */
+static const char *loggable(char buf[LOGGABLE_MAX], const char *text, size_t len) {
+    char *ex = log_redact_excerpt(text, len, 64);
+    snprintf(buf, LOGGABLE_MAX, "%s", ex ? ex : "(out of memory)");
+    free(ex);
+    return buf;
+}
 static void send_error(rpc_server *s, rpc_batch *batch, const char *id, size_t id_len, int code,
                        const char *message, const char *detail);
 
@@ -409,9 +427,10 @@ static void finish(rpc_request *r, char *text, size_t len, const char *outcome) 
     rpc_batch *batch = r->batch;
     if (log_enabled(LOG_LEVEL_DEBUG)) {
         double ms = (double)(uv_hrtime() - r->started) / 1e6;
-        log_debug(MODULE, "answered %.64s id=%.*s: %s after %.1f ms%s", r->method,
-                  r->id_text ? (int)(r->id_len > 64 ? 64 : r->id_len) : 4,
-                  r->id_text ? r->id_text : "none", outcome, ms,
+        char method[LOGGABLE_MAX], id[LOGGABLE_MAX];
+        log_debug(MODULE, "answered %s id=%s: %s after %.1f ms%s",
+                  loggable(method, r->method, strlen(r->method)),
+                  r->id_text ? loggable(id, r->id_text, r->id_len) : "none", outcome, ms,
                   r->cancelled ? " (cancelled)" : "");
     }
     unlink_request(s, r);
@@ -651,13 +670,18 @@ static void handle_call(rpc_server *s, json_t *msg, const char *text, rawjson_sp
     bool is_stop = strcmp(name, "StopProvider") == 0;
     const rpc_method *m = is_stop ? NULL : find_method(s, name);
     if (!is_stop && (!m || !m->handler)) {
+        char safe[LOGGABLE_MAX];
         if (is_notification) {
-            log_debug(MODULE, "notification %.64s: no such method, ignored", name);
+            if (log_enabled(LOG_LEVEL_DEBUG))
+                log_debug(MODULE, "notification %s: no such method, ignored",
+                          loggable(safe, name, strlen(name)));
         } else {
-            if (!batch)
-                log_warn(MODULE, "unknown method %.64s", name);
-            else if (batch->unknown++ == 0)
-                snprintf(batch->first_unknown, sizeof(batch->first_unknown), "%s", name);
+            if (!batch) {
+                if (log_enabled(LOG_LEVEL_WARN))
+                    log_warn(MODULE, "unknown method %s", loggable(safe, name, strlen(name)));
+            } else if (batch->unknown++ == 0 && log_enabled(LOG_LEVEL_WARN)) {
+                loggable(batch->first_unknown, name, strlen(name));
+            }
             send_error(s, batch, id_text, id_len, RPC_METHOD_NOT_FOUND, NULL, name);
         }
         free(id_text);
@@ -666,14 +690,16 @@ static void handle_call(rpc_server *s, json_t *msg, const char *text, rawjson_sp
 
     rpc_request *r = new_request(s, msg, &call, id_text, id_len, batch);
     if (!r) {
-        log_error(MODULE, "out of memory dispatching %.64s", name);
+        log_error(MODULE, "out of memory dispatching a request");
         if (!is_notification)
             send_error(s, batch, NULL, 0, RPC_INTERNAL_ERROR, NULL, "out of memory");
         return;
     }
-    log_debug(MODULE, "request %.64s id=%.*s", name,
-              r->id_text ? (int)(r->id_len > 64 ? 64 : r->id_len) : 4,
-              r->id_text ? r->id_text : "none");
+    if (log_enabled(LOG_LEVEL_DEBUG)) {
+        char method[LOGGABLE_MAX], id[LOGGABLE_MAX];
+        log_debug(MODULE, "request %s id=%s", loggable(method, name, strlen(name)),
+                  r->id_text ? loggable(id, r->id_text, r->id_len) : "none");
+    }
     if (is_stop) {
         r->is_stop = true;
         size_t n = cancel_matching(s, r->seq, NULL);
@@ -760,11 +786,11 @@ static void handle_message(rpc_server *s, const char *text, size_t len) {
             break;
     }
     if (batch->invalid || batch->unknown)
-        log_warn(
-            MODULE, "batch of %zu: %zu invalid request(s)%s%s%s, %zu unknown method(s)%s%.64s%s",
-            json_array_size(msg), batch->invalid, batch->invalid ? " (first: " : "",
-            batch->first_invalid, batch->invalid ? ")" : "", batch->unknown,
-            batch->unknown ? " (first: " : "", batch->first_unknown, batch->unknown ? ")" : "");
+        log_warn(MODULE, "batch of %zu: %zu invalid request(s)%s%s%s, %zu unknown method(s)%s%s%s",
+                 json_array_size(msg), batch->invalid, batch->invalid ? " (first: " : "",
+                 batch->first_invalid, batch->invalid ? ")" : "", batch->unknown,
+                 batch->unknown ? " (first: " : "", batch->first_unknown,
+                 batch->unknown ? ")" : "");
     json_decref(msg);
     batch_release(s, batch);
 }
