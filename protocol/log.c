@@ -367,6 +367,17 @@ char *log_redact(const char *text) {
 }
 
 /*
+ * A text already cut at `len` by a reader's cap may end in the first part
+ * of a secret, which no masking can recognise. Every occurrence that
+ * starts at least secret_lookahead() bytes before the end is seen whole
+ * and masked; the bytes after that point are dropped.
+ */
+char *log_redact_cut_text(const char *text, size_t len, size_t *out_len) {
+    size_t look = secret_lookahead();
+    return redact_cut(text, len, len > look ? len - look : 0, out_len);
+}
+
+/*
  * Masks the whole of text[0..len), then keeps at most `max` bytes of the
  * result, so a cut can never leave a prefix of a secret behind. Control
  * characters become spaces and bytes past ASCII become '?', so the excerpt

@@ -79,6 +79,13 @@ char *log_redact(const char *text);
  * bytes past ASCII by '?': an excerpt of an API answer fit for a diagnostic
  * or a log line. New malloc'd string; NULL on allocation failure. */
 char *log_redact_excerpt(const char *text, size_t len, size_t max);
+/* For a text that was cut at `len` bytes by someone else (a line read with
+ * a cap): masks text[0..len) and keeps only the first len - L bytes of it,
+ * where L is the longest escaped form of any registered secret, so that a
+ * secret cut in two at `len` leaves no prefix. Returns a new string (its
+ * length in *out_len) or NULL on allocation failure. With no secret
+ * registered it is a plain copy. */
+char *log_redact_cut_text(const char *text, size_t len, size_t *out_len);
 /* Logs "<prefix><body>" at `level` (TRACE, normally) with the body masked
  * whole and only then cut to `max` bytes ("..." when cut). Costs nothing
  * when the level is off. */

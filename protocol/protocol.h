@@ -209,8 +209,10 @@ typedef struct rpc_client_options {
     size_t max_message_size;
     /* Called with each line the child writes to stderr (borrowed,
      * NUL-terminated, without its newline; a line longer than
-     * max_stderr_line is cut to that length). NULL: the child writes to our
-     * stderr directly. */
+     * max_stderr_line is cut to that length, and then masked with
+     * log_redact_cut_text(), which may shorten it further so that no
+     * prefix of a registered secret survives the cut). NULL: the child
+     * writes to our stderr directly. */
     void (*on_stderr_line)(rpc_client *client, const char *line, size_t len, void *arg);
     size_t max_stderr_line; /* 0 means RPC_CLIENT_DEFAULT_MAX_STDERR_LINE */
     /* Called once when the child has exited, after every call still pending
