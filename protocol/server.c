@@ -9,9 +9,16 @@
  * response is written at once, or, for a batch member, added to the batch's
  * array, which is written when its last member is answered.
  *
+ * Bounds: at most RPC_MAX_IN_FLIGHT requests in flight before input is
+ * held; a batch counts one per member, and a batch of more members than
+ * that is refused whole before it is parsed. A batch's answer array is a
+ * dynbuf capped at the maximum message size; past it the batch is answered
+ * with one error.
+ *
  * Built-ins:
  *  - "$/cancelRequest" marks the in-flight requests with that id cancelled
- *    and runs their cancel callbacks.
+ *    and runs their cancel callbacks. They are found through a hash index
+ *    by id, so a cancel costs the same however many are in flight.
  *  - "StopProvider" cancels every request that arrived before it and is
  *    answered when none of those is left: the stop requests wait at the
  *    head of the ordered list, so "nothing older is in flight" is simply
@@ -217,10 +224,6 @@ static void send_error(rpc_server *s, rpc_batch *batch, const char *id, size_t i
 }
 
 /* ------------------------------------------------------------------ */
-/* Requests                                                            */
-/* ------------------------------------------------------------------ */
-
-/* ------------------------------------------------------------------ */
 /* The id index                                                        */
 /* ------------------------------------------------------------------ */
 
@@ -316,6 +319,10 @@ static void id_index_remove(rpc_server *s, rpc_request *r) {
         *slot = r->id_next;
     r->id_next = NULL;
 }
+
+/* ------------------------------------------------------------------ */
+/* Requests                                                            */
+/* ------------------------------------------------------------------ */
 
 static void link_request(rpc_server *s, rpc_request *r) {
     r->seq = s->next_seq++;
