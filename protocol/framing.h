@@ -10,6 +10,9 @@
  * anything else ('{', '[', or garbage that will fail to parse) newline
  * framing. The choice is fixed for the rest of the stream.
  *
+ * A UTF-8 byte order mark (EF BB BF) as the very first bytes of the stream
+ * is skipped; anywhere else it is data.
+ *
  * The decoder is incremental: feed it chunks of any size, as they come. It
  * reports each message (or problem) through a callback, in stream order.
  * It never buffers more than max_message + 1 bytes of one message: a message
@@ -24,6 +27,8 @@
  */
 #ifndef PROTOCOL_FRAMING_H
 #define PROTOCOL_FRAMING_H
+
+#include "dynbuf.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -60,11 +65,16 @@ typedef int (*framing_cb)(framing_event ev, const char *data, size_t len, void *
 
 typedef struct framing_decoder {
     framing_mode mode;
+    /* A UTF-8 byte order mark at the very start of the stream is skipped
+     * (finding 14). bom_len: bytes of it matched so far; bom_done: the
+     * start of the stream has been decided either way. */
+    unsigned char bom_len;
+    bool bom_done;
     size_t max_message;
     size_t max_header;
-    /* Bytes of the message (or header line) being assembled. */
-    char *buf;
-    size_t len, cap;
+    /* Bytes of the message (or header line) being assembled, capped at
+     * the larger of max_message + 1 and max_header. */
+    dynbuf buf;
     /* Newline framing: skipping the rest of an oversized line. */
     bool discarding;
     /* Header framing. */
@@ -82,6 +92,9 @@ typedef struct framing_decoder {
 void framing_decoder_init(framing_decoder *d, size_t max_message, size_t max_header);
 /* Releases the buffer. The decoder can be initialised again. */
 void framing_decoder_free(framing_decoder *d);
+/* Bytes the decoder's buffer can hold as allocated now (tests and the
+ * fuzzer check that it never passes the limits). */
+size_t framing_decoder_buffer_size(const framing_decoder *d);
 
 /* Feeds a chunk. Returns 0, or the first non-zero value a callback returned. */
 int framing_decoder_feed(framing_decoder *d, const char *data, size_t len, framing_cb cb,

@@ -20,11 +20,15 @@
  */
 #include "log.h"
 
+#include "dynbuf.h"
+
 #include <uv.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +37,6 @@
 #include <unistd.h>
 
 #define LOG_LINE_MAX     (64 * 1024) /* bytes of message kept in one line */
-#define LOG_SECRET_MIN   4
 #define LOG_TRUNC_MARKER "...(truncated)"
 
 static log_level g_level = LOG_LEVEL_WARN;
@@ -42,46 +45,15 @@ static bool g_json = false;
 static pthread_mutex_t g_secrets_lock = PTHREAD_MUTEX_INITIALIZER;
 static char **g_secrets;
 static size_t g_secret_count;
+static size_t g_secret_maxlen; /* the longest registered secret, in bytes */
 
 static const char *const level_upper[] = {"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "OFF"};
 static const char *const level_lower[] = {"trace", "debug", "info", "warn", "error", "off"};
 
-/* A small growable string used to build one line. Allocation failures are
- * remembered and the line is dropped: logging must never take the process
- * down. */
-typedef struct strbuf {
-    char *data;
-    size_t len, cap;
-    bool failed;
-} strbuf;
-
-static void sb_reserve(strbuf *sb, size_t extra) {
-    if (sb->failed || sb->len + extra + 1 <= sb->cap)
-        return;
-    size_t want = sb->cap ? sb->cap : 256;
-    while (want < sb->len + extra + 1)
-        want *= 2;
-    char *grown = realloc(sb->data, want);
-    if (!grown) {
-        sb->failed = true;
-        return;
-    }
-    sb->data = grown;
-    sb->cap = want;
-}
-
-static void sb_add(strbuf *sb, const char *s, size_t n) {
-    sb_reserve(sb, n);
-    if (sb->failed)
-        return;
-    memcpy(sb->data + sb->len, s, n);
-    sb->len += n;
-    sb->data[sb->len] = '\0';
-}
-
-static void sb_adds(strbuf *sb, const char *s) {
-    sb_add(sb, s, strlen(s));
-}
+/* The most bytes one line can take once escaped: every byte of the message
+ * may become a 6-byte \u escape, plus the module name, the level, the
+ * timestamp and the JSON punctuation. The line's dynbuf is capped there. */
+#define LOG_LINE_CAP (6 * LOG_LINE_MAX + 1024)
 
 void log_configure(log_level level, bool json) {
     if (level < LOG_LEVEL_TRACE || level > LOG_LEVEL_OFF)
@@ -140,7 +112,7 @@ bool log_enabled(log_level level) {
 }
 
 int log_add_secret(const char *secret) {
-    if (!secret || strlen(secret) < LOG_SECRET_MIN)
+    if (!secret || !*secret)
         return 0;
     int rc = 0;
     pthread_mutex_lock(&g_secrets_lock);
@@ -157,6 +129,8 @@ int log_add_secret(const char *secret) {
     }
     g_secrets = grown;
     g_secrets[g_secret_count++] = copy;
+    if (strlen(copy) > g_secret_maxlen)
+        g_secret_maxlen = strlen(copy);
 out:
     pthread_mutex_unlock(&g_secrets_lock);
     return rc;
@@ -169,68 +143,8 @@ void log_clear_secrets(void) {
     free(g_secrets);
     g_secrets = NULL;
     g_secret_count = 0;
+    g_secret_maxlen = 0;
     pthread_mutex_unlock(&g_secrets_lock);
-}
-
-/*
- * Masks secrets in text[0..len). Every byte covered by an occurrence of any
- * secret is marked first, then each run of marked bytes becomes one "***".
- * Marking before replacing handles overlapping secrets (and a secret that
- * contains another) without leaving a fragment of either visible. Returns a
- * new malloc'd, NUL-terminated string (its length in *out_len), or NULL on
- * allocation failure.
- */
-static char *redact_n(const char *text, size_t len, size_t *out_len) {
-    unsigned char *mask = NULL;
-    pthread_mutex_lock(&g_secrets_lock);
-    for (size_t i = 0; i < g_secret_count; i++) {
-        const char *secret = g_secrets[i];
-        size_t slen = strlen(secret);
-        const char *p = text, *end = text + len;
-        const char *hit;
-        while ((size_t)(end - p) >= slen && (hit = memmem(p, (size_t)(end - p), secret, slen))) {
-            if (!mask) {
-                mask = calloc(len ? len : 1, 1);
-                if (!mask) {
-                    pthread_mutex_unlock(&g_secrets_lock);
-                    return NULL;
-                }
-            }
-            memset(mask + (hit - text), 1, slen);
-            p = hit + 1;
-        }
-    }
-    pthread_mutex_unlock(&g_secrets_lock);
-
-    /* Every masked run is at least LOG_SECRET_MIN (> 3) bytes long and
-     * becomes "***", so the result is never longer than the input. */
-    char *out = malloc(len + 1);
-    if (!out) {
-        free(mask);
-        return NULL;
-    }
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (mask && mask[i]) {
-            if (i == 0 || !mask[i - 1]) {
-                memcpy(out + o, "***", 3);
-                o += 3;
-            }
-            continue;
-        }
-        out[o++] = text[i];
-    }
-    out[o] = '\0';
-    free(mask);
-    if (out_len)
-        *out_len = o;
-    return out;
-}
-
-char *log_redact(const char *text) {
-    if (!text)
-        return NULL;
-    return redact_n(text, strlen(text), NULL);
 }
 
 /* Length of the valid UTF-8 sequence starting at s (at most n bytes), or 0
@@ -267,29 +181,288 @@ static size_t utf8_seq_len(const unsigned char *s, size_t n) {
     return need;
 }
 
+/* ------------------------------------------------------------------ */
+/* Masking: the one rule every layer uses                              */
+/* ------------------------------------------------------------------ */
+
+static int hex_value(char c) {
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Reads four hex digits at t (n bytes available). -1 when they are not. */
+static long hex4(const char *t, size_t n) {
+    if (n < 4)
+        return -1;
+    long v = 0;
+    for (int i = 0; i < 4; i++) {
+        int h = hex_value(t[i]);
+        if (h < 0)
+            return -1;
+        v = v * 16 + h;
+    }
+    return v;
+}
+
+/*
+ * Decodes one JSON string escape at t (t[0] is a backslash, n bytes
+ * available): the one-letter escapes ("\/" "\"" "\\" "\n" ...) and "\uXXXX",
+ * with a surrogate pair read as the one code point it stands for. Returns
+ * the escape's length and its code point in *cp, or 0 when t does not start
+ * an escape.
+ */
+static size_t json_escape_at(const char *t, size_t n, uint32_t *cp) {
+    if (n < 2 || t[0] != '\\')
+        return 0;
+    static const char letters[] = "\"\\/bfnrt";
+    static const char values[] = "\"\\/\b\f\n\r\t";
+    const char *hit = t[1] ? strchr(letters, t[1]) : NULL;
+    if (hit) {
+        *cp = (unsigned char)values[hit - letters];
+        return 2;
+    }
+    if (t[1] != 'u')
+        return 0;
+    long hi = hex4(t + 2, n - 2);
+    if (hi < 0)
+        return 0;
+    if (hi >= 0xD800 && hi <= 0xDBFF && n >= 12 && t[6] == '\\' && t[7] == 'u') {
+        long lo = hex4(t + 8, n - 8);
+        if (lo >= 0xDC00 && lo <= 0xDFFF) {
+            *cp = 0x10000 + (((uint32_t)hi - 0xD800) << 10) + ((uint32_t)lo - 0xDC00);
+            return 12;
+        }
+    }
+    *cp = (uint32_t)hi;
+    return 6;
+}
+
+/* The code point of the UTF-8 sequence s[0..len) (len from utf8_seq_len). */
+static uint32_t utf8_code_point(const unsigned char *s, size_t len) {
+    if (len == 1)
+        return s[0];
+    uint32_t cp = s[0] & (len == 2 ? 0x1F : len == 3 ? 0x0F : 0x07);
+    for (size_t i = 1; i < len; i++)
+        cp = (cp << 6) | (s[i] & 0x3F);
+    return cp;
+}
+
+/*
+ * How many bytes of t (n available) spell the secret s (slen bytes), each
+ * character of it either as itself or JSON-escaped ("\u0061", "\/", a
+ * surrogate pair for a character past U+FFFF): a body echoed by an API or
+ * a proxy may carry the token in any of these forms. 0 when it does not.
+ */
+static size_t match_secret(const char *t, size_t n, const char *s, size_t slen) {
+    size_t i = 0, j = 0;
+    while (j < slen) {
+        if (i >= n)
+            return 0;
+        size_t ulen = utf8_seq_len((const unsigned char *)s + j, slen - j);
+        bool is_char = ulen > 0;
+        if (!ulen)
+            ulen = 1; /* a byte that is not UTF-8 can only appear as itself */
+        if (n - i >= ulen && memcmp(t + i, s + j, ulen) == 0) {
+            i += ulen;
+            j += ulen;
+            continue;
+        }
+        uint32_t cp;
+        size_t e = is_char ? json_escape_at(t + i, n - i, &cp) : 0;
+        if (e && cp == utf8_code_point((const unsigned char *)s + j, ulen)) {
+            i += e;
+            j += ulen;
+            continue;
+        }
+        return 0;
+    }
+    return i;
+}
+
+/*
+ * The masking rule, written once. Every occurrence of every registered
+ * secret in text[0..len), literal or JSON-escaped, is marked byte by byte;
+ * then the first `emit` bytes of text are copied out with each run of
+ * marked bytes replaced by one "***" (a run that starts before `emit` is
+ * masked whole, even where it crosses it). Marking before replacing leaves
+ * no fragment of overlapping secrets visible, and looking at all `len`
+ * bytes while emitting only `emit` is what makes "mask first, then cut"
+ * safe: a secret that straddles the cut is still recognised. Any secret of
+ * one byte or more is masked. Returns a new NUL-terminated string (its
+ * length in *out_len), or NULL on allocation failure.
+ */
+static char *redact_cut(const char *text, size_t len, size_t emit, size_t *out_len) {
+    unsigned char *mask = NULL;
+    if (emit > len)
+        emit = len;
+    pthread_mutex_lock(&g_secrets_lock);
+    for (size_t k = 0; k < g_secret_count; k++) {
+        const char *secret = g_secrets[k];
+        size_t slen = strlen(secret);
+        for (size_t i = 0; i < emit; i++) {
+            if (text[i] != secret[0] && text[i] != '\\')
+                continue;
+            size_t m = match_secret(text + i, len - i, secret, slen);
+            if (!m)
+                continue;
+            if (!mask && !(mask = calloc(len ? len : 1, 1))) {
+                pthread_mutex_unlock(&g_secrets_lock);
+                return NULL;
+            }
+            memset(mask + i, 1, m);
+        }
+    }
+    pthread_mutex_unlock(&g_secrets_lock);
+
+    size_t size = emit;
+    if (mask) {
+        for (size_t i = 0; i < emit; i++) {
+            if (mask[i] && (i == 0 || !mask[i - 1]))
+                size += 3;
+        }
+    }
+    char *out = malloc(size + 1);
+    if (!out) {
+        free(mask);
+        return NULL;
+    }
+    size_t o = 0;
+    for (size_t i = 0; i < emit; i++) {
+        if (mask && mask[i]) {
+            if (i == 0 || !mask[i - 1]) {
+                memcpy(out + o, "***", 3);
+                o += 3;
+            }
+            continue;
+        }
+        out[o++] = text[i];
+    }
+    out[o] = '\0';
+    free(mask);
+    if (out_len)
+        *out_len = o;
+    return out;
+}
+
+/* How many bytes past a cut must still be looked at so that a secret that
+ * starts before the cut is seen whole: its longest escaped form (six bytes
+ * per byte, "\u0061" for "a"). */
+static size_t secret_lookahead(void) {
+    pthread_mutex_lock(&g_secrets_lock);
+    size_t n = g_secret_maxlen;
+    pthread_mutex_unlock(&g_secrets_lock);
+    return n * 6;
+}
+
+char *log_redact(const char *text) {
+    if (!text)
+        return NULL;
+    size_t len = strlen(text);
+    return redact_cut(text, len, len, NULL);
+}
+
+/*
+ * A text already cut at `len` by a reader's cap may end in the first part
+ * of a secret, which no masking can recognise. Every occurrence that
+ * starts at least secret_lookahead() bytes before the end is seen whole
+ * and masked; the bytes after that point are dropped.
+ */
+char *log_redact_cut_text(const char *text, size_t len, size_t *out_len) {
+    size_t look = secret_lookahead();
+    return redact_cut(text, len, len > look ? len - look : 0, out_len);
+}
+
+/*
+ * Masks the whole of text[0..len), then keeps at most `max` bytes of the
+ * result, so a cut can never leave a prefix of a secret behind. Control
+ * characters become spaces and bytes past ASCII become '?', so the excerpt
+ * is safe in a diagnostic (always valid UTF-8, one line) and in a log line.
+ */
+char *log_redact_excerpt(const char *text, size_t len, size_t max) {
+    if (!text)
+        text = "", len = 0;
+    size_t mlen = 0;
+    char *masked = redact_cut(text, len, len, &mlen);
+    if (!masked)
+        return NULL;
+    bool cut = mlen > max;
+    size_t n = cut ? max : mlen;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)masked[i];
+        if (ch < 0x20 || ch == 0x7F)
+            masked[i] = ' ';
+        else if (ch >= 0x80)
+            masked[i] = '?';
+    }
+    if (cut) {
+        /* n + 3 <= mlen + 3: make room only when the cut is short of it. */
+        if (n + 3 > mlen) {
+            char *grown = realloc(masked, n + 4);
+            if (!grown) {
+                free(masked);
+                return NULL;
+            }
+            masked = grown;
+        }
+        memcpy(masked + n, "...", 3);
+        n += 3;
+    }
+    masked[n] = '\0';
+    return masked;
+}
+
+/*
+ * Logs a message body at `level` as "<prefix><body>", the body masked whole
+ * and only then cut to `max` bytes ("..." marks a cut). Nothing is copied
+ * or masked when the level is off. The line itself is escaped by log_write
+ * as usual, so the body cannot start a new line.
+ */
+void log_body(log_level level, const char *module, const char *prefix, const char *body, size_t len,
+              size_t max) {
+    if (!log_enabled(level))
+        return;
+    size_t mlen = 0;
+    char *masked = redact_cut(body ? body : "", body ? len : 0, body ? len : 0, &mlen);
+    if (!masked) {
+        log_write(level, module, "%s(body of %zu bytes not logged: out of memory)",
+                  prefix ? prefix : "", len);
+        return;
+    }
+    bool cut = mlen > max;
+    size_t keep = cut ? max : mlen;
+    log_write(level, module, "%s%.*s%s", prefix ? prefix : "",
+              (int)(keep > INT_MAX ? INT_MAX : keep), masked, cut ? "..." : "");
+    free(masked);
+}
+
 /*
  * Appends msg to sb as one line: in JSON mode as the body of a JSON string
  * (quotes and backslashes escaped), in text mode as plain text; in both,
  * control characters become escapes (\n, \t, \u001b, ...) so the message can
  * never start a new line, and bytes that are not UTF-8 become U+FFFD.
  */
-static void append_escaped(strbuf *sb, const char *msg, size_t len, bool json) {
+static void append_escaped(dynbuf *sb, const char *msg, size_t len, bool json) {
     const unsigned char *s = (const unsigned char *)msg;
     size_t i = 0;
-    while (i < len && !sb->failed) {
+    while (i < len && !dynbuf_error(sb)) {
         unsigned char c = s[i];
         if (c >= 0x20 && c != 0x7F && c != '"' && c != '\\' && c < 0x80) {
             size_t start = i;
             while (i < len && s[i] >= 0x20 && s[i] != 0x7F && s[i] != '"' && s[i] != '\\' &&
                    s[i] < 0x80)
                 i++;
-            sb_add(sb, msg + start, i - start);
+            dynbuf_add(sb, msg + start, i - start);
             continue;
         }
         if (c == '"' || c == '\\') {
             if (json)
-                sb_add(sb, "\\", 1);
-            sb_add(sb, (const char *)&s[i], 1);
+                dynbuf_add(sb, "\\", 1);
+            dynbuf_add(sb, (const char *)&s[i], 1);
             i++;
             continue;
         }
@@ -297,27 +470,27 @@ static void append_escaped(strbuf *sb, const char *msg, size_t len, bool json) {
             char esc[8];
             switch (c) {
             case '\n':
-                sb_adds(sb, "\\n");
+                dynbuf_adds(sb, "\\n");
                 break;
             case '\r':
-                sb_adds(sb, "\\r");
+                dynbuf_adds(sb, "\\r");
                 break;
             case '\t':
-                sb_adds(sb, "\\t");
+                dynbuf_adds(sb, "\\t");
                 break;
             default:
                 snprintf(esc, sizeof(esc), "\\u%04x", c);
-                sb_adds(sb, esc);
+                dynbuf_adds(sb, esc);
             }
             i++;
             continue;
         }
         size_t n = utf8_seq_len(s + i, len - i);
         if (n == 0) {
-            sb_adds(sb, "\xEF\xBF\xBD");
+            dynbuf_adds(sb, "\xEF\xBF\xBD");
             i++;
         } else {
-            sb_add(sb, msg + i, n);
+            dynbuf_add(sb, msg + i, n);
             i += n;
         }
     }
@@ -358,9 +531,13 @@ static void format_timestamp(char out[64]) {
 }
 
 /*
- * Formats and writes one line. The message is formatted into a stack buffer
- * when it fits, else into a heap buffer capped at LOG_LINE_MAX bytes (the
- * rest is cut off and marked), then redacted, then escaped into the line.
+ * Formats and writes one line. The message is formatted (into a stack
+ * buffer when it fits, else on the heap), masked, then cut, then escaped
+ * into the line. A message over LOG_LINE_MAX bytes keeps LOG_LINE_MAX bytes,
+ * but is formatted and masked with enough bytes past the cut for the
+ * longest secret in its longest escaped form, so a secret that straddles
+ * the cut is masked whole: the masking sees everything that could show in
+ * the line, and memory stays bounded whatever the caller formats.
  */
 void log_vwrite(log_level level, const char *module, const char *fmt, va_list ap) {
     if (!log_enabled(level))
@@ -380,25 +557,29 @@ void log_vwrite(log_level level, const char *module, const char *fmt, va_list ap
         return;
     }
     size_t msg_len = (size_t)n;
+    size_t emit = msg_len;
     bool truncated = false;
+    if (msg_len > LOG_LINE_MAX) {
+        size_t look = secret_lookahead();
+        emit = LOG_LINE_MAX;
+        truncated = true;
+        if (msg_len - LOG_LINE_MAX > look)
+            msg_len = LOG_LINE_MAX + look;
+    }
     if (msg_len >= sizeof(stack)) {
-        size_t want = msg_len < LOG_LINE_MAX ? msg_len : LOG_LINE_MAX;
-        truncated = msg_len > want;
-        msg = malloc(want + 1);
+        msg = malloc(msg_len + 1);
         if (!msg) {
-            msg = stack;
-            msg_len = sizeof(stack) - 1;
-            truncated = true;
-        } else {
-            va_copy(copy, ap);
-            vsnprintf(msg, want + 1, fmt, copy);
-            va_end(copy);
-            msg_len = want;
+            /* No line rather than an unmasked or half-masked one. */
+            errno = saved_errno;
+            return;
         }
+        va_copy(copy, ap);
+        vsnprintf(msg, msg_len + 1, fmt, copy);
+        va_end(copy);
     }
 
     size_t clean_len = 0;
-    char *clean = redact_n(msg, msg_len, &clean_len);
+    char *clean = redact_cut(msg, msg_len, emit, &clean_len);
     if (msg != stack)
         free(msg);
     if (!clean) {
@@ -406,36 +587,37 @@ void log_vwrite(log_level level, const char *module, const char *fmt, va_list ap
         return;
     }
 
-    strbuf sb = {0};
+    dynbuf sb;
+    dynbuf_init(&sb, LOG_LINE_CAP);
     if (g_json) {
         char ts[64];
         format_timestamp(ts);
-        sb_adds(&sb, "{\"@level\":\"");
-        sb_adds(&sb, level_lower[level]);
-        sb_adds(&sb, "\",\"@message\":\"");
+        dynbuf_adds(&sb, "{\"@level\":\"");
+        dynbuf_adds(&sb, level_lower[level]);
+        dynbuf_adds(&sb, "\",\"@message\":\"");
         append_escaped(&sb, clean, clean_len, true);
         if (truncated)
-            sb_adds(&sb, LOG_TRUNC_MARKER);
-        sb_adds(&sb, "\",\"@module\":\"");
+            dynbuf_adds(&sb, LOG_TRUNC_MARKER);
+        dynbuf_adds(&sb, "\",\"@module\":\"");
         append_escaped(&sb, module, strlen(module), true);
-        sb_adds(&sb, "\",\"@timestamp\":\"");
-        sb_adds(&sb, ts);
-        sb_adds(&sb, "\"}\n");
+        dynbuf_adds(&sb, "\",\"@timestamp\":\"");
+        dynbuf_adds(&sb, ts);
+        dynbuf_adds(&sb, "\"}\n");
     } else {
-        sb_adds(&sb, "[");
-        sb_adds(&sb, level_upper[level]);
-        sb_adds(&sb, "] ");
+        dynbuf_adds(&sb, "[");
+        dynbuf_adds(&sb, level_upper[level]);
+        dynbuf_adds(&sb, "] ");
         append_escaped(&sb, module, strlen(module), false);
-        sb_adds(&sb, ": ");
+        dynbuf_adds(&sb, ": ");
         append_escaped(&sb, clean, clean_len, false);
         if (truncated)
-            sb_adds(&sb, LOG_TRUNC_MARKER);
-        sb_adds(&sb, "\n");
+            dynbuf_adds(&sb, LOG_TRUNC_MARKER);
+        dynbuf_adds(&sb, "\n");
     }
     free(clean);
-    if (!sb.failed)
-        write_line(sb.data, sb.len);
-    free(sb.data);
+    if (!dynbuf_error(&sb))
+        write_line(dynbuf_ptr(&sb), dynbuf_len(&sb));
+    dynbuf_free(&sb);
     errno = saved_errno;
 }
 

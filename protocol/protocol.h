@@ -37,6 +37,17 @@
 #include "log.h"
 
 /* ------------------------------------------------------------------ */
+/* Process start-up                                                    */
+/* ------------------------------------------------------------------ */
+
+/* Call first thing in main(), before any file or loop is opened. Points a
+ * closed descriptor 0-2 at /dev/null so no later open takes its number (a
+ * closed stderr then just discards logs). Returns 0, or UV_EBADF when stdin
+ * or stdout was closed (logged on stderr if that is open; the caller should
+ * exit 1), or another negative libuv code if /dev/null cannot be opened. */
+int stdio_ensure_open(void);
+
+/* ------------------------------------------------------------------ */
 /* JSON-RPC 2.0 server                                                 */
 /* ------------------------------------------------------------------ */
 
@@ -199,8 +210,10 @@ typedef struct rpc_client_options {
     size_t max_message_size;
     /* Called with each line the child writes to stderr (borrowed,
      * NUL-terminated, without its newline; a line longer than
-     * max_stderr_line is cut to that length). NULL: the child writes to our
-     * stderr directly. */
+     * max_stderr_line is cut to that length, and then masked with
+     * log_redact_cut_text(), which may shorten it further so that no
+     * prefix of a registered secret survives the cut). NULL: the child
+     * writes to our stderr directly. */
     void (*on_stderr_line)(rpc_client *client, const char *line, size_t len, void *arg);
     size_t max_stderr_line; /* 0 means RPC_CLIENT_DEFAULT_MAX_STDERR_LINE */
     /* How long to wait, once the child has exited or closed its output (or

@@ -588,14 +588,28 @@ static void on_out_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
 /* The child's stderr                                                  */
 /* ------------------------------------------------------------------ */
 
+/* Hands one line to the owner. A line cut at max_stderr_line is masked
+ * before it leaves (log.h's rule: the cut must not keep the prefix of a
+ * secret that straddled it; the owner's log_write could not recognise it).
+ * If that copy cannot be made, the line is dropped rather than passed on
+ * unmasked. */
 static void emit_stderr_line(rpc_client *c) {
     size_t n = c->err_len;
-    if (n > 0 && c->err_line[n - 1] == '\r' && !c->err_cut)
+    bool cut = c->err_cut;
+    if (n > 0 && c->err_line[n - 1] == '\r' && !cut)
         n--;
     c->err_line[n] = '\0';
     c->err_len = 0;
     c->err_cut = false;
-    c->opts.on_stderr_line(c, c->err_line, n, c->opts.arg);
+    if (!cut) {
+        c->opts.on_stderr_line(c, c->err_line, n, c->opts.arg);
+        return;
+    }
+    size_t mlen = 0;
+    char *masked = log_redact_cut_text(c->err_line, n, &mlen);
+    if (masked)
+        c->opts.on_stderr_line(c, masked, mlen, c->opts.arg);
+    free(masked);
 }
 
 /* Cuts stderr into lines; the part of a line past the cap is dropped. */

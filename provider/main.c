@@ -35,6 +35,10 @@ static void on_shutdown(rpc_server *server, void *ctx) {
 }
 
 int main(int argc, char **argv) {
+    /* Before anything opens a descriptor (finding 2: libuv's epoll
+     * descriptor took a closed 0, 1 or 2 and the process aborted). */
+    if (stdio_ensure_open() != 0)
+        return 1;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--version") == 0) {
             printf("provider-cloudflare %s\n", PROVIDER_VERSION);

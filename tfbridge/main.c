@@ -75,21 +75,6 @@ static void usage(FILE *out) {
             PROVIDER_VERSION, BRIDGE_DEFAULT_CALL_TIMEOUT);
 }
 
-/* Descriptors 0-2 must exist before anything opens a file: otherwise the
- * loop's own descriptors would take their numbers, and a later write to
- * "stderr" would land in them. */
-static void ensure_std_fds(void) {
-    for (int fd = 0; fd <= 2; fd++) {
-        if (fcntl(fd, F_GETFD) == -1 && errno == EBADF) {
-            int null = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
-            if (null >= 0 && null != fd) {
-                dup2(null, fd);
-                close(null);
-            }
-        }
-    }
-}
-
 /* The child's path: $TFBRIDGE_PROVIDER, else provider-cloudflare in the
  * folder this executable is in (make install and build/bin put them side by
  * side). */
@@ -252,6 +237,12 @@ static int start_listening(app *a, const h2_server_options *opts, const char **n
 }
 
 int main(int argc, char **argv) {
+    /* Descriptors 0-2 must exist before anything opens a file: otherwise
+     * the loop's own descriptors would take their numbers, and a later
+     * write to "stderr" would land in them. Without stdin or stdout the
+     * handshake cannot happen: exit 1. */
+    if (stdio_ensure_open() != 0)
+        return 1;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--version") == 0) {
             printf("terraform-provider-cloudflare %s (plugin protocol 6)\n", PROVIDER_VERSION);
@@ -262,7 +253,6 @@ int main(int argc, char **argv) {
             return 0;
         }
     }
-    ensure_std_fds();
     switch (handshake_check(getenv(HANDSHAKE_COOKIE_KEY), getenv("PLUGIN_PROTOCOL_VERSIONS"))) {
     case HANDSHAKE_OK:
         break;

@@ -16,6 +16,8 @@
  */
 #include "http_uv.h"
 
+#include "dynbuf.h"
+
 #include <curl/curl.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -29,13 +31,6 @@ typedef enum transfer_state {
     TRANSFER_DELIVERING, /* its callback is running */
 } transfer_state;
 
-/* A growable byte buffer with a hard cap (curl's dynbuf idea). */
-typedef struct capbuf {
-    char *data;
-    size_t len, cap, max;
-    bool overflowed;
-} capbuf;
-
 struct http_transfer {
     http_client *client;
     CURL *easy;
@@ -45,8 +40,8 @@ struct http_transfer {
     struct curl_slist *headers;
     char *body; /* our copy of the request body */
     size_t body_len;
-    capbuf resp_body;
-    capbuf resp_headers;  /* "name\0value\0" pairs of the last response */
+    dynbuf resp_body;     /* capped at HTTP_MAX_BODY */
+    dynbuf resp_headers;  /* "name\0value\0" pairs of the last response */
     bool request_sent;    /* captured when the transfer leaves the multi handle */
     bool failed_to_start; /* libcurl refused it when it left the queue */
     uint64_t start_ns;
@@ -107,37 +102,10 @@ static void list_unlink(transfer_list *l, http_transfer *t) {
     t->prev = t->next = NULL;
 }
 
-/* Appends to a capped buffer, keeping it NUL-terminated. Returns false
- * (and sets `overflowed`) when the cap would be passed. */
-static bool capbuf_append(capbuf *b, const char *p, size_t n) {
-    if (n > b->max - b->len) {
-        b->overflowed = true;
-        return false;
-    }
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        if (cap > b->max + 1)
-            cap = b->max + 1;
-        char *d = realloc(b->data, cap);
-        if (!d) {
-            b->overflowed = true;
-            return false;
-        }
-        b->data = d;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, p, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return true;
-}
-
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata) {
     http_transfer *t = userdata;
     size_t n = size * nmemb;
-    if (!capbuf_append(&t->resp_body, ptr, n))
+    if (dynbuf_add(&t->resp_body, ptr, n) != 0)
         return 0; /* makes libcurl fail the transfer with CURLE_WRITE_ERROR */
     return n;
 }
@@ -150,7 +118,7 @@ static size_t on_header(char *ptr, size_t size, size_t nitems, void *userdata) {
     http_transfer *t = userdata;
     size_t n = size * nitems;
     if (n >= 5 && memcmp(ptr, "HTTP/", 5) == 0) {
-        t->resp_headers.len = 0;
+        dynbuf_reset(&t->resp_headers);
         return n;
     }
     const char *colon = memchr(ptr, ':', n);
@@ -161,10 +129,11 @@ static size_t on_header(char *ptr, size_t size, size_t nitems, void *userdata) {
         v++;
     while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
         end--;
-    if (!capbuf_append(&t->resp_headers, ptr, (size_t)(colon - ptr)) ||
-        !capbuf_append(&t->resp_headers, "", 1) ||
-        !capbuf_append(&t->resp_headers, v, (size_t)(end - v)) ||
-        !capbuf_append(&t->resp_headers, "", 1))
+    /* A failed add is remembered by the buffer (dynbuf_error). */
+    dynbuf_add(&t->resp_headers, ptr, (size_t)(colon - ptr));
+    dynbuf_addc(&t->resp_headers, '\0');
+    dynbuf_add(&t->resp_headers, v, (size_t)(end - v));
+    if (dynbuf_addc(&t->resp_headers, '\0') != 0)
         return 0;
     return n;
 }
@@ -193,8 +162,8 @@ static void transfer_free(http_transfer *t) {
         curl_easy_cleanup(t->easy);
     curl_slist_free_all(t->headers);
     free(t->body);
-    free(t->resp_body.data);
-    free(t->resp_headers.data);
+    dynbuf_free(&t->resp_body);
+    dynbuf_free(&t->resp_headers);
     free(t);
 }
 
@@ -215,7 +184,7 @@ static void deliver(http_transfer *t, CURLcode code, bool cancelled) {
     r.curl_code = (int)code;
     r.request_sent = t->request_sent;
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &r.status);
-    r.body_too_large = t->resp_body.overflowed || code == CURLE_FILESIZE_EXCEEDED;
+    r.body_too_large = dynbuf_error(&t->resp_body) != 0 || code == CURLE_FILESIZE_EXCEEDED;
     if (t->failed_to_start) {
         r.cancelled = false;
         r.curl_code = CURLE_OUT_OF_MEMORY;
@@ -224,16 +193,16 @@ static void deliver(http_transfer *t, CURLcode code, bool cancelled) {
         r.error = "cancelled";
     else if (r.body_too_large)
         r.error = "response body larger than the 8 MiB limit";
-    else if (t->resp_headers.overflowed)
+    else if (dynbuf_error(&t->resp_headers) != 0)
         r.error = "response headers larger than the 64 KiB limit";
     else if (code != CURLE_OK)
         r.error = t->errbuf[0] ? t->errbuf : curl_easy_strerror(code);
     else
         r.error = "";
-    r.body = t->resp_body.data ? t->resp_body.data : "";
-    r.body_len = t->resp_body.len;
-    r.header_block = t->resp_headers.data;
-    r.header_block_len = t->resp_headers.len;
+    r.body = dynbuf_ptr(&t->resp_body) ? dynbuf_ptr(&t->resp_body) : "";
+    r.body_len = dynbuf_len(&t->resp_body);
+    r.header_block = dynbuf_ptr(&t->resp_headers);
+    r.header_block_len = dynbuf_len(&t->resp_headers);
     r.duration_ms = (double)(uv_hrtime() - t->start_ns) / 1e6;
     t->state = TRANSFER_DELIVERING;
     t->cb(&r, t->arg);
@@ -576,8 +545,8 @@ int http_send(http_client *c, const http_request *req, http_done_cb cb, void *ar
     t->client = c;
     t->cb = cb;
     t->arg = arg;
-    t->resp_body.max = HTTP_MAX_BODY;
-    t->resp_headers.max = HTTP_MAX_HEADERS;
+    dynbuf_init(&t->resp_body, HTTP_MAX_BODY);
+    dynbuf_init(&t->resp_headers, HTTP_MAX_HEADERS);
     int rc = UV_ENOMEM;
     if (req->body) {
         t->body = malloc(req->body_len + 1);

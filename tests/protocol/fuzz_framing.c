@@ -86,7 +86,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     while (left > 0) {
         size_t n = left < chunk ? left : chunk;
         framing_decoder_feed(&d, p, n, on_event, NULL);
-        if (d.cap > 513)
+        if (framing_decoder_buffer_size(&d) > 513)
             abort(); /* the buffer must stay within its limit */
         p += n;
         left -= n;

@@ -10,6 +10,9 @@
  *   log      {"message": "...", "secret"?: "..."}: registers the secret (if
  *            given), then logs the message at WARN
  *   shutdown answers {} and then calls rpc_server_shutdown()
+ *   big      {"bytes": N}: answers {"data": "xxx..."} with N bytes of data
+ *            (an answer much larger than its request, for the batch
+ *            output cap)
  *   garbage  {"text": "..." = "this is not JSON"}: writes text and "\n"
  *            straight to stdout with write(2), bypassing the server, then
  *            answers {}: lets a client's tests see lines that are not
@@ -71,6 +74,25 @@ static void do_echo(rpc_request *req, json_t *params, void *ctx) {
     (void)ctx;
     log_request(req);
     rpc_respond(req, json_incref(params));
+}
+
+static void do_big(rpc_request *req, json_t *params, void *ctx) {
+    (void)ctx;
+    log_request(req);
+    json_int_t n = json_integer_value(json_object_get(params, "bytes"));
+    if (n < 0 || n > 64 * 1024 * 1024) {
+        rpc_respond_error(req, RPC_INVALID_PARAMS, NULL, json_string("bytes: 0 to 64 MiB"));
+        return;
+    }
+    char *data = malloc((size_t)n + 1);
+    if (!data) {
+        rpc_respond(req, NULL);
+        return;
+    }
+    memset(data, 'x', (size_t)n);
+    data[n] = '\0';
+    rpc_respond(req, json_pack("{s:s%}", "data", data, (size_t)n));
+    free(data);
 }
 
 static void do_sleep(rpc_request *req, json_t *params, void *ctx) {
@@ -155,8 +177,8 @@ static void do_shutdown(rpc_request *req, json_t *params, void *ctx) {
 }
 
 static const rpc_method methods[] = {
-    {"echo", do_echo}, {"sleep", do_sleep},       {"fail", do_fail},
-    {"log", do_log},   {"shutdown", do_shutdown}, {"garbage", do_garbage},
+    {"echo", do_echo},         {"sleep", do_sleep},     {"fail", do_fail}, {"log", do_log},
+    {"shutdown", do_shutdown}, {"garbage", do_garbage}, {"big", do_big},
 };
 
 static void on_shutdown(rpc_server *server, void *ctx) {

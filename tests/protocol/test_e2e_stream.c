@@ -588,6 +588,28 @@ static void test_secret_never_logged(void **state) {
     assert_non_null(strstr(p->err_buf, "configured with secret ***"));
 }
 
+/* Method names and ids are logged masked first, then cut to 64 bytes: a
+ * secret straddling the cut leaves no prefix in the line (issue 8). */
+static void test_secret_straddling_name_cut(void **state) {
+    th_proc *p = new_proc();
+    *state = p;
+    const char *args[] = {"--secret", "cf-token-AAAA1111BBBB", NULL};
+    const char *env[] = {"TF_LOG=DEBUG", NULL};
+    e2e_start(p, args, env);
+    /* 60 bytes, then the token: a 64-byte cut keeps "cf-t" of the method,
+     * "cf-" of the id (its text starts with a quote). */
+    const char *pad = "mmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmm";
+    e2e_send(p, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"%scf-token-AAAA1111BBBB\"}", pad);
+    e2e_send(p, "{\"jsonrpc\":\"2.0\",\"id\":\"%scf-token-AAAA1111BBBB\",\"method\":\"echo\"}",
+             pad);
+    for (int i = 0; i < 2; i++)
+        json_decref(e2e_response(p));
+    e2e_finish(p);
+    assert_null(strstr(p->err_buf, "mmmmcf-")); /* the method's cut and the id's */
+    assert_non_null(strstr(p->err_buf, "unknown method mmmm"));
+    assert_non_null(strstr(p->err_buf, "mmm***"));
+}
+
 /* 6,000 slow requests written at once: past 4,096 in flight the server
  * holds input (its memory stays bounded), and every request is still
  * answered once, after the others drain. */
@@ -637,6 +659,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_stdout_is_protocol_only, stop),
         cmocka_unit_test_teardown(test_json_logs, stop),
         cmocka_unit_test_teardown(test_secret_never_logged, stop),
+        cmocka_unit_test_teardown(test_secret_straddling_name_cut, stop),
     };
     return cmocka_run_group_tests_name("protocol_e2e_stream", tests, NULL, NULL);
 }

@@ -138,6 +138,31 @@ static const fcase cases[] = {
     {"headers, truncated block", "Content-Length: 2\r\nFoo: 1\r\n", 0, 0, FRAMING_HEADERS, "T"},
     {"headers, trailing blank line", "Content-Length: 2\r\n\r\n{}\r\n", 0, 0, FRAMING_HEADERS,
      "M:{}"},
+    /* Finding 9: a body shorter than its Content-Length leaves its tail
+     * glued to the next header; the header inside that line is found. */
+    {"headers, short length glued to the next header",
+     "Content-Length: 3\r\n\r\n{\"a\":1}Content-Length: 2\r\n\r\n[]", 0, 0, FRAMING_HEADERS,
+     "M:{\"a|B|M:[]"},
+    {"headers, short length glued, lower case, then more",
+     "Content-Length: 1\r\n\r\n{}content-length: 2\r\n\r\n[]Content-Length: 2\r\n\r\n{}", 0, 0,
+     FRAMING_HEADERS, "M:{|B|M:[]|M:{}"},
+    {"headers, bad value glued to a header", "Content-Length: 1xContent-Length: 2\r\n\r\n{}", 0, 0,
+     FRAMING_HEADERS, "B|M:{}"},
+    {"headers, glued header after an invalid name, with more headers",
+     "Content-Length: 2\r\n\r\n{\"x\"}Content-Length: 4\r\nX-A: b\r\n\r\n[10]", 0, 0,
+     FRAMING_HEADERS, "M:{\"|B|M:[10]"},
+    /* Finding 14: a UTF-8 byte order mark at the start is skipped. */
+    {"BOM then newline framing", "\xEF\xBB\xBF{\"a\":1}\n{}\n", 0, 0, FRAMING_NEWLINE,
+     "M:{\"a\":1}|M:{}"},
+    {"BOM then header framing",
+     "\xEF\xBB\xBF"
+     "Content-Length: 2\r\n\r\n{}",
+     0, 0, FRAMING_HEADERS, "M:{}"},
+    {"BOM then blank lines", "\xEF\xBB\xBF\r\n\n[1]\n", 0, 0, FRAMING_NEWLINE, "M:[1]"},
+    {"BOM later is data", "{}\n\xEF\xBB\xBF{}\n", 0, 0, FRAMING_NEWLINE, "M:{}|M:\xEF\xBB\xBF{}"},
+    {"half a BOM is data", "\xEF\xBB{}\n", 0, 0, FRAMING_NEWLINE, "M:\xEF\xBB{}"},
+    {"half a BOM alone", "\xEF", 0, 0, FRAMING_NEWLINE, "M:\xEF"},
+    {"only a BOM", "\xEF\xBB\xBF", 0, 0, FRAMING_UNKNOWN, ""},
     {"only whitespace", " \r\n\t\n", 0, 0, FRAMING_UNKNOWN, ""},
 };
 
@@ -158,7 +183,7 @@ static char *run_split(const fcase *c, const size_t *cuts, size_t ncuts, framing
     for (size_t i = 0; i <= ncuts; i++) {
         size_t at = i < ncuts ? cuts[i] : len;
         assert_int_equal(framing_decoder_feed(&d, c->input + prev, at - prev, record, &r), 0);
-        assert_true(d.cap <= buffer_limit(&d));
+        assert_true(framing_decoder_buffer_size(&d) <= buffer_limit(&d));
         prev = at;
     }
     assert_int_equal(framing_decoder_finish(&d, record, &r), 0);
@@ -234,8 +259,8 @@ static void test_oversized_newline_bounded(void **state) {
     for (size_t off = 0; off < total; off += 4096) {
         size_t n = total - off < 4096 ? total - off : 4096;
         assert_int_equal(framing_decoder_feed(&d, input + off, n, record, &r), 0);
-        if (d.cap > max_cap)
-            max_cap = d.cap;
+        if (framing_decoder_buffer_size(&d) > max_cap)
+            max_cap = framing_decoder_buffer_size(&d);
     }
     assert_int_equal(framing_decoder_finish(&d, record, &r), 0);
     assert_string_equal(r.text, "M:{}|L|M:[]");
@@ -266,7 +291,7 @@ static void test_oversized_header_body_bounded(void **state) {
     for (size_t off = 0; off < total; off += 4096) {
         size_t n = total - off < 4096 ? total - off : 4096;
         assert_int_equal(framing_decoder_feed(&d, input + off, n, record, &r), 0);
-        assert_true(d.cap <= buffer_limit(&d));
+        assert_true(framing_decoder_buffer_size(&d) <= buffer_limit(&d));
     }
     assert_int_equal(framing_decoder_finish(&d, record, &r), 0);
     assert_string_equal(r.text, "L|M:{}");

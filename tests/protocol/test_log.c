@@ -191,12 +191,13 @@ static void test_secrets_masked(void **state) {
     (void)state;
     log_configure(LOG_LEVEL_TRACE, false);
     assert_int_equal(log_add_secret("s3cr3t-token"), 0);
-    assert_int_equal(log_add_secret("abc"), 0); /* too short: ignored */
+    assert_int_equal(log_add_secret("abc"), 0); /* short secrets are masked too (issue 8) */
     assert_int_equal(log_add_secret(NULL), 0);
+    assert_int_equal(log_add_secret(""), 0); /* empty: ignored */
     capture_start();
     log_debug("provider.cfapi", "Authorization: Bearer s3cr3t-token; again s3cr3t-token; abc");
     char *out = capture_end();
-    assert_string_equal(out, "[DEBUG] provider.cfapi: Authorization: Bearer ***; again ***; abc\n");
+    assert_string_equal(out, "[DEBUG] provider.cfapi: Authorization: Bearer ***; again ***; ***\n");
     free(out);
 
     char *r = log_redact("xs3cr3t-tokens3cr3t-tokenx");
@@ -237,6 +238,132 @@ static void test_secret_in_json_mode(void **state) {
     free(out);
 }
 
+/* Finding 4/14b: a secret that straddles the 64 KiB cut of a long message
+ * is masked whole; no prefix of it reaches the line. */
+static void test_secret_straddling_the_cut(void **state) {
+    (void)state;
+    log_configure(LOG_LEVEL_TRACE, false);
+    const char *token = "TOKENabcdefghijklmnopqrstuvwxyz0123456789";
+    assert_int_equal(log_add_secret(token), 0);
+    size_t n = 70 * 1024;
+    char *big = malloc(n + 1);
+    assert_non_null(big);
+    memset(big, 'x', n);
+    big[n] = '\0';
+    /* The token starts 10 bytes before the 64 KiB cut of the message. */
+    size_t at = 64 * 1024 - 10 - strlen("body: ");
+    memcpy(big + at, token, strlen(token));
+    capture_start();
+    log_trace("provider.cfapi", "body: %s", big);
+    char *out = capture_end();
+    assert_null(strstr(out, "TOKENabcde"));
+    assert_non_null(strstr(out, "x***"));
+    assert_non_null(strstr(out, "...(truncated)"));
+    free(out);
+    free(big);
+}
+
+/* Finding 14b: a token written with JSON escapes (any character as \uXXXX,
+ * "/" as "\/") is masked, in log lines and in log_redact. */
+static void test_escaped_secret_masked(void **state) {
+    (void)state;
+    log_configure(LOG_LEVEL_TRACE, false);
+    assert_int_equal(log_add_secret("tok/en-42"), 0);
+    char *r = log_redact("{\"auth\":\"Bearer \\u0074ok\\/en-\\u00342\"} and tok\\/en-42 and "
+                         "\\u0074\\u006F\\u006b\\u002f\\u0065\\u006e\\u002d\\u0034\\u0032.");
+    assert_string_equal(r, "{\"auth\":\"Bearer ***\"} and *** and ***.");
+    free(r);
+    /* A character past U+FFFF, as a surrogate pair; one in the BMP. */
+    assert_int_equal(log_add_secret("k\xF0\x9F\x94\x91y\xC3\xA9"), 0);
+    r = log_redact("[k\\ud83d\\udd11y\\u00e9] [k\xF0\x9F\x94\x91y\\u00E9]");
+    assert_string_equal(r, "[***] [***]");
+    free(r);
+    capture_start();
+    log_debug("m", "echo: Bearer \\u0074ok\\/en-42");
+    char *out = capture_end();
+    assert_string_equal(out, "[DEBUG] m: echo: Bearer ***\n");
+    free(out);
+    /* Not a match: a different escaped character, a broken escape. */
+    r = log_redact("\\u0075ok/en-42 \\u00tok/en-4");
+    assert_string_equal(r, "\\u0075ok/en-42 \\u00tok/en-4");
+    free(r);
+}
+
+/* Finding 14b: secrets under 4 bytes were never masked. */
+static void test_short_secrets_masked(void **state) {
+    (void)state;
+    assert_int_equal(log_add_secret("k9"), 0);
+    assert_int_equal(log_add_secret("Z"), 0);
+    char *r = log_redact("a k9 b Z c k\\u0039");
+    assert_string_equal(r, "a *** b *** c ***");
+    free(r);
+}
+
+/* Mask, then cut: an excerpt cut at 200 bytes keeps no prefix of a token
+ * that straddles byte 200, replaces control and non-ASCII bytes, and marks
+ * the cut. */
+static void test_redact_excerpt(void **state) {
+    (void)state;
+    const char *token = "cf-token-0123456789abcdefghijklmnopq";
+    assert_int_equal(log_add_secret(token), 0);
+    char body[400];
+    memset(body, 'b', sizeof(body));
+    memcpy(body + 190, token, strlen(token));
+    body[0] = '\n';
+    body[1] = '\t';
+    body[2] = (char)0xC3;
+    char *ex = log_redact_excerpt(body, sizeof(body), 200);
+    assert_non_null(ex);
+    assert_null(strstr(ex, "cf-to"));
+    assert_memory_equal(ex, "  ?bbb", 6);
+    assert_memory_equal(ex + 190, "***", 3);
+    assert_int_equal(strlen(ex), 203);
+    assert_string_equal(ex + 200, "...");
+    free(ex);
+    /* Short enough: no cut, no marker; the escaped token is masked too. */
+    const char *esc = "x\\u0063f-token-0123456789abcdefghijklmnopqy";
+    ex = log_redact_excerpt(esc, strlen(esc), 200);
+    assert_string_equal(ex, "x***y");
+    free(ex);
+    /* A cut inside the mask keeps no fragment of the secret. */
+    ex = log_redact_excerpt(token, strlen(token), 2);
+    assert_string_equal(ex, "**...");
+    free(ex);
+}
+
+/* log_body: the TRACE body log masks the whole body before its cut. */
+static void test_log_body(void **state) {
+    (void)state;
+    log_configure(LOG_LEVEL_TRACE, false);
+    const char *token = "SECRET-abcdefghijklmnopqrstuvwxyz";
+    assert_int_equal(log_add_secret(token), 0);
+    size_t n = 20000;
+    char *body = malloc(n);
+    assert_non_null(body);
+    memset(body, 'y', n);
+    memcpy(body + 16384 - 5, token, strlen(token));
+    memcpy(body + 100, "\\u0053ECRET-abcdefghijklmnopqrstuvwxyz", 38);
+    capture_start();
+    log_body(LOG_LEVEL_TRACE, "provider.cfapi", "GET /x response body: ", body, n, 16384);
+    log_body(LOG_LEVEL_DEBUG, "provider.cfapi", "short: ", "{}", 2, 16384);
+    char *out = capture_end();
+    assert_null(strstr(out, "SECRE"));
+    assert_null(strstr(out, "ECRET"));
+    assert_non_null(strstr(out, "[TRACE] provider.cfapi: GET /x response body: yy"));
+    assert_non_null(strstr(out, "y***y"));
+    assert_non_null(strstr(out, "y...\n"));
+    assert_non_null(strstr(out, "[DEBUG] provider.cfapi: short: {}\n"));
+    free(out);
+    /* Off: nothing written. */
+    log_configure(LOG_LEVEL_WARN, false);
+    capture_start();
+    log_body(LOG_LEVEL_TRACE, "m", "p", body, n, 10);
+    out = capture_end();
+    assert_string_equal(out, "");
+    free(out);
+    free(body);
+}
+
 static void test_off_writes_nothing(void **state) {
     (void)state;
     log_configure(LOG_LEVEL_OFF, false);
@@ -258,6 +385,11 @@ int main(void) {
         cmocka_unit_test_setup(test_overlapping_secrets, reset),
         cmocka_unit_test_setup(test_secret_in_json_mode, reset),
         cmocka_unit_test_setup(test_off_writes_nothing, reset),
+        cmocka_unit_test_setup(test_secret_straddling_the_cut, reset),
+        cmocka_unit_test_setup(test_escaped_secret_masked, reset),
+        cmocka_unit_test_setup(test_short_secrets_masked, reset),
+        cmocka_unit_test_setup(test_redact_excerpt, reset),
+        cmocka_unit_test_setup(test_log_body, reset),
     };
     return cmocka_run_group_tests_name("protocol_log", tests, NULL, NULL);
 }
