@@ -167,7 +167,7 @@ static void record_failure(cfapi_call *call, const http_response *r, cfapi_failu
     call->fail_error = r && r->curl_code != 0 && r->error ? strdup(r->error) : NULL;
     free(call->fail_excerpt);
     call->fail_excerpt =
-        r && not_envelope ? cfapi_body_excerpt(r->body, r->body_len, CFAPI_EXCERPT_MAX) : NULL;
+        r && not_envelope ? log_redact_excerpt(r->body, r->body_len, CFAPI_EXCERPT_MAX) : NULL;
     call->res.not_envelope = not_envelope;
 }
 
@@ -297,6 +297,18 @@ static void finish_ok(cfapi_call *call, long status, json_t *result) {
 
 static void on_http_done(const http_response *r, void *arg);
 
+/* Logs a request or response body at TRACE, through log_body(): masked
+ * whole before it is cut to TRACE_BODY_MAX, so a secret an API or a proxy
+ * echoes never leaves a prefix in the log. */
+static void trace_body(const cfapi_call *call, const char *method, const char *url,
+                       const char *what, const char *body, size_t len) {
+    if (!log_enabled(LOG_LEVEL_TRACE))
+        return;
+    char prefix[256];
+    snprintf(prefix, sizeof prefix, "%.16s %.200s %s body: ", method, rel_path(call, url), what);
+    log_body(LOG_LEVEL_TRACE, MOD, prefix, body, len, TRACE_BODY_MAX);
+}
+
 /* Starts the next request of the call: the operation itself (for a list,
  * its current page), or a page of the lookup that must precede a create
  * retry. */
@@ -337,7 +349,7 @@ static void start_attempt(cfapi_call *call) {
     if (!lookup)
         call->attempts++;
     if (!lookup && req.body)
-        log_trace(MOD, "%s %s request body: %s", req.method, rel_path(call, req.url), req.body);
+        trace_body(call, req.method, req.url, "request", req.body, strlen(req.body));
     int rc = req.url ? http_send(c->http, &req, on_http_done, call, &call->transfer) : UV_ENOMEM;
     if (rc != 0) {
         record_failure(call, NULL, CFAPI_FAIL_NOT_STARTED, NULL, false);
@@ -429,9 +441,7 @@ static void log_answer(cfapi_call *call, const http_response *r) {
         log_debug(MOD, "%s %s -> %ld in %.1f ms (%s%u/%u)", method, rel_path(call, url), r->status,
                   r->duration_ms, what, n, max_tries(call->client));
     if (r->body_len && log_enabled(LOG_LEVEL_TRACE))
-        log_trace(MOD, "%s %s response body: %.*s%s", method, rel_path(call, url),
-                  (int)(r->body_len > TRACE_BODY_MAX ? TRACE_BODY_MAX : r->body_len), r->body,
-                  r->body_len > TRACE_BODY_MAX ? "..." : "");
+        trace_body(call, method, url, "response", r->body, r->body_len);
 }
 
 /* The next request is a lookup of the domain: every page of the

@@ -74,10 +74,6 @@ uint64_t cfapi_wait_budget_ms(long timeout_ms);
  * random value). base_ms 0 means 500. */
 uint64_t cfapi_backoff_ms(unsigned base_ms, unsigned retries_done, uint32_t rnd);
 
-/* A short, printable excerpt of a response body for a message: at most
- * `max` bytes of it, control characters and non-ASCII bytes replaced,
- * "..." appended when cut. Returns a new malloc'd string or NULL. */
-char *cfapi_body_excerpt(const char *body, size_t len, size_t max);
 
 /* Appends one line per entry of a Cloudflare errors[] array ("Cloudflare
  * error 10000: Authentication error") to the malloc'd string *text

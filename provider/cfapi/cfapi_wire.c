@@ -6,6 +6,7 @@
  */
 #include "cfapi.h"
 #include "cfapi_internal.h"
+#include "log.h"
 
 #include <ctype.h>
 #include <uv.h>
@@ -310,22 +311,6 @@ uint64_t cfapi_backoff_ms(unsigned base_ms, unsigned retries_done, uint32_t rnd)
     return (full - half) + (uint64_t)rnd % (half + 1);
 }
 
-char *cfapi_body_excerpt(const char *body, size_t len, size_t max) {
-    bool cut = len > max;
-    size_t n = cut ? max : len;
-    char *out = malloc(n + 4);
-    if (!out)
-        return NULL;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)body[i];
-        out[i] = (ch < 0x20 || ch == 0x7f) ? ' ' : (ch >= 0x80 ? '?' : (char)ch);
-    }
-    if (cut)
-        memcpy(out + n, "...", 3), n += 3;
-    out[n] = '\0';
-    return out;
-}
-
 /* Appends printf-style text to a malloc'd string (NULL counts as "").
  * Returns 0 or UV_ENOMEM (leaving *s as it was). */
 int cfapi_strappf(char **s, const char *fmt, ...) {
@@ -364,8 +349,14 @@ int cfapi_append_errors(char **text, json_t *errors) {
         if (json_is_integer(code))
             snprintf(codebuf, sizeof codebuf, "%" JSON_INTEGER_FORMAT, json_integer_value(code));
         else if (json_is_string(code))
-            snprintf(codebuf, sizeof codebuf, "%.20s", json_string_value(code));
-        char *safe = msg ? cfapi_body_excerpt(msg, strlen(msg), 300) : NULL;
+        {
+            /* masked before it is cut, like every text from the server */
+            const char *code_text = json_string_value(code);
+            char *cut = log_redact_excerpt(code_text, strlen(code_text), 20);
+            snprintf(codebuf, sizeof codebuf, "%s", cut ? cut : "?");
+            free(cut);
+        }
+        char *safe = msg ? log_redact_excerpt(msg, strlen(msg), 300) : NULL;
         int rc = cfapi_strappf(text, "%sCloudflare error %s%s%s", *text && **text ? "\n" : "",
                                codebuf, safe ? ": " : "", safe ? safe : "");
         free(safe);

@@ -327,15 +327,15 @@ static void test_backoff(void **state) {
 static void test_excerpt(void **state) {
     (void)state;
     static const char html[] = "<html>\r\n\tbad\x01\xff</html>";
-    char *e = cfapi_body_excerpt(html, sizeof html - 1, 200);
+    char *e = log_redact_excerpt(html, sizeof html - 1, 200);
     assert_string_equal(e, "<html>   bad ?</html>");
     free(e);
     char big[1000];
     memset(big, 'x', sizeof big);
-    e = cfapi_body_excerpt(big, sizeof big, 10);
+    e = log_redact_excerpt(big, sizeof big, 10);
     assert_string_equal(e, "xxxxxxxxxx...");
     free(e);
-    e = cfapi_body_excerpt("", 0, 10);
+    e = log_redact_excerpt("", 0, 10);
     assert_string_equal(e, "");
     free(e);
 }
