@@ -5,9 +5,9 @@
 # each part of the tree may include only from the parts below it:
 #   protocol/         protocol/
 #   schema/           schema/
-#   provider/cfapi/   provider/cfapi/, and protocol/log.h only (the one
-#                     secret registry); never sso/, the shell, or the
-#                     JSON-RPC server
+#   provider/cfapi/   provider/cfapi/, and of protocol/ only log.h (the one
+#                     secret registry) and dynbuf.h (the one capped
+#                     buffer); never sso/, the shell, or the JSON-RPC server
 #   provider/sso/     provider/sso/, provider/cfapi/, schema/, protocol/
 #   provider/ (shell) the above and itself
 #   tfbridge/         tfbridge/, protocol/, schema/ (it reaches the provider
@@ -34,7 +34,7 @@ allowed_for() {
     case $1 in
     protocol) echo "protocol" ;;
     schema) echo "schema" ;;
-    provider/cfapi) echo "provider/cfapi protocol/log.h" ;;
+    provider/cfapi) echo "provider/cfapi protocol/log.h protocol/dynbuf.h" ;;
     provider/sso) echo "provider/sso provider/cfapi schema protocol" ;;
     provider) echo "provider provider/sso provider/cfapi schema protocol" ;;
     tfbridge) echo "tfbridge protocol schema" ;;
