@@ -43,25 +43,34 @@ allowed_for() {
     esac
 }
 
+# One pass over every source file: each quoted include, resolved through
+# the header table, against the allowed folders of the file's own folder.
+table=$(for name in "${!home[@]}"; do printf '%s %s\n' "$name" "${home[$name]}"; done)
+rules=$(for d in protocol schema provider/cfapi provider/sso provider tfbridge sim; do
+    printf '%s %s\n' "$d" "$(allowed_for "$d")"
+done)
 bad=0
-while IFS= read -r f; do
-    dir=${f%/*}
-    allowed=$(allowed_for "$dir")
-    while IFS=: read -r line inc; do
-        name=$(sed -E 's/.*#include "([^"]+)".*/\1/' <<<"$inc")
-        name=${name##*/}
-        h=${home[$name]:-}
-        [[ -z $h ]] && continue # generated (e.g. *.pb-c.h) or a system header in quotes
-        ok=0
-        for a in $allowed; do
-            if [[ $a == "$h" || $a == "$h/$name" ]]; then ok=1; fi
-        done
-        if ((!ok)); then
-            echo "$f:$line: includes $h/$name, which $dir/ must not depend on"
-            bad=1
-        fi
-    done < <(grep -n '^[[:space:]]*#[[:space:]]*include[[:space:]]*"' "$f" || true)
-done < <(find protocol schema provider tfbridge sim -name '*.[ch]' | sort)
+find protocol schema provider tfbridge sim -name '*.[ch]' | sort | xargs awk -v table="$table" -v rules="$rules" '
+BEGIN {
+    n = split(table, rows, "\n")
+    for (i = 1; i <= n; i++) if (split(rows[i], kv, " ") == 2) home[kv[1]] = kv[2]
+    n = split(rules, rows, "\n")
+    for (i = 1; i <= n; i++) {
+        k = split(rows[i], parts, " ")
+        for (j = 2; j <= k; j++) allowed[parts[1], parts[j]] = 1
+    }
+}
+/^[ \t]*#[ \t]*include[ \t]*"/ {
+    name = $0
+    sub(/^[^"]*"/, "", name); sub(/".*$/, "", name); sub(/^.*\//, "", name)
+    if (!(name in home)) next
+    dir = FILENAME; sub(/\/[^\/]*$/, "", dir)
+    h = home[name]
+    if ((dir, h) in allowed || (dir, h "/" name) in allowed) next
+    printf "%s:%d: includes %s/%s, which %s/ must not depend on\n", FILENAME, FNR, h, name, dir
+    bad = 1
+}
+END { exit bad }' || bad=1
 
 if ((bad)); then
     exit 1
