@@ -266,7 +266,7 @@ static json_t *rpc(const char *method, json_t *params) {
     answer a = {0};
     int64_t id = 0;
     json_incref(params); /* the call steals one reference; printing needs it too */
-    if (rpc_client_call(prov, method, params, on_answer, &a, &id) < 0) {
+    if (rpc_client_call_new(prov, method, params, on_answer, &a, &id) < 0) {
         json_decref(params);
         fail("the provider no longer takes requests");
     }
@@ -335,7 +335,7 @@ static json_t *apply(const json_t *prior, const json_t *plan_result, const char 
 }
 
 /* A refresh: ReadResource of `state` (stolen); returns the new state. */
-static json_t *refresh(json_t *state) {
+static json_t *refresh_new(json_t *state) {
     json_t *r = rpc("ReadResource",
                     json_pack("{s:s, s:O}", "type_name", "sso_connector", "current_state", state));
     json_decref(state);
@@ -346,7 +346,7 @@ static json_t *refresh(json_t *state) {
 
 /* Plans `config` over `state` (stolen) and applies the plan; returns the
  * new state. */
-static json_t *plan_and_apply(json_t *state, const char *config) {
+static json_t *plan_and_apply_new(json_t *state, const char *config) {
     json_t *p = plan(state, config);
     json_t *r = apply(state, p, config);
     json_decref(p);
@@ -411,10 +411,10 @@ int main(int argc, char **argv) {
                 "{\"status\":\"verified\"}");
 
     step("Refresh: ReadResource sees the verification status change");
-    state = refresh(state);
+    state = refresh_new(state);
 
     step("Enable the connector: plan, then apply (a PATCH)");
-    state = plan_and_apply(state, config_enabled);
+    state = plan_and_apply_new(state, config_enabled);
 
     step("Someone disables it and turns on FedRAMP language in the dashboard");
     snprintf(path, sizeof(path), "/__sim/connectors/%s", id);
@@ -422,13 +422,13 @@ int main(int argc, char **argv) {
                 "{\"enabled\":false,\"use_fedramp_language\":true}");
 
     step("Refresh: the read reports the drift");
-    state = refresh(state);
+    state = refresh_new(state);
 
     const char *config_repair =
         "{\"account_id\":\"" ACCOUNT "\",\"email_domain\":\"example.com\",\"enabled\":true,"
         "\"use_fedramp_language\":false}";
     step("The plan that repairs it, and its apply");
-    state = plan_and_apply(state, config_repair);
+    state = plan_and_apply_new(state, config_repair);
 
     step("Adopt a connector that already exists, by its domain");
     sim_control("a connector created long ago by hand", "POST",

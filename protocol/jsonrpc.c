@@ -96,7 +96,7 @@ static char *assemble(const char *id, size_t id_len, const char *middle, const c
     return out;
 }
 
-char *jsonrpc_format_result(const char *id, size_t id_len, json_t *result, size_t *out_len) {
+char *jsonrpc_format_result_new(const char *id, size_t id_len, json_t *result, size_t *out_len) {
     if (!result)
         return NULL;
     char *body = json_dumps(result, JSON_COMPACT | JSON_ENCODE_ANY);
@@ -108,7 +108,7 @@ char *jsonrpc_format_result(const char *id, size_t id_len, json_t *result, size_
     return out;
 }
 
-char *jsonrpc_format_error(const char *id, size_t id_len, int code, const char *message,
+char *jsonrpc_format_error_new(const char *id, size_t id_len, int code, const char *message,
                            json_t *data, size_t *out_len) {
     json_t *text = json_string(message ? message : jsonrpc_error_message(code));
     if (!text)

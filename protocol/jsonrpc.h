@@ -49,11 +49,11 @@ int jsonrpc_validate(json_t *msg, jsonrpc_call *call, const char **reason);
  * *out_len) {"jsonrpc":"2.0","id":<id>,"result":<result>}. `id` is raw JSON
  * text (id_len bytes, e.g. "null"). `result` is stolen. NULL on allocation
  * failure. */
-char *jsonrpc_format_result(const char *id, size_t id_len, json_t *result, size_t *out_len);
+char *jsonrpc_format_result_new(const char *id, size_t id_len, json_t *result, size_t *out_len);
 
 /* Same with "error": {"code", "message", "data"?}. `data` (may be NULL) is
  * stolen. A message that is not valid UTF-8 is replaced by a generic one. */
-char *jsonrpc_format_error(const char *id, size_t id_len, int code, const char *message,
+char *jsonrpc_format_error_new(const char *id, size_t id_len, int code, const char *message,
                            json_t *data, size_t *out_len);
 
 /* The standard message for a JSON-RPC error code ("Parse error", ...). */

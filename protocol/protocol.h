@@ -5,7 +5,7 @@
  * Data flows one way: stdin -> framing decoder -> JSON-RPC parser ->
  * method table -> handler. A handler receives an rpc_request and answers it
  * exactly once, now or later (handlers may be asynchronous), with
- * rpc_respond() or rpc_respond_error(). The server keeps reading stdin while
+ * rpc_respond_new() or rpc_respond_error_new(). The server keeps reading stdin while
  * handlers run, so requests are worked on concurrently and answered as each
  * finishes (responses may come out of order).
  *
@@ -20,9 +20,12 @@
  * protocol: it starts a provider as a child process over pipes, sends
  * requests with fresh ids and matches the answers (see its section below).
  *
- * Ownership follows jansson's rules: "borrowed" references are valid for the
- * stated time and must not be decref'd; "stolen" arguments belong to the
- * callee even when it fails.
+ * Ownership follows jansson's rules, one for the whole tree: a function
+ * that takes over (steals) a json_t reference says so in its name, ending
+ * in _new as json_object_set_new() does (rpc_respond_new(req,
+ * json_pack(...)) hands the result over, even when it fails); every other
+ * function borrows its json_t arguments. "Borrowed" results are valid for
+ * the stated time and must not be decref'd.
  */
 #ifndef PROTOCOL_H
 #define PROTOCOL_H
@@ -109,10 +112,10 @@ const char *rpc_request_method(const rpc_request *req);
 json_t *rpc_request_id(const rpc_request *req);
 
 /* Answers with a result object. `result` is stolen. Frees the request. */
-void rpc_respond(rpc_request *req, json_t *result);
+void rpc_respond_new(rpc_request *req, json_t *result);
 /* Answers with a JSON-RPC error. `data` (may be NULL) is stolen.
  * Frees the request. */
-void rpc_respond_error(rpc_request *req, int code, const char *message, json_t *data);
+void rpc_respond_error_new(rpc_request *req, int code, const char *message, json_t *data);
 
 /* True once "$/cancelRequest" named this request, or StopProvider or a
  * signal cancelled everything. */
@@ -239,18 +242,18 @@ int rpc_client_spawn(uv_loop_t *loop, const rpc_client_options *opts, rpc_client
  * runs later, exactly once. Returns UV_EPIPE once the child's input is closed
  * or the child is exiting, UV_EINVAL for bad arguments or a closing client,
  * UV_ENOMEM; cb is then never called. */
-int rpc_client_call(rpc_client *client, const char *method, json_t *params, rpc_client_cb cb,
+int rpc_client_call_new(rpc_client *client, const char *method, json_t *params, rpc_client_cb cb,
                     void *arg, int64_t *id_out);
 
 /* Sends the "$/cancelRequest" notification for pending call `id`. The call
  * stays pending: its answer still comes (often -32800). Returns 0,
  * UV_ENOENT when the call is not pending (already answered), or an error as
- * rpc_client_notify(). */
+ * rpc_client_notify_new(). */
 int rpc_client_cancel(rpc_client *client, int64_t id);
 
 /* Sends a notification (no id, no answer). `params` as for
- * rpc_client_call(), stolen. Returns 0 or a negative libuv error code. */
-int rpc_client_notify(rpc_client *client, const char *method, json_t *params);
+ * rpc_client_call_new(), stolen. Returns 0 or a negative libuv error code. */
+int rpc_client_notify_new(rpc_client *client, const char *method, json_t *params);
 
 /* Closes the child's stdin once every request queued so far is written: the
  * provider then answers what it has and exits. Pending calls still get

@@ -323,7 +323,7 @@ static int check_sendable(const rpc_client *c) {
 
 /* Writes `msg` (stolen) as one line. `id` is the call it carries (0: a
  * notification). Returns 0 or a negative libuv error code. */
-static int send_message(rpc_client *c, json_t *msg, int64_t id) {
+static int send_message_new(rpc_client *c, json_t *msg, int64_t id) {
     if (!msg)
         return UV_EINVAL; /* json_pack failed: a method name that is not UTF-8 */
     char *text = json_dumps(msg, JSON_COMPACT);
@@ -363,7 +363,7 @@ static int check_message(rpc_client *c, const char *method, json_t **params) {
     return rc;
 }
 
-int rpc_client_call(rpc_client *c, const char *method, json_t *params, rpc_client_cb cb, void *arg,
+int rpc_client_call_new(rpc_client *c, const char *method, json_t *params, rpc_client_cb cb, void *arg,
                     int64_t *id_out) {
     if (id_out)
         *id_out = 0;
@@ -381,7 +381,7 @@ int rpc_client_call(rpc_client *c, const char *method, json_t *params, rpc_clien
         return UV_ENOMEM;
     }
     int64_t id = c->next_id++;
-    rc = send_message(c,
+    rc = send_message_new(c,
                       json_pack("{s:s, s:I, s:s, s:o}", "jsonrpc", "2.0", "id", (json_int_t)id,
                                 "method", method, "params", params),
                       id);
@@ -403,12 +403,12 @@ int rpc_client_call(rpc_client *c, const char *method, json_t *params, rpc_clien
     return 0;
 }
 
-int rpc_client_notify(rpc_client *c, const char *method, json_t *params) {
+int rpc_client_notify_new(rpc_client *c, const char *method, json_t *params) {
     int rc = check_message(c, method, &params);
     if (rc)
         return rc;
     log_trace(MODULE, "notification %.64s", method);
-    return send_message(
+    return send_message_new(
         c, json_pack("{s:s, s:s, s:o}", "jsonrpc", "2.0", "method", method, "params", params), 0);
 }
 
@@ -418,7 +418,7 @@ int rpc_client_cancel(rpc_client *c, int64_t id) {
     if (!table_find(c, id))
         return UV_ENOENT;
     log_debug(MODULE, "cancelling id=%" PRId64, id);
-    return rpc_client_notify(c, "$/cancelRequest", json_pack("{s:I}", "id", (json_int_t)id));
+    return rpc_client_notify_new(c, "$/cancelRequest", json_pack("{s:I}", "id", (json_int_t)id));
 }
 
 /* ------------------------------------------------------------------ */

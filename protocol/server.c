@@ -212,7 +212,7 @@ static void send_error(rpc_server *s, rpc_batch *batch, const char *id, size_t i
                        const char *message, const char *detail) {
     json_t *data = detail ? json_string(detail) : NULL;
     size_t len;
-    char *text = jsonrpc_format_error(id ? id : "null", id ? id_len : 4, code, message, data, &len);
+    char *text = jsonrpc_format_error_new(id ? id : "null", id ? id_len : 4, code, message, data, &len);
     if (!text) {
         log_error(MODULE, "out of memory answering error %d", code);
         return;
@@ -422,7 +422,7 @@ static void complete_stops(rpc_server *s) {
     while (s->head && s->head->is_stop) {
         rpc_request *stop = s->head;
         log_debug(MODULE, "StopProvider: every earlier request is answered");
-        rpc_respond(stop, json_pack("{s:[]}", "diagnostics"));
+        rpc_respond_new(stop, json_pack("{s:[]}", "diagnostics"));
     }
     s->completing_stops = false;
 }
@@ -455,11 +455,11 @@ static void finish(rpc_request *r, char *text, size_t len, const char *outcome) 
     maybe_finish(s);
 }
 
-void rpc_respond(rpc_request *req, json_t *result) {
+void rpc_respond_new(rpc_request *req, json_t *result) {
     assert(req && req->magic == REQUEST_MAGIC && "request answered twice or never created");
     if (!result) {
         /* A handler passes NULL when building its result failed. */
-        rpc_respond_error(req, RPC_INTERNAL_ERROR, "Internal error: no result", NULL);
+        rpc_respond_error_new(req, RPC_INTERNAL_ERROR, "Internal error: no result", NULL);
         return;
     }
     if (!req->id_text) {
@@ -468,16 +468,16 @@ void rpc_respond(rpc_request *req, json_t *result) {
         return;
     }
     size_t len = 0;
-    char *text = jsonrpc_format_result(req->id_text, req->id_len, result, &len);
+    char *text = jsonrpc_format_result_new(req->id_text, req->id_len, result, &len);
     if (!text) {
         log_error(MODULE, "out of memory formatting a response");
         text =
-            jsonrpc_format_error(req->id_text, req->id_len, RPC_INTERNAL_ERROR, NULL, NULL, &len);
+            jsonrpc_format_error_new(req->id_text, req->id_len, RPC_INTERNAL_ERROR, NULL, NULL, &len);
     }
     finish(req, text, len, "result");
 }
 
-void rpc_respond_error(rpc_request *req, int code, const char *message, json_t *data) {
+void rpc_respond_error_new(rpc_request *req, int code, const char *message, json_t *data) {
     assert(req && req->magic == REQUEST_MAGIC && "request answered twice or never created");
     if (!req->id_text) {
         json_decref(data);
@@ -485,10 +485,10 @@ void rpc_respond_error(rpc_request *req, int code, const char *message, json_t *
         return;
     }
     size_t len = 0;
-    char *text = jsonrpc_format_error(req->id_text, req->id_len, code, message, data, &len);
+    char *text = jsonrpc_format_error_new(req->id_text, req->id_len, code, message, data, &len);
     if (!text)
         text =
-            jsonrpc_format_error(req->id_text, req->id_len, RPC_INTERNAL_ERROR, NULL, NULL, &len);
+            jsonrpc_format_error_new(req->id_text, req->id_len, RPC_INTERNAL_ERROR, NULL, NULL, &len);
     finish(req, text, len, "error");
 }
 
@@ -619,14 +619,14 @@ static void handle_cancel_request(rpc_server *s, json_t *params, rpc_request *se
     if (!id || !(json_is_string(id) || json_is_number(id))) {
         log_warn(MODULE, "$/cancelRequest without a string or number \"id\": ignored");
         if (self)
-            rpc_respond_error(self, RPC_INVALID_PARAMS, NULL,
+            rpc_respond_error_new(self, RPC_INVALID_PARAMS, NULL,
                               json_string("params.id must be a string or a number"));
         return;
     }
     size_t n = cancel_matching(s, UINT64_MAX, id);
     log_debug(MODULE, "$/cancelRequest: %zu request(s) cancelled", n);
     if (self)
-        rpc_respond(self, json_pack("{s:[]}", "diagnostics"));
+        rpc_respond_new(self, json_pack("{s:[]}", "diagnostics"));
 }
 
 /* Validates one request object and dispatches it. `text`/`span` locate its

@@ -49,7 +49,7 @@ static const sso_data_source_type *find_data_source(const char *type_name) {
 /* The one answer to a type name the provider does not serve: `result`
  * (stolen, the method's empty result) with an error diagnostic that lists
  * the types it has. */
-static void answer_unknown_type(rpc_request *req, json_t *result, const char *type_name,
+static void answer_unknown_type_new(rpc_request *req, json_t *result, const char *type_name,
                                 bool data_source) {
     char *known = NULL;
     size_t n = data_source ? COUNT(data_source_types) : COUNT(resource_types);
@@ -64,13 +64,13 @@ static void answer_unknown_type(rpc_request *req, json_t *result, const char *ty
         known = next;
     }
     json_t *diags = json_array();
-    diag_error(diags, NULL, data_source ? "Unknown data source type" : "Unknown resource type",
+    diag_error_new(diags, NULL, data_source ? "Unknown data source type" : "Unknown resource type",
                "This provider has no %s \"%s\"; it has %s.",
                data_source ? "data source" : "resource type", type_name ? type_name : "",
                known ? known : "none");
     free(known);
     json_object_set_new(result, "diagnostics", diags);
-    rpc_respond(req, result);
+    rpc_respond_new(req, result);
 }
 
 /* params.type_name of a method routed by type: a string (else -32602),
@@ -80,12 +80,12 @@ static const sso_resource_type *resource_of(rpc_request *req, json_t *params,
                                             json_t *(*empty)(void)) {
     json_t *type_name = json_object_get(params, "type_name");
     if (!json_is_string(type_name)) {
-        rpc_respond_error(req, RPC_INVALID_PARAMS, "params.type_name must be a string", NULL);
+        rpc_respond_error_new(req, RPC_INVALID_PARAMS, "params.type_name must be a string", NULL);
         return NULL;
     }
     const sso_resource_type *t = find_resource(json_string_value(type_name));
     if (!t)
-        answer_unknown_type(req, empty(), json_string_value(type_name), false);
+        answer_unknown_type_new(req, empty(), json_string_value(type_name), false);
     return t;
 }
 
@@ -125,9 +125,9 @@ void provider_close(provider *p, void (*on_closed)(void *arg), void *arg) {
 }
 
 /* Answers `result` (stolen) with `diags` (stolen) as its diagnostics. */
-static void respond_with(rpc_request *req, json_t *result, json_t *diags) {
+static void respond_with_new(rpc_request *req, json_t *result, json_t *diags) {
     json_object_set_new(result, "diagnostics", diags);
-    rpc_respond(req, result);
+    rpc_respond_new(req, result);
 }
 
 /* GetProviderSchema: the provider block and every type of the table. */
@@ -146,7 +146,7 @@ static void handle_get_schema(rpc_request *req, json_t *params, void *ctx) {
         schema_block_to_json(&sso_provider_schema), "resource_schemas", resources,
         "data_source_schemas", data_sources, "server_capabilities", "plan_destroy", 1,
         "get_provider_schema_optional", 0, "move_resource_state", 0);
-    respond_with(req, result, json_array());
+    respond_with_new(req, result, json_array());
 }
 
 /* Returns params.config when it is an object; otherwise answers -32602
@@ -154,7 +154,7 @@ static void handle_get_schema(rpc_request *req, json_t *params, void *ctx) {
 static json_t *config_param(rpc_request *req, json_t *params) {
     json_t *config = json_object_get(params, "config");
     if (!json_is_object(config))
-        rpc_respond_error(req, RPC_INVALID_PARAMS, "params.config must be an object", NULL);
+        rpc_respond_error_new(req, RPC_INVALID_PARAMS, "params.config must be an object", NULL);
     return json_is_object(config) ? config : NULL;
 }
 
@@ -166,7 +166,7 @@ static const char *type_and_config(rpc_request *req, json_t *params, json_t **co
     *config = json_object_get(params, "config");
     if (type_name && json_is_object(*config))
         return type_name;
-    rpc_respond_error(req, RPC_INVALID_PARAMS,
+    rpc_respond_error_new(req, RPC_INVALID_PARAMS,
                       "params.type_name must be a string and params.config an object", NULL);
     return NULL;
 }
@@ -178,7 +178,7 @@ static void handle_validate_provider(rpc_request *req, json_t *params, void *ctx
         return;
     json_t *diags = json_array();
     provider_config_validate(config, diags);
-    respond_with(req, json_object(), diags);
+    respond_with_new(req, json_object(), diags);
 }
 
 /* ConfigureProvider: resolves the settings with their environment
@@ -190,13 +190,13 @@ static void handle_configure(rpc_request *req, json_t *params, void *ctx) {
         return;
     json_t *diags = json_array();
     if (p->host.configured) {
-        diag_error(diags, NULL, "Provider already configured",
+        diag_error_new(diags, NULL, "Provider already configured",
                    "ConfigureProvider may be called once per provider process.");
-        respond_with(req, json_object(), diags);
+        respond_with_new(req, json_object(), diags);
         return;
     }
     if (provider_config_resolve(config, &p->config, diags) < 0) {
-        respond_with(req, json_object(), diags);
+        respond_with_new(req, json_object(), diags);
         return;
     }
     cfapi_options opts = {
@@ -213,14 +213,14 @@ static void handle_configure(rpc_request *req, json_t *params, void *ctx) {
     log_add_secret(p->config.api_key);
     int rc = cfapi_client_new(p->host.loop, &opts, &p->host.api);
     if (rc < 0) {
-        diag_error(diags, NULL, "Could not start the Cloudflare client", "%s", uv_strerror(rc));
+        diag_error_new(diags, NULL, "Could not start the Cloudflare client", "%s", uv_strerror(rc));
         provider_config_free(&p->config);
-        respond_with(req, json_object(), diags);
+        respond_with_new(req, json_object(), diags);
         return;
     }
     p->host.configured = true;
     log_info(MOD, "configured for %s", p->config.base_url);
-    respond_with(req, json_object(), diags);
+    respond_with_new(req, json_object(), diags);
 }
 
 static void handle_validate_resource(rpc_request *req, json_t *params, void *ctx) {
@@ -231,12 +231,12 @@ static void handle_validate_resource(rpc_request *req, json_t *params, void *ctx
         return;
     const sso_resource_type *t = find_resource(type_name);
     if (!t) {
-        answer_unknown_type(req, json_object(), type_name, false);
+        answer_unknown_type_new(req, json_object(), type_name, false);
         return;
     }
     json_t *diags = json_array();
     t->validate(config, diags);
-    respond_with(req, json_object(), diags);
+    respond_with_new(req, json_object(), diags);
 }
 
 static void handle_validate_data(rpc_request *req, json_t *params, void *ctx) {
@@ -247,12 +247,12 @@ static void handle_validate_data(rpc_request *req, json_t *params, void *ctx) {
         return;
     const sso_data_source_type *t = find_data_source(type_name);
     if (!t) {
-        answer_unknown_type(req, json_object(), type_name, true);
+        answer_unknown_type_new(req, json_object(), type_name, true);
         return;
     }
     json_t *diags = json_array();
     t->validate(config, diags);
-    respond_with(req, json_object(), diags);
+    respond_with_new(req, json_object(), diags);
 }
 
 /* UpgradeResourceState: version 0 is the only version so far, so an
@@ -266,7 +266,7 @@ static void handle_upgrade(rpc_request *req, json_t *params, void *ctx) {
     json_t *version = json_object_get(params, "version");
     json_t *raw = json_object_get(params, "raw_state");
     if (!json_is_string(type_name) || !json_is_integer(version) || !json_is_object(raw)) {
-        rpc_respond_error(req, RPC_INVALID_PARAMS,
+        rpc_respond_error_new(req, RPC_INVALID_PARAMS,
                           "params need type_name (string), version (integer) and "
                           "raw_state (object)",
                           NULL);
@@ -274,21 +274,21 @@ static void handle_upgrade(rpc_request *req, json_t *params, void *ctx) {
     }
     const sso_resource_type *t = find_resource(json_string_value(type_name));
     if (!t) {
-        answer_unknown_type(req, json_pack("{s:n}", "upgraded_state"),
+        answer_unknown_type_new(req, json_pack("{s:n}", "upgraded_state"),
                             json_string_value(type_name), false);
         return;
     }
     json_t *diags = json_array();
     if (json_integer_value(version) > t->schema->version || json_integer_value(version) < 0) {
-        diag_error(diags, NULL, "Unsupported state version",
+        diag_error_new(diags, NULL, "Unsupported state version",
                    "The state has schema version %lld; this provider understands version %ld. "
                    "It was probably written by a newer provider.",
                    (long long)json_integer_value(version), t->schema->version);
-        respond_with(req, json_pack("{s:n}", "upgraded_state"), diags);
+        respond_with_new(req, json_pack("{s:n}", "upgraded_state"), diags);
         return;
     }
     json_t *upgraded = t->upgrade(raw, diags);
-    respond_with(req, json_pack("{s:o}", "upgraded_state", upgraded ? upgraded : json_null()),
+    respond_with_new(req, json_pack("{s:o}", "upgraded_state", upgraded ? upgraded : json_null()),
                  diags);
 }
 
@@ -308,20 +308,20 @@ static void handle_plan(rpc_request *req, json_t *params, void *ctx) {
         (!value_is_null(config) && !json_is_object(config)) ||
         (value_is_null(prior) && value_is_null(config)) ||
         (!value_is_null(proposed) && !json_is_object(proposed))) {
-        rpc_respond_error(req, RPC_INVALID_PARAMS,
+        rpc_respond_error_new(req, RPC_INVALID_PARAMS,
                           "params need type_name, and prior_state and config as objects "
                           "or null (not both null)",
                           NULL);
         return;
     }
-    if (!sso_require_configured(&p->host, req, empty_plan_result()))
+    if (!sso_require_configured_new(&p->host, req, empty_plan_result()))
         return;
     const sso_resource_type *t = resource_of(req, params, empty_plan_result);
     if (!t)
         return;
     json_t *diags = json_array();
     json_t *result = t->plan(prior, config, proposed, diags);
-    respond_with(req, result ? result : empty_plan_result(), diags);
+    respond_with_new(req, result ? result : empty_plan_result(), diags);
 }
 
 static json_t *empty_read_result(void) {
@@ -367,11 +367,11 @@ static void handle_list(rpc_request *req, json_t *params, void *ctx) {
     provider *p = ctx;
     json_t *config;
     const char *type_name = type_and_config(req, params, &config);
-    if (!type_name || !sso_require_configured(&p->host, req, empty_list_result()))
+    if (!type_name || !sso_require_configured_new(&p->host, req, empty_list_result()))
         return;
     const sso_resource_type *t = find_resource(type_name);
     if (!t) {
-        answer_unknown_type(req, empty_list_result(), type_name, false);
+        answer_unknown_type_new(req, empty_list_result(), type_name, false);
         return;
     }
     t->list(req, params, &p->host);
@@ -385,11 +385,11 @@ static void handle_read_data(rpc_request *req, json_t *params, void *ctx) {
     provider *p = ctx;
     json_t *config;
     const char *type_name = type_and_config(req, params, &config);
-    if (!type_name || !sso_require_configured(&p->host, req, empty_data_result()))
+    if (!type_name || !sso_require_configured_new(&p->host, req, empty_data_result()))
         return;
     const sso_data_source_type *t = find_data_source(type_name);
     if (!t) {
-        answer_unknown_type(req, empty_data_result(), type_name, true);
+        answer_unknown_type_new(req, empty_data_result(), type_name, true);
         return;
     }
     t->read(req, params, &p->host);

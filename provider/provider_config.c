@@ -127,7 +127,7 @@ static bool check_credential(const char *name, const char *value, size_t max, co
                              json_t *diags) {
     size_t len = strlen(value);
     if (len > max) {
-        diag_error(diags, path_attr(name), "Invalid provider setting",
+        diag_error_new(diags, path_attr(name), "Invalid provider setting",
                    "%s is %zu bytes long; at most %zu are accepted%s.", name, len, max, source);
         return false;
     }
@@ -139,7 +139,7 @@ static bool check_credential(const char *name, const char *value, size_t max, co
                            : ch == ' '               ? "a space"
                            : ch < 0x20 || ch == 0x7f ? "a control character"
                                                      : "a non-ASCII byte";
-        diag_error(diags, path_attr(name), "Invalid provider setting",
+        diag_error_new(diags, path_attr(name), "Invalid provider setting",
                    "%s holds %s at byte %zu of %zu; it must be printable ASCII without spaces "
                    "or line breaks%s.",
                    name, what, i + 1, len, source);
@@ -156,7 +156,7 @@ static void check_number(const json_t *config, const char *name, double min, dou
         return;
     double d = json_number_value(v);
     if (!isfinite(d) || d < min || d > max || (integer && d != floor(d)))
-        diag_error(diags, path_attr(name), "Invalid provider setting",
+        diag_error_new(diags, path_attr(name), "Invalid provider setting",
                    "%s must be %s between %g and %g.", name,
                    integer ? "a whole number" : "a number", min, max);
 }
@@ -166,7 +166,7 @@ int provider_config_validate(const json_t *config, json_t *diags) {
     /* api_email was this provider's name for email until it took the
      * official provider's name; say so rather than only "unsupported". */
     if (json_is_object(config) && json_object_get(config, "api_email")) {
-        diag_error(diags, path_attr("api_email"), "Unsupported argument",
+        diag_error_new(diags, path_attr("api_email"), "Unsupported argument",
                    "api_email was renamed to email, as the official Cloudflare provider names "
                    "it.");
         json_t *rest = json_copy((json_t *)config);
@@ -183,7 +183,7 @@ int provider_config_validate(const json_t *config, json_t *diags) {
     json_t *url = value_attr(config, "base_url");
     const char *why = NULL;
     if (json_is_string(url) && !provider_base_url_allowed(json_string_value(url), &why))
-        diag_error(diags, path_attr("base_url"), "Invalid base_url", "%s", why);
+        diag_error_new(diags, path_attr("base_url"), "Invalid base_url", "%s", why);
     static const struct {
         const char *name;
         size_t max;
@@ -201,7 +201,7 @@ int provider_config_validate(const json_t *config, json_t *diags) {
     bool has_key = json_is_string(value_attr(config, "api_key"));
     bool has_email = json_is_string(value_attr(config, "email"));
     if (has_token && (has_key || has_email))
-        diag_error(diags, path_attr("api_key"), "Conflicting authentication settings",
+        diag_error_new(diags, path_attr("api_key"), "Conflicting authentication settings",
                    "Set either api_token, or api_key with email, not both.");
     return (int)(json_array_size(diags) - before);
 }
@@ -239,7 +239,7 @@ int provider_config_resolve(const json_t *config, provider_config *cfg, json_t *
             unknown_path = path_attr(name);
     }
     if (unknown_path) {
-        diag_error(diags, unknown_path, "Provider configuration is not known yet",
+        diag_error_new(diags, unknown_path, "Provider configuration is not known yet",
                    "Every provider setting must be known when the provider is configured.");
         return -1;
     }
@@ -276,25 +276,25 @@ int provider_config_resolve(const json_t *config, provider_config *cfg, json_t *
     }
     const char *why = NULL;
     if (!provider_base_url_allowed(cfg->base_url, &why)) {
-        diag_error(diags, path_attr("base_url"), "Invalid base_url",
+        diag_error_new(diags, path_attr("base_url"), "Invalid base_url",
                    "%s (from the configuration or CLOUDFLARE_BASE_URL)", why);
     } else if (cfg->api_token && cfg->api_key) {
-        diag_error(diags, path_attr("api_token"), "Conflicting authentication settings",
+        diag_error_new(diags, path_attr("api_token"), "Conflicting authentication settings",
                    "Both an API token and an API key were found (in the configuration or in "
                    "CLOUDFLARE_API_TOKEN / CLOUDFLARE_API_KEY). Set only one.");
     } else if (!cfg->api_token && !cfg->api_key) {
-        diag_error(diags, path_attr("api_token"), "Missing Cloudflare credentials",
+        diag_error_new(diags, path_attr("api_token"), "Missing Cloudflare credentials",
                    "Set api_token (or CLOUDFLARE_API_TOKEN), or api_key with email "
                    "(or CLOUDFLARE_API_KEY with CLOUDFLARE_EMAIL).");
     } else if (cfg->api_key && !cfg->email) {
-        diag_error(diags, path_attr("email"), "Missing email",
+        diag_error_new(diags, path_attr("email"), "Missing email",
                    "The legacy api_key needs email, the account's email address (or "
                    "CLOUDFLARE_EMAIL).");
     } else {
         size_t len = strlen(cfg->base_url);
         const char *suffix = "/client/v4";
         if (len < strlen(suffix) || strcmp(cfg->base_url + len - strlen(suffix), suffix) != 0)
-            diag_warning(diags, path_attr("base_url"), "Unusual base_url",
+            diag_warning_new(diags, path_attr("base_url"), "Unusual base_url",
                          "%s does not end with /client/v4, where Cloudflare serves its API; "
                          "did you mean %s/client/v4?",
                          cfg->base_url, cfg->base_url);

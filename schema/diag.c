@@ -33,8 +33,8 @@ json_t *diag_new(const char *severity, const char *summary, const char *detail, 
     return d;
 }
 
-/* Formats the detail and appends the diagnostic; shared by diag_error and
- * diag_warning. Steals `path` in every case. */
+/* Formats the detail and appends the diagnostic; shared by diag_error_new and
+ * diag_warning_new. Steals `path` in every case. */
 static void diag_append(json_t *diags, const char *severity, json_t *path, const char *summary,
                         const char *detail_fmt, va_list ap) {
     char *detail = NULL;
@@ -44,14 +44,14 @@ static void diag_append(json_t *diags, const char *severity, json_t *path, const
     free(detail);
 }
 
-void diag_error(json_t *diags, json_t *path, const char *summary, const char *detail_fmt, ...) {
+void diag_error_new(json_t *diags, json_t *path, const char *summary, const char *detail_fmt, ...) {
     va_list ap;
     va_start(ap, detail_fmt);
     diag_append(diags, "error", path, summary, detail_fmt, ap);
     va_end(ap);
 }
 
-void diag_warning(json_t *diags, json_t *path, const char *summary, const char *detail_fmt, ...) {
+void diag_warning_new(json_t *diags, json_t *path, const char *summary, const char *detail_fmt, ...) {
     va_list ap;
     va_start(ap, detail_fmt);
     diag_append(diags, "warning", path, summary, detail_fmt, ap);

@@ -13,7 +13,9 @@
  * anything about Cloudflare.
  *
  * Ownership follows jansson: "new" results belong to the caller, "borrowed"
- * ones do not, and "stolen" arguments belong to the callee.
+ * ones do not; a function that steals a json_t argument ends in _new
+ * (diag_error_new takes over its path), as json_object_set_new() does, and
+ * every other one borrows (see protocol.h).
  */
 #ifndef SCHEMA_H
 #define SCHEMA_H
@@ -141,9 +143,9 @@ json_t *path_index(const json_t *path, size_t index);
 json_t *diag_new(const char *severity, const char *summary, const char *detail, json_t *path);
 /* Appends an error diagnostic to the array `diags`. `path` is stolen (may
  * be NULL). `detail_fmt` may be NULL; otherwise printf-style. */
-void diag_error(json_t *diags, json_t *path, const char *summary, const char *detail_fmt, ...)
+void diag_error_new(json_t *diags, json_t *path, const char *summary, const char *detail_fmt, ...)
     __attribute__((format(printf, 4, 5)));
-void diag_warning(json_t *diags, json_t *path, const char *summary, const char *detail_fmt, ...)
+void diag_warning_new(json_t *diags, json_t *path, const char *summary, const char *detail_fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* True when `diags` holds at least one error. */
 bool diag_has_error(const json_t *diags);

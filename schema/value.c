@@ -98,7 +98,7 @@ static bool check_object_fields(const schema_type *type, const json_t *v, const 
         }
         json_t *child = path_child(path, key);
         if (!field_type) {
-            diag_error(diags, child, "Unsupported attribute",
+            diag_error_new(diags, child, "Unsupported attribute",
                        "An attribute named \"%s\" is not expected here.", key);
             ok = false;
             continue;
@@ -134,7 +134,7 @@ bool value_check_type(const schema_type *type, const json_t *v, const json_t *pa
         break;
     }
     if (!shape_ok) {
-        diag_error(diags, path ? json_deep_copy(path) : NULL, "Incorrect attribute value type",
+        diag_error_new(diags, path ? json_deep_copy(path) : NULL, "Incorrect attribute value type",
                    "The value must be %s.", kind_name(type->kind));
         return false;
     }
@@ -206,7 +206,7 @@ static const char *closest_attr(const schema_block *block, const char *name) {
 int value_check_config(const schema_block *block, const json_t *config, json_t *diags) {
     size_t before = json_array_size(diags);
     if (!json_is_object(config)) {
-        diag_error(diags, NULL, "Invalid configuration", "The configuration must be an object.");
+        diag_error_new(diags, NULL, "Invalid configuration", "The configuration must be an object.");
         return 1;
     }
     const char *key;
@@ -215,14 +215,14 @@ int value_check_config(const schema_block *block, const json_t *config, json_t *
         const schema_attr *attr = schema_find_attr(block, key);
         if (!attr) {
             const char *hint = closest_attr(block, key);
-            diag_error(diags, path_attr(key), "Unsupported argument",
+            diag_error_new(diags, path_attr(key), "Unsupported argument",
                        "An argument named \"%s\" is not expected here.%s%s%s", key,
                        hint ? " Did you mean \"" : "", hint ? hint : "", hint ? "\"?" : "");
             continue;
         }
         bool settable = attr->flags & (SCHEMA_REQUIRED | SCHEMA_OPTIONAL);
         if (!settable && !value_is_null(v)) {
-            diag_error(diags, path_attr(key), "Invalid configuration for read-only attribute",
+            diag_error_new(diags, path_attr(key), "Invalid configuration for read-only attribute",
                        "\"%s\" is set by the provider and cannot be configured.", key);
             continue;
         }
@@ -233,7 +233,7 @@ int value_check_config(const schema_block *block, const json_t *config, json_t *
     for (size_t i = 0; i < block->attr_count; i++) {
         const schema_attr *attr = &block->attrs[i];
         if ((attr->flags & SCHEMA_REQUIRED) && value_is_null(json_object_get(config, attr->name)))
-            diag_error(diags, path_attr(attr->name), "Missing required argument",
+            diag_error_new(diags, path_attr(attr->name), "Missing required argument",
                        "The argument \"%s\" is required, but no definition was found.", attr->name);
     }
     return (int)(json_array_size(diags) - before);

@@ -183,7 +183,7 @@ static void do_list(sim_app *app, const sim_request *rq, const route *rt, sim_re
     json_t *info =
         json_pack("{s:I, s:I, s:I, s:I}", "count", (json_int_t)json_array_size(list), "page",
                   (json_int_t)page, "per_page", (json_int_t)per_page, "total_count", (json_int_t)n);
-    reply_cf_success(out, 200, list, info);
+    reply_cf_success_new(out, 200, list, info);
 }
 
 /* Answers 400 for the first member of `body` not in `allowed`; true when
@@ -269,7 +269,7 @@ static void do_create(sim_app *app, const sim_request *rq, const route *rt, sim_
     else if (rc < 0)
         reply_cf_error(out, 500, API_E_INTERNAL, "Internal error");
     else
-        reply_cf_success(out, 200, store_connector_json(&created, false), NULL);
+        reply_cf_success_new(out, 200, store_connector_json(&created, false), NULL);
 done:
     json_decref(body);
 }
@@ -283,7 +283,7 @@ static void do_get(sim_app *app, const route *rt, sim_reply *out) {
     if (store_get(app->store, rt->account_id, rt->connector_id, &c) < 0)
         not_found(out);
     else
-        reply_cf_success(out, 200, store_connector_json(&c, false), NULL);
+        reply_cf_success_new(out, 200, store_connector_json(&c, false), NULL);
 }
 
 /*
@@ -315,7 +315,7 @@ static void do_patch(sim_app *app, const sim_request *rq, const route *rt, sim_r
     else if (rc < 0)
         reply_cf_error(out, 500, API_E_INTERNAL, "Internal error");
     else
-        reply_cf_success(out, 200, store_connector_json(&c, false), NULL);
+        reply_cf_success_new(out, 200, store_connector_json(&c, false), NULL);
 done:
     json_decref(body);
 }
@@ -327,7 +327,7 @@ static void do_delete(sim_app *app, const route *rt, sim_reply *out) {
         store_delete(app->store, rt->account_id, rt->connector_id) < 0)
         not_found(out);
     else
-        reply_cf_success(out, 200, json_pack("{s:s}", "id", c.id), NULL);
+        reply_cf_success_new(out, 200, json_pack("{s:s}", "id", c.id), NULL);
 }
 
 /*
@@ -344,7 +344,7 @@ static void do_begin(sim_app *app, const sim_request *rq, const route *rt, sim_r
     if (store_update(app->store, rt->account_id, rt->connector_id, &u, false, &c) < 0)
         not_found(out);
     else
-        reply_cf_success(out, 200, NULL, NULL);
+        reply_cf_success_new(out, 200, NULL, NULL);
 done:
     json_decref(body);
 }

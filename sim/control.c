@@ -27,7 +27,7 @@ static void fail(sim_reply *out, int status, const char *fmt, ...) {
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     json_t *text = reqlog_string(msg, strlen(msg));
-    reply_json(out, status, json_pack("{s:b, s:o}", "ok", 0, "error", text));
+    reply_json_new(out, status, json_pack("{s:b, s:o}", "ok", 0, "error", text));
 }
 
 void control_too_large(sim_reply *out) {
@@ -35,7 +35,7 @@ void control_too_large(sim_reply *out) {
 }
 
 static void ok(sim_reply *out) {
-    reply_json(out, 200, json_pack("{s:b}", "ok", 1));
+    reply_json_new(out, 200, json_pack("{s:b}", "ok", 1));
 }
 
 static bool is(const sim_request *rq, const char *method) {
@@ -108,7 +108,7 @@ static void answer_connector(int rc, const store_connector *c, int ok_status, si
     else if (rc < 0)
         fail(out, 500, "internal error");
     else
-        reply_json(out, ok_status, store_connector_json(c, false));
+        reply_json_new(out, ok_status, store_connector_json(c, false));
 }
 
 /* PATCH /__sim/connectors/{id} and POST /__sim/connectors/{id}/verification. */
@@ -173,7 +173,7 @@ static void list_connectors(sim_app *app, sim_reply *out) {
     for (size_t i = 0; i < n; i++)
         json_array_append_new(list, store_connector_json(&items[i], true));
     free(items);
-    reply_json(out, 200, json_pack("{s:o}", "connectors", list));
+    reply_json_new(out, 200, json_pack("{s:o}", "connectors", list));
 }
 
 static void add_fault(sim_app *app, const sim_request *rq, sim_reply *out) {
@@ -186,7 +186,7 @@ static void add_fault(sim_app *app, const sim_request *rq, sim_reply *out) {
     if (faults_add(app->faults, body, &added, err, sizeof(err)) < 0)
         fail(out, 400, "%s", err);
     else
-        reply_json(out, 201, json_pack("{s:b, s:o}", "ok", 1, "fault", added));
+        reply_json_new(out, 201, json_pack("{s:b, s:o}", "ok", 1, "fault", added));
     json_decref(body);
 }
 
@@ -250,7 +250,7 @@ void control_handle(sim_app *app, const sim_request *rq, sim_reply *out) {
     } else if (strcmp(p, "/faults") == 0) {
         allow = "GET, POST, DELETE";
         if (is(rq, "GET")) {
-            reply_json(out, 200, faults_list(app->faults));
+            reply_json_new(out, 200, faults_list(app->faults));
             return;
         }
         if (is(rq, "POST")) {

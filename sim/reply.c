@@ -37,7 +37,7 @@ int reply_add_header(sim_reply *r, const char *name, const char *fmt, ...) {
  * Serialises `body` compactly. When jansson cannot (out of memory), the
  * answer degrades to a bare 500 rather than an empty 200.
  */
-void reply_json(sim_reply *r, int status, json_t *body) {
+void reply_json_new(sim_reply *r, int status, json_t *body) {
     free(r->body);
     r->body = body ? json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
     json_decref(body);
@@ -61,7 +61,7 @@ void reply_raw(sim_reply *r, int status, const char *body, size_t len) {
     }
 }
 
-void reply_cf_success(sim_reply *r, int status, json_t *result, json_t *result_info) {
+void reply_cf_success_new(sim_reply *r, int status, json_t *result, json_t *result_info) {
     json_t *env = json_object();
     if (env && result)
         json_object_set_new(env, "result", result);
@@ -72,7 +72,7 @@ void reply_cf_success(sim_reply *r, int status, json_t *result, json_t *result_i
     json_object_set_new(env, "messages", json_array());
     if (result_info)
         json_object_set_new(env, "result_info", result_info);
-    reply_json(r, status, env);
+    reply_json_new(r, status, env);
 }
 
 void reply_cf_error(sim_reply *r, int status, int code, const char *fmt, ...) {
@@ -92,7 +92,7 @@ void reply_cf_error(sim_reply *r, int status, int code, const char *fmt, ...) {
     }
     json_t *env = json_pack("{s:n, s:b, s:[{s:i, s:o}], s:[]}", "result", "success", 0, "errors",
                             "code", code, "message", text, "messages");
-    reply_json(r, status, env);
+    reply_json_new(r, status, env);
 }
 
 const char *reply_reason(int status) {

@@ -36,7 +36,7 @@ int reply_add_header(sim_reply *r, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Sets status and a JSON body; `body` is stolen. */
-void reply_json(sim_reply *r, int status, json_t *body);
+void reply_json_new(sim_reply *r, int status, json_t *body);
 
 /* Sets status and a copy of `len` raw bytes as the body. */
 void reply_raw(sim_reply *r, int status, const char *body, size_t len);
@@ -44,7 +44,7 @@ void reply_raw(sim_reply *r, int status, const char *body, size_t len);
 /* The Cloudflare success envelope {"result","success","errors","messages"}.
  * `result` is stolen; NULL leaves the "result" member out (begin
  * verification). `result_info` is stolen and may be NULL. */
-void reply_cf_success(sim_reply *r, int status, json_t *result, json_t *result_info);
+void reply_cf_success_new(sim_reply *r, int status, json_t *result, json_t *result_info);
 
 /* The Cloudflare error envelope: result null, success false, one error. */
 void reply_cf_error(sim_reply *r, int status, int code, const char *fmt, ...)

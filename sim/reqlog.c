@@ -97,7 +97,7 @@ json_t *reqlog_string(const char *s, size_t len) {
     return v;
 }
 
-json_t *reqlog_entry(const char *method, const char *path, const char *query, json_t *headers,
+json_t *reqlog_entry_new(const char *method, const char *path, const char *query, json_t *headers,
                      const char *body, size_t body_len) {
     json_t *masked = json_object();
     const char *name;
@@ -155,11 +155,11 @@ static void drop_oldest(reqlog *l) {
 
 /*
  * Counts the request as in flight even when its entry could not be made, so
- * that every reqlog_add is balanced by one reqlog_done. The entry records the
+ * that every reqlog_add_new is balanced by one reqlog_done. The entry records the
  * count, itself included, which lets a test see after the fact how many
  * requests a client had outstanding at once.
  */
-void reqlog_add(reqlog *l, json_t *entry) {
+void reqlog_add_new(reqlog *l, json_t *entry) {
     pthread_mutex_lock(&l->lock);
     l->in_flight++;
     if (!entry) {
@@ -188,7 +188,7 @@ void reqlog_done(reqlog *l) {
 
 /*
  * Dumps under the lock: entries are never changed once logged, but holding
- * the lock keeps a concurrent reqlog_add from dropping an entry while it is
+ * the lock keeps a concurrent reqlog_add_new from dropping an entry while it is
  * being written out.
  */
 char *reqlog_dump(reqlog *l) {

@@ -35,7 +35,7 @@ void reqlog_free(reqlog *l);
 /* Builds an entry. `headers` is a JSON object of lowercased name -> value
  * (stolen; its secrets are masked here). `body` may be NULL. Returns a new
  * reference or NULL. */
-json_t *reqlog_entry(const char *method, const char *path, const char *query, json_t *headers,
+json_t *reqlog_entry_new(const char *method, const char *path, const char *query, json_t *headers,
                      const char *body, size_t body_len);
 
 /* The value to log for header `lname` (lowercase): masked for
@@ -49,9 +49,9 @@ json_t *reqlog_string(const char *s, size_t len);
 /* Appends an entry (stolen; NULL is allowed) for a request that has just
  * arrived: the request counts as in flight until reqlog_done, and the entry
  * gets "in_flight", the number of requests in flight with it included. */
-void reqlog_add(reqlog *l, json_t *entry);
+void reqlog_add_new(reqlog *l, json_t *entry);
 
-/* The request of one reqlog_add is over (answered, dropped or failed). */
+/* The request of one reqlog_add_new is over (answered, dropped or failed). */
 void reqlog_done(reqlog *l);
 
 /* {"requests":[...],"bytes":N,"max_bytes":M,"dropped":D} as compact JSON

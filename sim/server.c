@@ -166,7 +166,7 @@ static void log_request(sim_app *app, struct MHD_Connection *conn, req_ctx *rc,
     json_t *headers = json_object();
     if (headers)
         MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_header, headers);
-    reqlog_add(app->log, reqlog_entry(method, rc->path, rc->query, headers,
+    reqlog_add_new(app->log, reqlog_entry_new(method, rc->path, rc->query, headers,
                                       rc->body_len ? rc->body : NULL, rc->body_len));
     rc->was_logged = true;
 }

@@ -6,7 +6,7 @@
  * method's descriptor; if the child's schema is not in yet the op waits on
  * the `waiting` list; then the method's `params` function builds the
  * contract's params (msgpack values decoded through the schema's types) and
- * the op is sent with rpc_client_call and joins the `inflight` list, which
+ * the op is sent with rpc_client_call_new and joins the `inflight` list, which
  * is in sending order and so in deadline order (one timeout for all). The
  * child's answer (or its error, or its exit) goes through `finish`, which
  * turns the result's diagnostics into protobuf and lets the method's
@@ -765,7 +765,7 @@ static void op_send(bridge_op *op) {
         op_answer(op, NULL, &e, &a, &d);
     } else {
         int rc =
-            rpc_client_call(b->child, op->m->rpc_method, params, on_child_answer, op, &op->rpc_id);
+            rpc_client_call_new(b->child, op->m->rpc_method, params, on_child_answer, op, &op->rpc_id);
         if (rc < 0) {
             rpc_client_error e = {RPC_CLIENT_CHILD_EXITED, uv_strerror(rc), NULL};
             op_answer(op, NULL, &e, &a, &d);
@@ -1097,7 +1097,7 @@ int bridge_new(uv_loop_t *loop, const bridge_options *opts, bridge **out) {
     b->deadline_timer.data = b->kill_timer.data = b->schema_timer.data = b;
     b->handles_open = 3;
     b->ops_alive++; /* the schema request */
-    rc = rpc_client_call(b->child, "GetProviderSchema", json_object(), on_schema, b, &b->schema_id);
+    rc = rpc_client_call_new(b->child, "GetProviderSchema", json_object(), on_schema, b, &b->schema_id);
     if (rc < 0) {
         b->ops_alive--;
         snprintf(b->schema_error, sizeof(b->schema_error), "could not ask for the schema: %s",

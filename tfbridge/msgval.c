@@ -1413,7 +1413,7 @@ static json_t *pair_new(const char *head, json_t *arg) {
  * "dynamic" (its element types could differ: a tuple or an object is what
  * actually travels); a set cannot hold one at all.
  */
-static json_t *nest(json_t *obj, const json_t *mode, bool is_block, walk *w) {
+static json_t *nest_new(json_t *obj, const json_t *mode, bool is_block, walk *w) {
     static const char *const coll[] = {"list", "set", "map"};
     if (str_is(mode, "single") || (is_block && str_is(mode, "group")))
         return obj;
@@ -1485,9 +1485,9 @@ static int add_attributes(const json_t *attrs, json_t *into, walk *w, int depth)
             json_t *obj = pair_new("object", inner);
             if (obj == NULL)
                 return fail_nomem(w);
-            t = nest(obj, json_object_get(nested, "nesting_mode"), false, w);
+            t = nest_new(obj, json_object_get(nested, "nesting_mode"), false, w);
             if (t == NULL)
-                return MSGVAL_ETYPE; /* nest() has set the message */
+                return MSGVAL_ETYPE; /* nest_new() has set the message */
         }
         if (json_object_setn_new(into, name, nlen, t) != 0)
             return fail_nomem(w);
@@ -1542,7 +1542,7 @@ static json_t *block_object_type(const json_t *block, walk *w, int depth) {
             json_t *obj = block_object_type(json_object_get(bt, "block"), w, depth + 1);
             if (obj == NULL)
                 goto failed;
-            json_t *t = nest(obj, json_object_get(bt, "nesting_mode"), true, w);
+            json_t *t = nest_new(obj, json_object_get(bt, "nesting_mode"), true, w);
             if (t == NULL)
                 goto failed;
             if (json_object_setn_new(attrs, name, nlen, t) != 0) {

@@ -4,7 +4,7 @@
  *
  * Life of a call:
  *
- *   cfapi_get() ... -> call_start() -> schedule(0)
+ *   cfapi_get() ... -> call_start_new() -> schedule(0)
  *   call->timer fires (rate-limit slot and 429 pause respected)
  *       -> start_attempt() -> http_send()
  *   on_http_done() -> on_op_answer() / on_lookup_answer()
@@ -797,7 +797,7 @@ static void on_call_timer(uv_timer_t *timer) {
 
 /* Validates, builds the request and schedules the first attempt on the
  * next loop iteration. `body` (may be NULL) is stolen. */
-static int call_start(cfapi_client *c, cfapi_op kind, const char *method, const char *account_id,
+static int call_start_new(cfapi_client *c, cfapi_op kind, const char *method, const char *account_id,
                       const char *connector_id, const char *domain, json_t *body, cfapi_cb cb,
                       void *arg, cfapi_call **call_out) {
     if (call_out)
@@ -862,14 +862,14 @@ fail_body:
 
 int cfapi_list(cfapi_client *c, const char *account_id, cfapi_cb cb, void *arg,
                cfapi_call **call_out) {
-    return call_start(c, CFAPI_OP_LIST, "GET", account_id, NULL, NULL, NULL, cb, arg, call_out);
+    return call_start_new(c, CFAPI_OP_LIST, "GET", account_id, NULL, NULL, NULL, cb, arg, call_out);
 }
 
 int cfapi_get(cfapi_client *c, const char *account_id, const char *connector_id, cfapi_cb cb,
               void *arg, cfapi_call **call_out) {
     if (!connector_id)
         return UV_EINVAL;
-    return call_start(c, CFAPI_OP_GET, "GET", account_id, connector_id, NULL, NULL, cb, arg, call_out);
+    return call_start_new(c, CFAPI_OP_GET, "GET", account_id, connector_id, NULL, NULL, cb, arg, call_out);
 }
 
 /* Adds "name": true/false to `obj` unless tri is -1. */
@@ -890,7 +890,7 @@ int cfapi_create(cfapi_client *c, const char *account_id, const char *email_doma
         json_decref(body);
         return UV_ENOMEM;
     }
-    return call_start(c, CFAPI_OP_CREATE, "POST", account_id, NULL, email_domain, body, cb, arg,
+    return call_start_new(c, CFAPI_OP_CREATE, "POST", account_id, NULL, email_domain, body, cb, arg,
                       call_out);
 }
 
@@ -904,7 +904,7 @@ int cfapi_update(cfapi_client *c, const char *account_id, const char *connector_
         json_decref(body);
         return UV_ENOMEM;
     }
-    return call_start(c, CFAPI_OP_UPDATE, "PATCH", account_id, connector_id, NULL, body, cb, arg,
+    return call_start_new(c, CFAPI_OP_UPDATE, "PATCH", account_id, connector_id, NULL, body, cb, arg,
                       call_out);
 }
 
@@ -912,7 +912,7 @@ int cfapi_delete(cfapi_client *c, const char *account_id, const char *connector_
                  void *arg, cfapi_call **call_out) {
     if (!connector_id)
         return UV_EINVAL;
-    return call_start(c, CFAPI_OP_DELETE, "DELETE", account_id, connector_id, NULL, NULL, cb, arg,
+    return call_start_new(c, CFAPI_OP_DELETE, "DELETE", account_id, connector_id, NULL, NULL, cb, arg,
                       call_out);
 }
 
@@ -920,7 +920,7 @@ int cfapi_begin_verification(cfapi_client *c, const char *account_id, const char
                              cfapi_cb cb, void *arg, cfapi_call **call_out) {
     if (!connector_id)
         return UV_EINVAL;
-    return call_start(c, CFAPI_OP_VERIFY, "POST", account_id, connector_id, NULL, NULL, cb, arg,
+    return call_start_new(c, CFAPI_OP_VERIFY, "POST", account_id, connector_id, NULL, NULL, cb, arg,
                       call_out);
 }
 

@@ -71,6 +71,6 @@ extern const sso_data_source_type sso_connectors_data_source;
 /* Checks that the provider is configured; otherwise answers `req` with
  * `extra` (stolen; NULL: {}) plus a "Provider not configured" error
  * diagnostic and returns false. `extra` is released when true. */
-bool sso_require_configured(const sso_host *host, rpc_request *req, json_t *extra);
+bool sso_require_configured_new(const sso_host *host, rpc_request *req, json_t *extra);
 
 #endif /* SSO_H */

@@ -26,15 +26,15 @@ static void data_respond_one(sso_op *op, const json_t *api) {
     json_object_set_new(item, "account_id", json_string(op->account_id));
     json_t *state = value_complete_object(&sso_connector_data_schema, item);
     json_decref(item);
-    sso_op_respond(op, json_pack("{s:o}", "state", state));
+    sso_op_respond_new(op, json_pack("{s:o}", "state", state));
 }
 
 static void data_not_found(sso_op *op) {
-    diag_error(op->diags, NULL, "SSO connector not found",
+    diag_error_new(op->diags, NULL, "SSO connector not found",
                "No SSO connector %s%s was found in account %s.",
                op->connector_id[0] ? "with id " : "for email domain ",
                op->connector_id[0] ? op->connector_id : op->domain, op->account_id);
-    sso_op_respond(op, empty_data_result());
+    sso_op_respond_new(op, empty_data_result());
 }
 
 static json_t *data_failed(sso_op *op) {
@@ -76,7 +76,7 @@ static void data_listed(sso_op *op, const cfapi_result *res) {
     json_array_foreach(res->result, i, api) {
         json_array_append_new(items, sso_item_from_api(api));
     }
-    sso_op_respond(op, json_pack("{s:{s:s, s:o}}", "state", "account_id", op->account_id,
+    sso_op_respond_new(op, json_pack("{s:{s:s, s:o}}", "state", "account_id", op->account_id,
                                  "connectors", items));
 }
 
@@ -87,20 +87,20 @@ static void handle_read_data(rpc_request *req, json_t *params, sso_host *host) {
     json_t *config;
     if (!sso_params_type_and_config(req, params, &type_name, &config))
         return;
-    if (!sso_require_configured(host, req, empty_data_result()))
+    if (!sso_require_configured_new(host, req, empty_data_result()))
         return;
     sso_op *op = sso_op_new(host, req);
     if (!op)
         return;
     const schema_block *block = sso_data_source_schema(type_name);
     if (sso_validate_data_config(type_name, config, op->diags) > 0) {
-        sso_op_respond(op, empty_data_result());
+        sso_op_respond_new(op, empty_data_result());
         return;
     }
     if (!value_is_wholly_known(config)) {
-        diag_error(op->diags, NULL, "Configuration not known yet",
+        diag_error_new(op->diags, NULL, "Configuration not known yet",
                    "A data source can only be read once its arguments are known.");
-        sso_op_respond(op, empty_data_result());
+        sso_op_respond_new(op, empty_data_result());
         return;
     }
     op->type_name = block == &sso_connector_data_schema ? SSO_CONNECTOR_TYPE : SSO_CONNECTORS_TYPE;
@@ -117,8 +117,8 @@ static void handle_read_data(rpc_request *req, json_t *params, sso_host *host) {
         rc = sso_op_list(op, data_listed);
     }
     if (rc < 0) {
-        diag_error(op->diags, NULL, "Cloudflare API call refused", "%s", uv_strerror(rc));
-        sso_op_respond(op, empty_data_result());
+        diag_error_new(op->diags, NULL, "Cloudflare API call refused", "%s", uv_strerror(rc));
+        sso_op_respond_new(op, empty_data_result());
     }
 }
 
@@ -144,7 +144,7 @@ static void list_got(sso_op *op, const cfapi_result *res) {
                               json_pack("{s:s, s:s, s:o}", "id", import_id, "display_name",
                                         domain ? domain : id, "state", state));
     }
-    sso_op_respond(op, json_pack("{s:o}", "resources", resources));
+    sso_op_respond_new(op, json_pack("{s:o}", "resources", resources));
 }
 
 /* ListResource: takes {"account_id"} only, checked strictly. */
@@ -153,7 +153,7 @@ void sso_handle_list(rpc_request *req, json_t *params, sso_host *host) {
     json_t *config;
     if (!sso_params_type_and_config(req, params, &type_name, &config))
         return;
-    if (!sso_require_configured(host, req, empty_list_result()))
+    if (!sso_require_configured_new(host, req, empty_list_result()))
         return;
     sso_op *op = sso_op_new(host, req);
     if (!op)
@@ -163,22 +163,22 @@ void sso_handle_list(rpc_request *req, json_t *params, sso_host *host) {
     json_t *v;
     json_object_foreach(config, key, v) {
         if (strcmp(key, "account_id") != 0)
-            diag_error(op->diags, path_attr(key), "Unsupported argument",
+            diag_error_new(op->diags, path_attr(key), "Unsupported argument",
                        "ListResource on " SSO_CONNECTOR_TYPE " takes account_id only.");
     }
     const char *account = json_string_value(json_object_get(config, "account_id"));
     if (!sso_is_hex_id(account))
-        diag_error(op->diags, path_attr("account_id"), "Invalid account_id",
+        diag_error_new(op->diags, path_attr("account_id"), "Invalid account_id",
                    "account_id must be exactly 32 hexadecimal characters.");
     if (diag_has_error(op->diags)) {
-        sso_op_respond(op, empty_list_result());
+        sso_op_respond_new(op, empty_list_result());
         return;
     }
     strcpy(op->account_id, account);
     int rc = sso_op_list(op, list_got);
     if (rc < 0) {
-        diag_error(op->diags, NULL, "Cloudflare API call refused", "%s", uv_strerror(rc));
-        sso_op_respond(op, empty_list_result());
+        diag_error_new(op->diags, NULL, "Cloudflare API call refused", "%s", uv_strerror(rc));
+        sso_op_respond_new(op, empty_list_result());
     }
 }
 

@@ -35,7 +35,7 @@ sso_op *sso_op_new(sso_host *host, rpc_request *req) {
     if (!op || !diags) {
         free(op);
         json_decref(diags);
-        rpc_respond_error(req, RPC_INTERNAL_ERROR, "out of memory", NULL);
+        rpc_respond_error_new(req, RPC_INTERNAL_ERROR, "out of memory", NULL);
         return NULL;
     }
     op->host = host;
@@ -45,16 +45,16 @@ sso_op *sso_op_new(sso_host *host, rpc_request *req) {
     return op;
 }
 
-void sso_op_respond(sso_op *op, json_t *result) {
+void sso_op_respond_new(sso_op *op, json_t *result) {
     rpc_request_on_cancel(op->req, NULL, NULL);
     json_object_set(result, "diagnostics", op->diags);
-    rpc_respond(op->req, result);
+    rpc_respond_new(op->req, result);
     op_free(op);
 }
 
 void sso_op_respond_cancelled(sso_op *op) {
     rpc_request_on_cancel(op->req, NULL, NULL);
-    rpc_respond_error(op->req, RPC_REQUEST_CANCELLED, "request cancelled", NULL);
+    rpc_respond_error_new(op->req, RPC_REQUEST_CANCELLED, "request cancelled", NULL);
     op_free(op);
 }
 
@@ -96,7 +96,7 @@ bool sso_step_settled(sso_op *op, const cfapi_result *res, const sso_step_ends *
     }
     if (!res->ok) {
         sso_op_add_api_error(op, res, ends->summary);
-        sso_op_respond(op, ends->failed_result(op));
+        sso_op_respond_new(op, ends->failed_result(op));
         return true;
     }
     return false;
@@ -164,22 +164,22 @@ bool sso_params_type_and_config(rpc_request *req, json_t *params, const char **t
     *config = json_object_get(params, "config");
     if (*type_name && json_is_object(*config))
         return true;
-    rpc_respond_error(req, RPC_INVALID_PARAMS,
+    rpc_respond_error_new(req, RPC_INVALID_PARAMS,
                       "params.type_name must be a string and params.config an object", NULL);
     return false;
 }
 
-bool sso_require_configured(const sso_host *host, rpc_request *req, json_t *extra) {
+bool sso_require_configured_new(const sso_host *host, rpc_request *req, json_t *extra) {
     if (host->configured) {
         json_decref(extra);
         return true;
     }
     json_t *result = extra ? extra : json_object();
     json_t *diags = json_array();
-    diag_error(diags, NULL, "Provider not configured",
+    diag_error_new(diags, NULL, "Provider not configured",
                "%s needs a configured provider: call ConfigureProvider first.",
                rpc_request_method(req));
     json_object_set_new(result, "diagnostics", diags);
-    rpc_respond(req, result);
+    rpc_respond_new(req, result);
     return false;
 }

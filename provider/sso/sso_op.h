@@ -9,7 +9,7 @@
  * $/cancelRequest, StopProvider or a signal) cancels the call in flight;
  * the step then sees res->cancelled and finishes the op.
  *
- * Every op ends in exactly one of sso_op_respond() or
+ * Every op ends in exactly one of sso_op_respond_new() or
  * sso_op_respond_cancelled(), which answer the request and free the op.
  */
 #ifndef SSO_OP_H
@@ -50,7 +50,7 @@ sso_op *sso_op_new(sso_host *host, rpc_request *req);
 
 /* Answers the request with `result` (stolen) plus the op's diagnostics,
  * and frees the op. */
-void sso_op_respond(sso_op *op, json_t *result);
+void sso_op_respond_new(sso_op *op, json_t *result);
 /* Answers -32800 (cancelled before anything was changed) and frees. */
 void sso_op_respond_cancelled(sso_op *op);
 

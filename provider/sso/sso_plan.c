@@ -15,12 +15,12 @@
 static void check_ids(const json_t *config, bool domain_required, json_t *diags) {
     json_t *account = value_attr(config, "account_id");
     if (json_is_string(account) && !sso_is_hex_id(json_string_value(account)))
-        diag_error(diags, path_attr("account_id"), "Invalid account_id",
+        diag_error_new(diags, path_attr("account_id"), "Invalid account_id",
                    "account_id must be exactly 32 hexadecimal characters.");
     json_t *domain = value_attr(config, "email_domain");
     (void)domain_required;
     if (json_is_string(domain) && !sso_is_domain(json_string_value(domain)))
-        diag_error(diags, path_attr("email_domain"), "Invalid email_domain",
+        diag_error_new(diags, path_attr("email_domain"), "Invalid email_domain",
                    "email_domain must be a DNS domain name such as example.com (letters, digits "
                    "and hyphens in dot-separated labels).");
 }
@@ -36,7 +36,7 @@ int sso_validate_data_config(const char *type_name, const json_t *config, json_t
     size_t before = json_array_size(diags);
     const schema_block *block = sso_data_source_schema(type_name);
     if (!block) {
-        diag_error(diags, NULL, "Unknown data source type",
+        diag_error_new(diags, NULL, "Unknown data source type",
                    "This provider has no data source \"%s\"; it has \"" SSO_CONNECTOR_TYPE
                    "\" and \"" SSO_CONNECTORS_TYPE "\".",
                    type_name ? type_name : "");
@@ -49,13 +49,13 @@ int sso_validate_data_config(const char *type_name, const json_t *config, json_t
         json_t *id = json_object_get(config, "id");
         json_t *domain = json_object_get(config, "email_domain");
         if (json_is_string(id) && !sso_is_hex_id(json_string_value(id)))
-            diag_error(diags, path_attr("id"), "Invalid id",
+            diag_error_new(diags, path_attr("id"), "Invalid id",
                        "id must be exactly 32 hexadecimal characters.");
         if (!value_is_null(id) && !value_is_null(domain))
-            diag_error(diags, path_attr("email_domain"), "Conflicting arguments",
+            diag_error_new(diags, path_attr("email_domain"), "Conflicting arguments",
                        "Give either id or email_domain, not both.");
         else if (value_is_null(id) && value_is_null(domain))
-            diag_error(diags, path_attr("id"), "Missing argument",
+            diag_error_new(diags, path_attr("id"), "Missing argument",
                        "Give either id or email_domain to select the connector.");
     }
     return (int)(json_array_size(diags) - before);
@@ -120,7 +120,7 @@ static bool equal_ignoring_case(const json_t *a, const json_t *b) {
 static void warn_enable_at_create(const json_t *config, json_t *diags) {
     if (!json_is_true(json_object_get(config, "enabled")))
         return;
-    diag_warning(
+    diag_warning_new(
         diags, path_attr("enabled"), "Enabling at creation needs an already verified domain",
         "Cloudflare enables an SSO connector only once its email domain is verified, so enabled = "
         "true at creation succeeds only when Cloudflare already considers the domain verified. "
@@ -276,12 +276,12 @@ json_t *sso_state_upgrade(const json_t *raw, json_t *diags) {
         const schema_attr *attr = schema_find_attr(&sso_connector_schema, key);
         json_t *path = path_attr(key);
         if (!attr) {
-            diag_warning(diags, json_incref(path), "Attribute dropped from state",
+            diag_warning_new(diags, json_incref(path), "Attribute dropped from state",
                          "\"%s\" is not an attribute of this resource.", key);
         } else if (!value_check_type(attr->type, v, path, diags)) {
             failed = true;
         } else if (!value_is_wholly_known(v)) {
-            diag_error(diags, json_incref(path), "Unknown value in state",
+            diag_error_new(diags, json_incref(path), "Unknown value in state",
                        "The stored state holds an unknown value for \"%s\"; a state must be "
                        "wholly known. Refresh or re-import the connector.",
                        key);
@@ -313,7 +313,7 @@ int sso_state_check_applied(const json_t *planned, const json_t *new_state, json
             continue;
         char *want_text = json_dumps(want ? want : json_null(), JSON_ENCODE_ANY | JSON_COMPACT);
         char *got_text = json_dumps(got ? got : json_null(), JSON_ENCODE_ANY | JSON_COMPACT);
-        diag_error(diags, path_attr(name), "Provider produced inconsistent result after apply",
+        diag_error_new(diags, path_attr(name), "Provider produced inconsistent result after apply",
                    "The plan said %s would be %s, but Cloudflare now reports %s. The state "
                    "records what Cloudflare reports; run a refresh and plan again.",
                    name, want_text ? want_text : "?", got_text ? got_text : "?");

@@ -26,7 +26,7 @@ static bool take_state_ids(sso_op *op, const json_t *state, const char *what) {
     const char *account = json_string_value(value_attr(state, "account_id"));
     const char *id = json_string_value(value_attr(state, "id"));
     if (!sso_is_hex_id(account) || !sso_is_hex_id(id)) {
-        diag_error(op->diags, path_attr(sso_is_hex_id(account) ? "id" : "account_id"),
+        diag_error_new(op->diags, path_attr(sso_is_hex_id(account) ? "id" : "account_id"),
                    "Invalid identifier in state",
                    "The %s holds an account_id or id that is not 32 hexadecimal characters; "
                    "no request was made. Re-import the connector.",
@@ -40,9 +40,9 @@ static bool take_state_ids(sso_op *op, const json_t *state, const char *what) {
 
 /* Answers with a diagnostic when a call could not even be started. */
 static void refuse_start(sso_op *op, int rc, json_t *result) {
-    diag_error(op->diags, NULL, "Cloudflare API call refused",
+    diag_error_new(op->diags, NULL, "Cloudflare API call refused",
                "The request could not be built (%s); no request was made.", uv_strerror(rc));
-    sso_op_respond(op, result);
+    sso_op_respond_new(op, result);
 }
 
 /* True when the API object is the connector the op works on (or does not
@@ -52,7 +52,7 @@ static bool api_is_our_connector(sso_op *op, const json_t *api) {
     const char *id = json_string_value(json_object_get(api, "id"));
     if (!id || !op->connector_id[0] || strcasecmp(id, op->connector_id) == 0)
         return true;
-    diag_error(op->diags, NULL, "Unexpected API answer",
+    diag_error_new(op->diags, NULL, "Unexpected API answer",
                "Cloudflare answered for connector %.40s while %s was asked for; the answer "
                "was ignored.",
                id, op->connector_id);
@@ -70,7 +70,7 @@ static json_t *empty_read_result(void) {
 /* A read whose connector is gone answers new_state null. */
 static void read_gone(sso_op *op) {
     log_info(MOD, "connector %s no longer exists", op->connector_id);
-    sso_op_respond(op, empty_read_result());
+    sso_op_respond_new(op, empty_read_result());
 }
 
 /* A read that failed keeps the current state. */
@@ -85,29 +85,29 @@ static void read_got(sso_op *op, const cfapi_result *res) {
     if (sso_step_settled(op, res, &ends))
         return;
     if (!api_is_our_connector(op, res->result)) {
-        sso_op_respond(op, json_pack("{s:O, s:[]}", "new_state", op->prior, "drift"));
+        sso_op_respond_new(op, json_pack("{s:O, s:[]}", "new_state", op->prior, "drift"));
         return;
     }
     json_t *state = sso_state_from_api(op->account_id, res->result, op->prior);
     json_t *drift = sso_state_drift(op->prior, state);
-    sso_op_respond(op, json_pack("{s:o, s:o}", "new_state", state, "drift", drift));
+    sso_op_respond_new(op, json_pack("{s:o, s:o}", "new_state", state, "drift", drift));
 }
 
 /* ReadResource: checks params and the ids in current_state, then one GET. */
 static void handle_read(rpc_request *req, json_t *params, sso_host *host) {
     json_t *current = json_object_get(params, "current_state");
     if (!json_is_object(current)) {
-        rpc_respond_error(req, RPC_INVALID_PARAMS, "params.current_state must be an object", NULL);
+        rpc_respond_error_new(req, RPC_INVALID_PARAMS, "params.current_state must be an object", NULL);
         return;
     }
-    if (!sso_require_configured(host, req, empty_read_result()))
+    if (!sso_require_configured_new(host, req, empty_read_result()))
         return;
     sso_op *op = sso_op_new(host, req);
     if (!op)
         return;
     op->prior = value_complete_object(&sso_connector_schema, current);
     if (!take_state_ids(op, op->prior, "current state")) {
-        sso_op_respond(op, json_pack("{s:O, s:[]}", "new_state", op->prior, "drift"));
+        sso_op_respond_new(op, json_pack("{s:O, s:[]}", "new_state", op->prior, "drift"));
         return;
     }
     int rc = sso_op_get(op, read_got);
@@ -144,7 +144,7 @@ static void apply_finish(sso_op *op) {
     if (op->state && op->planned && !diag_has_error(op->diags))
         sso_state_check_applied(op->planned, op->state, op->diags);
     json_t *state = op->state ? json_incref(op->state) : json_null();
-    sso_op_respond(op, json_pack("{s:o}", "new_state", state));
+    sso_op_respond_new(op, json_pack("{s:o}", "new_state", state));
 }
 
 /* A cancellation arrived. Nothing sent that could have changed the
@@ -155,7 +155,7 @@ static void apply_cancelled(sso_op *op, bool maybe_applied) {
         sso_op_respond_cancelled(op);
         return;
     }
-    diag_error(op->diags, NULL, "Apply cancelled",
+    diag_error_new(op->diags, NULL, "Apply cancelled",
                op->changed_remote
                    ? "The apply was cancelled after it had changed the connector; the new state "
                      "records what was done. Run a refresh and plan again."
@@ -187,7 +187,7 @@ static bool apply_take_state(sso_op *op, const json_t *api) {
     json_decref(op->state);
     op->state = state;
     if (!json_is_string(json_object_get(api, "id")))
-        diag_warning(op->diags, NULL, "Incomplete API answer",
+        diag_warning_new(op->diags, NULL, "Incomplete API answer",
                      "Cloudflare answered without the connector's id; the state keeps the id "
                      "%s and takes only the values the answer carried.",
                      op->connector_id);
@@ -319,7 +319,7 @@ static void add_enable_after_create_error(sso_op *op, const cfapi_result *res) {
     fprintf(out, "Do not apply while it is tainted: Terraform would replace the connector, and the "
                  "new one gets a new verification code.");
     fclose(out);
-    diag_error(op->diags, path_attr("enabled"), "SSO connector created, but not enabled", "%s",
+    diag_error_new(op->diags, path_attr("enabled"), "SSO connector created, but not enabled", "%s",
                detail);
     free(detail);
 }
@@ -346,7 +346,7 @@ static void apply_after_patch(sso_op *op, const cfapi_result *res) {
             json_string_value(value_attr(value_attr(op->state, "verification"), "status"));
         if (json_is_true(json_object_get(op->planned, "enabled")) && status &&
             strcmp(status, "verified") != 0)
-            diag_error(
+            diag_error_new(
                 op->diags, path_attr("enabled"), "The domain is not verified yet",
                 "Cloudflare enables a connector only once its domain is verified "
                 "(verification.status is \"%s\"). Add the DNS TXT record \"%s\" to %s, "
@@ -386,7 +386,7 @@ static void apply_after_created(sso_op *op, const json_t *api) {
     const char *id = json_string_value(json_object_get(api, "id"));
     if (!sso_is_hex_id(id)) {
         /* cfapi never calls a create a success without one. */
-        diag_error(op->diags, NULL, "Unexpected API answer",
+        diag_error_new(op->diags, NULL, "Unexpected API answer",
                    "Cloudflare answered the create without a valid connector id. If an SSO "
                    "connector for %s exists in account %s, import it with the id %s/%s.",
                    op->domain, op->account_id, op->account_id, op->domain);
@@ -454,7 +454,7 @@ static void apply_create(sso_op *op) {
     const char *domain = json_string_value(value_attr(op->planned, "email_domain"));
     if (!sso_is_hex_id(account) || !sso_is_domain(domain)) {
         bool bad_account = !sso_is_hex_id(account);
-        diag_error(op->diags, path_attr(bad_account ? "account_id" : "email_domain"),
+        diag_error_new(op->diags, path_attr(bad_account ? "account_id" : "email_domain"),
                    "Invalid planned state",
                    "%s must be known and valid to create a connector (%s).",
                    bad_account ? "account_id" : "email_domain",
@@ -479,7 +479,7 @@ static void apply_update(sso_op *op) {
     if (plan_attr_changed(op->prior, op->planned, "account_id") ||
         !sso_domain_equal(json_string_value(value_attr(op->prior, "email_domain")),
                           planned_domain)) {
-        diag_error(op->diags,
+        diag_error_new(op->diags,
                    path_attr(plan_attr_changed(op->prior, op->planned, "account_id")
                                  ? "account_id"
                                  : "email_domain"),
@@ -493,7 +493,7 @@ static void apply_update(sso_op *op) {
     json_t *planned_id = json_object_get(op->planned, "id");
     if (json_is_string(planned_id) &&
         strcmp(json_string_value(planned_id), op->connector_id) != 0) {
-        diag_error(op->diags, path_attr("id"), "Invalid planned state",
+        diag_error_new(op->diags, path_attr("id"), "Invalid planned state",
                    "The planned id differs from the connector's id; an update cannot change it.");
         op->state = json_incref(op->prior);
         apply_finish(op);
@@ -518,7 +518,7 @@ static void delete_cancelled(sso_op *op, const cfapi_result *res) {
         sso_op_respond_cancelled(op);
         return;
     }
-    diag_error(op->diags, NULL, "Delete cancelled",
+    diag_error_new(op->diags, NULL, "Delete cancelled",
                "The delete was cancelled after it was sent; the connector may be gone. "
                "Run a refresh.");
     op->state = json_incref(op->prior);
@@ -576,13 +576,13 @@ static void handle_apply(rpc_request *req, json_t *params, sso_host *host) {
     if ((!value_is_null(prior) && !json_is_object(prior)) ||
         (!value_is_null(planned) && !json_is_object(planned)) ||
         (value_is_null(prior) && value_is_null(planned))) {
-        rpc_respond_error(req, RPC_INVALID_PARAMS,
+        rpc_respond_error_new(req, RPC_INVALID_PARAMS,
                           "prior_state and planned_state must be objects or null, not "
                           "both null",
                           NULL);
         return;
     }
-    if (!sso_require_configured(host, req, empty_apply_result()))
+    if (!sso_require_configured_new(host, req, empty_apply_result()))
         return;
     sso_op *op = sso_op_new(host, req);
     if (!op)
@@ -614,15 +614,15 @@ static json_t *empty_import_result(void) {
 /* Answers an import with the connector's full state, as a read would. */
 static void import_respond(sso_op *op, const json_t *api) {
     json_t *state = sso_state_from_api(op->account_id, api, NULL);
-    sso_op_respond(op, json_pack("{s:[{s:s, s:o}]}", "imported_resources", "type_name",
+    sso_op_respond_new(op, json_pack("{s:[{s:s, s:o}]}", "imported_resources", "type_name",
                                  SSO_CONNECTOR_TYPE, "state", state));
 }
 
 /* Answers an import of something that does not exist. */
 static void import_not_found(sso_op *op, const char *what) {
-    diag_error(op->diags, NULL, "Cannot import non-existent remote object",
+    diag_error_new(op->diags, NULL, "Cannot import non-existent remote object",
                "No SSO connector %s was found in account %s.", what, op->account_id);
-    sso_op_respond(op, empty_import_result());
+    sso_op_respond_new(op, empty_import_result());
 }
 
 static void import_id_not_found(sso_op *op) {
@@ -661,10 +661,10 @@ static void import_listed(sso_op *op, const cfapi_result *res) {
 static void handle_import(rpc_request *req, json_t *params, sso_host *host) {
     json_t *id = json_object_get(params, "id");
     if (!json_is_string(id)) {
-        rpc_respond_error(req, RPC_INVALID_PARAMS, "params.id must be a string", NULL);
+        rpc_respond_error_new(req, RPC_INVALID_PARAMS, "params.id must be a string", NULL);
         return;
     }
-    if (!sso_require_configured(host, req, empty_import_result()))
+    if (!sso_require_configured_new(host, req, empty_import_result()))
         return;
     sso_op *op = sso_op_new(host, req);
     if (!op)
@@ -680,8 +680,8 @@ static void handle_import(rpc_request *req, json_t *params, sso_host *host) {
         strcpy(op->domain, rest);
         rc = sso_op_list(op, import_listed);
     } else {
-        diag_error(op->diags, NULL, "Invalid import id", "%s No request was made.", why);
-        sso_op_respond(op, empty_import_result());
+        diag_error_new(op->diags, NULL, "Invalid import id", "%s No request was made.", why);
+        sso_op_respond_new(op, empty_import_result());
         return;
     }
     if (rc < 0)

@@ -314,9 +314,9 @@ static void wait_sim_requests(size_t n) {
 }
 
 /* ConfigureProvider against the simulator; must succeed without
- * diagnostics. Uses th_proc_call, so nothing else may be pending. */
+ * diagnostics. Uses th_proc_call_new, so nothing else may be pending. */
 static void configure(th_proc *p) {
-    json_t *resp = th_proc_call(
+    json_t *resp = th_proc_call_new(
         p, "ConfigureProvider",
         th_json("{\"config\":{\"api_token\":\"%s\",\"base_url\":\"%s\"}}", TOKEN, sim.base_url),
         WAIT);

@@ -31,7 +31,7 @@ typedef struct th_proc {
     char *err_buf; /* everything the child wrote to stderr so far, NUL-terminated */
     size_t err_len, err_cap;
     bool out_eof, err_eof;
-    long next_id;    /* for th_proc_call */
+    long next_id;    /* for th_proc_call_new */
     bool reaped;     /* the child has been waited for */
     int wait_status; /* its raw wait status, once reaped */
 } th_proc;
@@ -61,7 +61,7 @@ json_t *th_proc_read_json(th_proc *p, int timeout_ms);
  * (params stolen; NULL sends no params) and returns the response with that
  * id (new reference), skipping nothing: the next line must be it. NULL on
  * timeout. */
-json_t *th_proc_call(th_proc *p, const char *method, json_t *params, int timeout_ms);
+json_t *th_proc_call_new(th_proc *p, const char *method, json_t *params, int timeout_ms);
 
 /* Waits for the child to exit. Returns 0 and sets *status (the raw wait
  * status) or -1 on timeout. Keeps draining stdout and stderr meanwhile. */

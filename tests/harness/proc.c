@@ -311,7 +311,7 @@ json_t *th_proc_read_json(th_proc *p, int timeout_ms) {
     return v;
 }
 
-json_t *th_proc_call(th_proc *p, const char *method, json_t *params, int timeout_ms) {
+json_t *th_proc_call_new(th_proc *p, const char *method, json_t *params, int timeout_ms) {
     json_t *req = json_pack("{s:s, s:I, s:s}", "jsonrpc", "2.0", "id", (json_int_t)p->next_id,
                             "method", method);
     long id = p->next_id++;
@@ -325,7 +325,7 @@ json_t *th_proc_call(th_proc *p, const char *method, json_t *params, int timeout
         return NULL;
     json_t *resp = th_proc_read_json(p, timeout_ms);
     if (resp && json_integer_value(json_object_get(resp, "id")) != id) {
-        fprintf(stderr, "th_proc_call: expected id %ld, got another response\n", id);
+        fprintf(stderr, "th_proc_call_new: expected id %ld, got another response\n", id);
         json_decref(resp);
         return NULL;
     }

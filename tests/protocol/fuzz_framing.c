@@ -31,8 +31,8 @@ static void examine_call(json_t *msg, const char *text, rawjson_span span) {
         id_len = v.end - v.start;
     }
     size_t len;
-    char *out = code ? jsonrpc_format_error(id, id_len, code, NULL, json_string(reason), &len)
-                     : jsonrpc_format_result(id, id_len, json_incref(msg), &len);
+    char *out = code ? jsonrpc_format_error_new(id, id_len, code, NULL, json_string(reason), &len)
+                     : jsonrpc_format_result_new(id, id_len, json_incref(msg), &len);
     if (out) {
         /* What we write must be valid JSON. */
         json_t *back = json_loadb(out, len, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, NULL);

@@ -49,7 +49,7 @@ static void sleep_fired(uv_timer_t *t) {
     rpc_request *req = sl->req;
     sl->req = NULL;
     rpc_request_on_cancel(req, NULL, NULL);
-    rpc_respond(
+    rpc_respond_new(
         req, json_pack("{s:I, s:b}", "slept", sl->ms, "cancelled", rpc_request_is_cancelled(req)));
     uv_close((uv_handle_t *)&sl->timer, sleeper_closed);
 }
@@ -59,7 +59,7 @@ static void sleep_cancelled(rpc_request *req, void *arg) {
     uv_timer_stop(&sl->timer);
     sl->req = NULL;
     log_debug(MODULE, "sleep cancelled");
-    rpc_respond_error(req, RPC_REQUEST_CANCELLED, NULL, NULL);
+    rpc_respond_error_new(req, RPC_REQUEST_CANCELLED, NULL, NULL);
     uv_close((uv_handle_t *)&sl->timer, sleeper_closed);
 }
 
@@ -73,7 +73,7 @@ static void log_request(rpc_request *req) {
 static void do_echo(rpc_request *req, json_t *params, void *ctx) {
     (void)ctx;
     log_request(req);
-    rpc_respond(req, json_incref(params));
+    rpc_respond_new(req, json_incref(params));
 }
 
 static void do_big(rpc_request *req, json_t *params, void *ctx) {
@@ -81,17 +81,17 @@ static void do_big(rpc_request *req, json_t *params, void *ctx) {
     log_request(req);
     json_int_t n = json_integer_value(json_object_get(params, "bytes"));
     if (n < 0 || n > 64 * 1024 * 1024) {
-        rpc_respond_error(req, RPC_INVALID_PARAMS, NULL, json_string("bytes: 0 to 64 MiB"));
+        rpc_respond_error_new(req, RPC_INVALID_PARAMS, NULL, json_string("bytes: 0 to 64 MiB"));
         return;
     }
     char *data = malloc((size_t)n + 1);
     if (!data) {
-        rpc_respond(req, NULL);
+        rpc_respond_new(req, NULL);
         return;
     }
     memset(data, 'x', (size_t)n);
     data[n] = '\0';
-    rpc_respond(req, json_pack("{s:s%}", "data", data, (size_t)n));
+    rpc_respond_new(req, json_pack("{s:s%}", "data", data, (size_t)n));
     free(data);
 }
 
@@ -100,12 +100,12 @@ static void do_sleep(rpc_request *req, json_t *params, void *ctx) {
     log_request(req);
     json_t *ms = json_object_get(params, "ms");
     if (!json_is_integer(ms) || json_integer_value(ms) < 0) {
-        rpc_respond_error(req, RPC_INVALID_PARAMS, NULL, json_string("ms must be an integer"));
+        rpc_respond_error_new(req, RPC_INVALID_PARAMS, NULL, json_string("ms must be an integer"));
         return;
     }
     sleeper *sl = calloc(1, sizeof(*sl));
     if (!sl) {
-        rpc_respond_error(req, RPC_INTERNAL_ERROR, NULL, NULL);
+        rpc_respond_error_new(req, RPC_INTERNAL_ERROR, NULL, NULL);
         return;
     }
     sl->req = req;
@@ -122,7 +122,7 @@ static void do_fail(rpc_request *req, json_t *params, void *ctx) {
     log_request(req);
     json_t *code = json_object_get(params, "code");
     json_t *message = json_object_get(params, "message");
-    rpc_respond_error(req,
+    rpc_respond_error_new(req,
                       json_is_integer(code) ? (int)json_integer_value(code) : RPC_INTERNAL_ERROR,
                       json_string_value(message), NULL);
 }
@@ -135,7 +135,7 @@ static void do_log(rpc_request *req, json_t *params, void *ctx) {
         log_add_secret(secret);
     const char *message = json_string_value(json_object_get(params, "message"));
     log_warn(MODULE, "log method: %s", message ? message : "(no message)");
-    rpc_respond(req, json_object());
+    rpc_respond_new(req, json_object());
 }
 
 /* Writes all of text to stdout, which libuv made non-blocking: waits for
@@ -163,7 +163,7 @@ static void do_garbage(rpc_request *req, json_t *params, void *ctx) {
         text = "this is not JSON";
     write_raw(text, strlen(text));
     write_raw("\n", 1);
-    rpc_respond(req, json_object());
+    rpc_respond_new(req, json_object());
 }
 
 static rpc_server *g_server;
@@ -172,7 +172,7 @@ static void do_shutdown(rpc_request *req, json_t *params, void *ctx) {
     (void)params;
     (void)ctx;
     log_request(req);
-    rpc_respond(req, json_object());
+    rpc_respond_new(req, json_object());
     rpc_server_shutdown(g_server);
 }
 

@@ -216,7 +216,7 @@ static void test_provider_huge_batches_bounded(void **state) {
     assert_string_equal(single_error(r, -32603), "Batch response too large");
     json_decref(r);
 
-    r = th_proc_call(&p, "GetProviderSchema", json_object(), E2E_TIMEOUT_MS);
+    r = th_proc_call_new(&p, "GetProviderSchema", json_object(), E2E_TIMEOUT_MS);
     assert_non_null(r);
     assert_non_null(json_object_get(r, "result"));
     json_decref(r);

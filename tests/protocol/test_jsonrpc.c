@@ -151,7 +151,7 @@ static void test_id_echo_exact(void **state) {
             fail();
         }
         size_t len;
-        char *resp = jsonrpc_format_result(id, strlen(id), json_object(), &len);
+        char *resp = jsonrpc_format_result_new(id, strlen(id), json_object(), &len);
         char expect[300];
         snprintf(expect, sizeof(expect), "{\"jsonrpc\":\"2.0\",\"id\":%s,\"result\":{}}", ids[i]);
         assert_string_equal(resp, expect);
@@ -267,17 +267,17 @@ static void test_rawjson_array(void **state) {
 static void test_format_error(void **state) {
     (void)state;
     size_t len;
-    char *s = jsonrpc_format_error("7", 1, RPC_METHOD_NOT_FOUND, NULL, json_string("nope"), &len);
+    char *s = jsonrpc_format_error_new("7", 1, RPC_METHOD_NOT_FOUND, NULL, json_string("nope"), &len);
     assert_string_equal(s, "{\"jsonrpc\":\"2.0\",\"id\":7,\"error\":{\"code\":-32601,\"message\":"
                            "\"Method not found\",\"data\":\"nope\"}}");
     assert_int_equal(len, strlen(s));
     free(s);
-    s = jsonrpc_format_error("null", 4, RPC_REQUEST_CANCELLED, "stopped", NULL, &len);
+    s = jsonrpc_format_error_new("null", 4, RPC_REQUEST_CANCELLED, "stopped", NULL, &len);
     assert_string_equal(
         s, "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32800,\"message\":\"stopped\"}}");
     free(s);
     /* A message that is not UTF-8 becomes the standard one. */
-    s = jsonrpc_format_error("1", 1, RPC_INTERNAL_ERROR, "bad \xff", NULL, &len);
+    s = jsonrpc_format_error_new("1", 1, RPC_INTERNAL_ERROR, "bad \xff", NULL, &len);
     assert_non_null(strstr(s, "\"message\":\"Internal error\""));
     free(s);
 }
@@ -285,15 +285,15 @@ static void test_format_error(void **state) {
 static void test_format_result(void **state) {
     (void)state;
     size_t len;
-    char *s = jsonrpc_format_result("\"a\"", 3, json_pack("{s:[]}", "diagnostics"), &len);
+    char *s = jsonrpc_format_result_new("\"a\"", 3, json_pack("{s:[]}", "diagnostics"), &len);
     assert_string_equal(s, "{\"jsonrpc\":\"2.0\",\"id\":\"a\",\"result\":{\"diagnostics\":[]}}");
     free(s);
     /* Any JSON value is a result; NULL (a failed constructor) is refused. */
-    s = jsonrpc_format_result("1", 1, json_string("line\nbreak"), &len);
+    s = jsonrpc_format_result_new("1", 1, json_string("line\nbreak"), &len);
     assert_string_equal(s, "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":\"line\\nbreak\"}");
     assert_null(strchr(s, '\n'));
     free(s);
-    assert_null(jsonrpc_format_result("1", 1, NULL, &len));
+    assert_null(jsonrpc_format_result_new("1", 1, NULL, &len));
 }
 
 int main(void) {

@@ -102,7 +102,7 @@ static void on_counted_answer(rpc_client *c, int64_t id, json_t *result,
         g_fx->close_in_callback = false;
         g_fx->client = NULL;
         rpc_client_close(c, on_closed, g_fx);
-        g_fx->call_in_callback_rc = rpc_client_call(c, "echo", NULL, on_counted_answer, arg, NULL);
+        g_fx->call_in_callback_rc = rpc_client_call_new(c, "echo", NULL, on_counted_answer, arg, NULL);
     }
 }
 
@@ -189,7 +189,7 @@ static void spawn_testd(fx *f, const spawn_opts *so) {
 /* Sends a call whose answer lands in `a`. Returns its id. */
 static int64_t call(fx *f, const char *method, json_t *params, answer *a) {
     int64_t id = -1;
-    assert_int_equal(rpc_client_call(f->client, method, params, on_counted_answer, a, &id), 0);
+    assert_int_equal(rpc_client_call_new(f->client, method, params, on_counted_answer, a, &id), 0);
     assert_true(id > 0);
     return id;
 }
@@ -265,9 +265,9 @@ static void test_call_and_answer(void **state) {
 
     /* Params must be an object or an array; they are stolen anyway. */
     assert_int_equal(
-        rpc_client_call(f->client, "echo", json_integer(5), on_counted_answer, &a, NULL),
+        rpc_client_call_new(f->client, "echo", json_integer(5), on_counted_answer, &a, NULL),
         UV_EINVAL);
-    assert_int_equal(rpc_client_call(f->client, "echo", NULL, NULL, NULL, NULL), UV_EINVAL);
+    assert_int_equal(rpc_client_call_new(f->client, "echo", NULL, NULL, NULL, NULL), UV_EINVAL);
     finish(f);
     assert_int_equal(a.calls + b.calls + c.calls, 3);
     answer_free(&a);
@@ -378,8 +378,8 @@ static void test_sigkill_fails_pending_calls(void **state) {
         assert_string_equal(sleeps[i].message, "provider killed by signal 9");
         assert_int_equal(json_integer_value(json_object_get(sleeps[i].data, "term_signal")), 9);
     }
-    assert_true(rpc_client_call(f->client, "echo", NULL, on_counted_answer, &late, NULL) < 0);
-    assert_true(rpc_client_notify(f->client, "x", NULL) < 0);
+    assert_true(rpc_client_call_new(f->client, "echo", NULL, on_counted_answer, &late, NULL) < 0);
+    assert_true(rpc_client_notify_new(f->client, "x", NULL) < 0);
     assert_int_equal(rpc_client_kill(f->client, SIGKILL), UV_ESRCH);
     uv_run(&f->loop, UV_RUN_NOWAIT);
     finish(f);
@@ -408,7 +408,7 @@ static void test_close_input(void **state) {
     call(f, "echo", json_pack("{s:s}", "text", text), &big);
     assert_int_equal(rpc_client_close_input(f->client), 0);
     assert_int_equal(rpc_client_close_input(f->client), 0);
-    assert_int_equal(rpc_client_call(f->client, "echo", NULL, on_counted_answer, &late, NULL),
+    assert_int_equal(rpc_client_call_new(f->client, "echo", NULL, on_counted_answer, &late, NULL),
                      UV_EPIPE);
     run_until(f, &f->exits, 1);
     assert_int_equal(f->exit_status, 0);
@@ -710,7 +710,7 @@ static void test_child_closes_its_output(void **state) {
     assert_int_equal(a.code, RPC_CLIENT_CHILD_EXITED);
     assert_string_equal(a.message, "provider closed its output");
     assert_int_equal(f->exits, 0);
-    assert_int_equal(rpc_client_call(f->client, "echo", NULL, on_counted_answer, &late, NULL),
+    assert_int_equal(rpc_client_call_new(f->client, "echo", NULL, on_counted_answer, &late, NULL),
                      UV_EPIPE);
     finish(f); /* kills the sleep */
     assert_int_equal(late.calls, 0);
@@ -734,7 +734,7 @@ static void test_child_stops_reading(void **state) {
     run_until(f, &a.calls, 1);
     assert_int_equal(a.code, RPC_CLIENT_SEND_FAILED);
     assert_int_equal(f->exits, 0);
-    assert_int_equal(rpc_client_call(f->client, "echo", NULL, on_counted_answer, &late, NULL),
+    assert_int_equal(rpc_client_call_new(f->client, "echo", NULL, on_counted_answer, &late, NULL),
                      UV_EPIPE);
     finish(f); /* kills the sleep */
     assert_int_equal(late.calls, 0);

@@ -96,7 +96,7 @@ static int teardown(void **state) {
 /* Sends a request and returns its result object (new), failing the test
  * on a JSON-RPC error or a timeout. The raw line is checked for the token. */
 static json_t *call(fixture *f, const char *method, json_t *params) {
-    json_t *resp = th_proc_call(&f->prov, method, params, WAIT);
+    json_t *resp = th_proc_call_new(&f->prov, method, params, WAIT);
     if (!resp)
         fail_msg("no answer to %s; stderr tail: %s", method,
                  f->prov.err_buf
@@ -191,7 +191,7 @@ static char *request_lines(void) {
 
 /* Sends one request without waiting for its answer. `id` and `params`
  * are stolen. */
-static void send_request(fixture *f, json_t *id, const char *method, json_t *params) {
+static void send_request_new(fixture *f, json_t *id, const char *method, json_t *params) {
     json_t *req = json_pack("{s:s, s:o, s:s, s:o}", "jsonrpc", "2.0", "id", id, "method", method,
                             "params", params);
     char *line = json_dumps(req, JSON_COMPACT);
@@ -1044,13 +1044,13 @@ static void test_409_and_bad_token(void **state) {
     const char *argv[] = {PROVIDER_BIN, NULL};
     const char *env[] = {"TF_LOG=TRACE", NULL};
     assert_int_equal(th_proc_spawn(&other, argv, env), 0);
-    json_t *resp = th_proc_call(&other, "ConfigureProvider",
+    json_t *resp = th_proc_call_new(&other, "ConfigureProvider",
                                 th_json("{\"config\":{\"api_token\":\"wrong-token-abc123\","
                                         "\"base_url\":\"%s\"}}",
                                         sim.base_url),
                                 WAIT);
     json_decref(resp);
-    resp = th_proc_call(
+    resp = th_proc_call_new(
         &other, "ReadDataSource",
         th_json("{\"type_name\":\"sso_connectors\",\"config\":{\"account_id\":\"%s\"}}", ACC),
         WAIT);
@@ -1190,7 +1190,7 @@ static void test_pipelined_reads(void **state) {
     add_fault(fault);
     long t0 = now_ms();
     for (int i = 0; i < 40; i++)
-        send_request(f, json_integer(1000 + i), "ReadResource", read_params(st));
+        send_request_new(f, json_integer(1000 + i), "ReadResource", read_params(st));
     bool seen[40] = {0};
     for (int i = 0; i < 40; i++) {
         json_t *resp = th_proc_read_json(&f->prov, WAIT);
@@ -1212,7 +1212,7 @@ static void test_pipelined_reads(void **state) {
 /* With request 1 held up, sends request 2 (a list of the account) and
  * checks that 2 is answered first: one slow call never holds up another. */
 static void expect_list_overtakes(fixture *f) {
-    send_request(
+    send_request_new(
         f, json_integer(2), "ReadDataSource",
         th_json("{\"type_name\":\"sso_connectors\",\"config\":{\"account_id\":\"%s\"}}", ACC));
     json_t *first = th_proc_read_json(&f->prov, WAIT);
@@ -1239,7 +1239,7 @@ static void test_slow_does_not_block_fast(void **state) {
              "\"count\":1,\"delay_ms\":%d}",
              json_string_value(json_object_get(st, "id")), SLOW(1000));
     add_fault(fault);
-    send_request(f, json_integer(1), "ReadResource", read_params(st));
+    send_request_new(f, json_integer(1), "ReadResource", read_params(st));
     expect_list_overtakes(f);
     json_decref(applied);
 }
@@ -1669,7 +1669,7 @@ static void test_backoff_holds_no_slot(void **state) {
              json_string_value(json_object_get(st, "id")), SLOW(1));
     add_fault(fault);
     clear_requests();
-    send_request(f, json_integer(1), "ReadResource", read_params(st));
+    send_request_new(f, json_integer(1), "ReadResource", read_params(st));
     /* Send the second request once the first has been refused (the 503
      * is in the log). */
     wait_for_sim(1, false);
@@ -1811,7 +1811,7 @@ static void test_cancelled_calls_free_their_slots(void **state) {
     json_t *st = json_object_get(applied, "new_state");
     clear_requests();
     for (int i = 0; i < 40; i++)
-        send_request(f, json_integer(100 + i), "ReadResource", read_params(st));
+        send_request_new(f, json_integer(100 + i), "ReadResource", read_params(st));
     /* Once two reads have gone out, the others hold their slots. */
     wait_for_sim(2, false);
     th_proc_send_line(&f->prov,

@@ -181,11 +181,11 @@ static void test_proposed_new_state(void **state) {
 static void test_diagnostics(void **state) {
     (void)state;
     json_t *diags = json_array();
-    diag_warning(diags, NULL, "careful", NULL);
+    diag_warning_new(diags, NULL, "careful", NULL);
     assert_false(diag_has_error(diags));
     json_t *a = path_attr("a");
     json_t *p = path_index(a, 2);
-    diag_error(diags, path_child(p, "b"), "bad", "value %d", 7);
+    diag_error_new(diags, path_child(p, "b"), "bad", "value %d", 7);
     json_decref(p);
     json_decref(a);
     assert_true(diag_has_error(diags));

@@ -151,7 +151,7 @@ static void test_masking(void **state) {
     assert_string_equal(reqlog_mask("x-auth-email", "a@example.com", buf, sizeof(buf)),
                         "a@example.com");
     json_t *headers = json_pack("{s:s, s:s}", "authorization", "Bearer secret", "x-other", "v");
-    json_t *e = reqlog_entry("GET", "/p", "q=1", headers, "\xff\xfe", 2);
+    json_t *e = reqlog_entry_new("GET", "/p", "q=1", headers, "\xff\xfe", 2);
     assert_non_null(e);
     char *text = json_dumps(e, 0);
     assert_null(strstr(text, "secret"));
@@ -171,7 +171,7 @@ static json_t *big_entry(const char *path, size_t len) {
     memcpy(body, "{\"pad\":\"", 8);
     memcpy(body + len - 2, "\"}", 2);
     body[len] = '\0';
-    json_t *e = reqlog_entry("POST", path, "", json_pack("{s:s}", "content-type", "x"), body, len);
+    json_t *e = reqlog_entry_new("POST", path, "", json_pack("{s:s}", "content-type", "x"), body, len);
     free(body);
     assert_non_null(e);
     assert_false(json_is_null(json_object_get(e, "body_json")));
@@ -192,7 +192,7 @@ static void test_reqlog_byte_cap(void **state) {
      * each time it is counted afresh. */
     json_t *big = big_entry("/big", mib);
     for (int i = 0; i < 40; i++) {
-        reqlog_add(l, json_incref(big));
+        reqlog_add_new(l, json_incref(big));
         reqlog_done(l);
     }
     json_decref(big);
@@ -209,7 +209,7 @@ static void test_reqlog_byte_cap(void **state) {
     assert_int_equal(reqlog_new(&l, REQLOG_DEFAULT_CAP, 2 * mib), 0);
     for (int i = 0; i < 10; i++) {
         snprintf(path, sizeof(path), "/big/%d", i);
-        reqlog_add(l, big_entry(path, mib / 4));
+        reqlog_add_new(l, big_entry(path, mib / 4));
         reqlog_done(l);
     }
     reqlog_stats(l, &n, &bytes, &dropped);
@@ -240,7 +240,7 @@ static void test_reqlog_byte_cap(void **state) {
      * on its own is kept, alone. */
     assert_int_equal(reqlog_new(&l, 3, 4 * mib), 0);
     for (int i = 0; i < 5; i++) {
-        reqlog_add(l, reqlog_entry("GET", "/small", "", json_object(), NULL, 0));
+        reqlog_add_new(l, reqlog_entry_new("GET", "/small", "", json_object(), NULL, 0));
         reqlog_done(l);
     }
     reqlog_stats(l, &n, &bytes, &dropped);
@@ -249,8 +249,8 @@ static void test_reqlog_byte_cap(void **state) {
     assert_true(bytes >= 3 * REQLOG_ENTRY_OVERHEAD);
     reqlog_free(l);
     assert_int_equal(reqlog_new(&l, 10, mib), 0);
-    reqlog_add(l, reqlog_entry("GET", "/small", "", json_object(), NULL, 0));
-    reqlog_add(l, big_entry("/huge", mib));
+    reqlog_add_new(l, reqlog_entry_new("GET", "/small", "", json_object(), NULL, 0));
+    reqlog_add_new(l, big_entry("/huge", mib));
     reqlog_stats(l, &n, &bytes, &dropped);
     assert_int_equal(n, 1);
     assert_int_equal(dropped, 1);

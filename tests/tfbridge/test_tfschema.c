@@ -34,7 +34,7 @@ static int load_real_schema(void **state) {
     const char *argv[] = {PROVIDER_BIN, NULL};
     if (th_proc_spawn(&p, argv, NULL) != 0)
         return -1;
-    json_t *resp = th_proc_call(&p, "GetProviderSchema", json_object(), 30000);
+    json_t *resp = th_proc_call_new(&p, "GetProviderSchema", json_object(), 30000);
     th_proc_close_stdin(&p);
     th_proc_wait(&p, 10000, NULL);
     th_proc_destroy(&p);
