@@ -47,7 +47,7 @@ static double time_provider(void) {
     double t0 = now_ms();
     if (th_proc_spawn(&p, argv, NULL) != 0)
         die("cannot start provider-cloudflare");
-    json_t *resp = th_proc_call(&p, "GetProviderSchema", json_object(), WAIT_MS);
+    json_t *resp = th_proc_call_new(&p, "GetProviderSchema", json_object(), WAIT_MS);
     double t = now_ms() - t0;
     if (!json_object_get(json_object_get(json_object_get(resp, "result"), "resource_schemas"),
                          "sso_connector"))

@@ -109,7 +109,7 @@ char *jsonrpc_format_result_new(const char *id, size_t id_len, json_t *result, s
 }
 
 char *jsonrpc_format_error_new(const char *id, size_t id_len, int code, const char *message,
-                           json_t *data, size_t *out_len) {
+                               json_t *data, size_t *out_len) {
     json_t *text = json_string(message ? message : jsonrpc_error_message(code));
     if (!text)
         text = json_string(jsonrpc_error_message(code));

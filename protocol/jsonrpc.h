@@ -54,7 +54,7 @@ char *jsonrpc_format_result_new(const char *id, size_t id_len, json_t *result, s
 /* Same with "error": {"code", "message", "data"?}. `data` (may be NULL) is
  * stolen. A message that is not valid UTF-8 is replaced by a generic one. */
 char *jsonrpc_format_error_new(const char *id, size_t id_len, int code, const char *message,
-                           json_t *data, size_t *out_len);
+                               json_t *data, size_t *out_len);
 
 /* The standard message for a JSON-RPC error code ("Parse error", ...). */
 const char *jsonrpc_error_message(int code);

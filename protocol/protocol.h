@@ -243,7 +243,7 @@ int rpc_client_spawn(uv_loop_t *loop, const rpc_client_options *opts, rpc_client
  * or the child is exiting, UV_EINVAL for bad arguments or a closing client,
  * UV_ENOMEM; cb is then never called. */
 int rpc_client_call_new(rpc_client *client, const char *method, json_t *params, rpc_client_cb cb,
-                    void *arg, int64_t *id_out);
+                        void *arg, int64_t *id_out);
 
 /* Sends the "$/cancelRequest" notification for pending call `id`. The call
  * stays pending: its answer still comes (often -32800). Returns 0,

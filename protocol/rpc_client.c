@@ -363,8 +363,8 @@ static int check_message(rpc_client *c, const char *method, json_t **params) {
     return rc;
 }
 
-int rpc_client_call_new(rpc_client *c, const char *method, json_t *params, rpc_client_cb cb, void *arg,
-                    int64_t *id_out) {
+int rpc_client_call_new(rpc_client *c, const char *method, json_t *params, rpc_client_cb cb,
+                        void *arg, int64_t *id_out) {
     if (id_out)
         *id_out = 0;
     int rc = check_message(c, method, &params);
@@ -382,9 +382,9 @@ int rpc_client_call_new(rpc_client *c, const char *method, json_t *params, rpc_c
     }
     int64_t id = c->next_id++;
     rc = send_message_new(c,
-                      json_pack("{s:s, s:I, s:s, s:o}", "jsonrpc", "2.0", "id", (json_int_t)id,
-                                "method", method, "params", params),
-                      id);
+                          json_pack("{s:s, s:I, s:s, s:o}", "jsonrpc", "2.0", "id", (json_int_t)id,
+                                    "method", method, "params", params),
+                          id);
     if (rc) {
         free(p);
         return rc;

@@ -212,7 +212,8 @@ static void send_error(rpc_server *s, rpc_batch *batch, const char *id, size_t i
                        const char *message, const char *detail) {
     json_t *data = detail ? json_string(detail) : NULL;
     size_t len;
-    char *text = jsonrpc_format_error_new(id ? id : "null", id ? id_len : 4, code, message, data, &len);
+    char *text =
+        jsonrpc_format_error_new(id ? id : "null", id ? id_len : 4, code, message, data, &len);
     if (!text) {
         log_error(MODULE, "out of memory answering error %d", code);
         return;
@@ -471,8 +472,8 @@ void rpc_respond_new(rpc_request *req, json_t *result) {
     char *text = jsonrpc_format_result_new(req->id_text, req->id_len, result, &len);
     if (!text) {
         log_error(MODULE, "out of memory formatting a response");
-        text =
-            jsonrpc_format_error_new(req->id_text, req->id_len, RPC_INTERNAL_ERROR, NULL, NULL, &len);
+        text = jsonrpc_format_error_new(req->id_text, req->id_len, RPC_INTERNAL_ERROR, NULL, NULL,
+                                        &len);
     }
     finish(req, text, len, "result");
 }
@@ -487,8 +488,8 @@ void rpc_respond_error_new(rpc_request *req, int code, const char *message, json
     size_t len = 0;
     char *text = jsonrpc_format_error_new(req->id_text, req->id_len, code, message, data, &len);
     if (!text)
-        text =
-            jsonrpc_format_error_new(req->id_text, req->id_len, RPC_INTERNAL_ERROR, NULL, NULL, &len);
+        text = jsonrpc_format_error_new(req->id_text, req->id_len, RPC_INTERNAL_ERROR, NULL, NULL,
+                                        &len);
     finish(req, text, len, "error");
 }
 
@@ -620,7 +621,7 @@ static void handle_cancel_request(rpc_server *s, json_t *params, rpc_request *se
         log_warn(MODULE, "$/cancelRequest without a string or number \"id\": ignored");
         if (self)
             rpc_respond_error_new(self, RPC_INVALID_PARAMS, NULL,
-                              json_string("params.id must be a string or a number"));
+                                  json_string("params.id must be a string or a number"));
         return;
     }
     size_t n = cancel_matching(s, UINT64_MAX, id);

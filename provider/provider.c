@@ -50,7 +50,7 @@ static const sso_data_source_type *find_data_source(const char *type_name) {
  * (stolen, the method's empty result) with an error diagnostic that lists
  * the types it has. */
 static void answer_unknown_type_new(rpc_request *req, json_t *result, const char *type_name,
-                                bool data_source) {
+                                    bool data_source) {
     char *known = NULL;
     size_t n = data_source ? COUNT(data_source_types) : COUNT(resource_types);
     for (size_t i = 0; i < n; i++) {
@@ -65,9 +65,9 @@ static void answer_unknown_type_new(rpc_request *req, json_t *result, const char
     }
     json_t *diags = json_array();
     diag_error_new(diags, NULL, data_source ? "Unknown data source type" : "Unknown resource type",
-               "This provider has no %s \"%s\"; it has %s.",
-               data_source ? "data source" : "resource type", type_name ? type_name : "",
-               known ? known : "none");
+                   "This provider has no %s \"%s\"; it has %s.",
+                   data_source ? "data source" : "resource type", type_name ? type_name : "",
+                   known ? known : "none");
     free(known);
     json_object_set_new(result, "diagnostics", diags);
     rpc_respond_new(req, result);
@@ -167,7 +167,7 @@ static const char *type_and_config(rpc_request *req, json_t *params, json_t **co
     if (type_name && json_is_object(*config))
         return type_name;
     rpc_respond_error_new(req, RPC_INVALID_PARAMS,
-                      "params.type_name must be a string and params.config an object", NULL);
+                          "params.type_name must be a string and params.config an object", NULL);
     return NULL;
 }
 
@@ -191,7 +191,7 @@ static void handle_configure(rpc_request *req, json_t *params, void *ctx) {
     json_t *diags = json_array();
     if (p->host.configured) {
         diag_error_new(diags, NULL, "Provider already configured",
-                   "ConfigureProvider may be called once per provider process.");
+                       "ConfigureProvider may be called once per provider process.");
         respond_with_new(req, json_object(), diags);
         return;
     }
@@ -267,29 +267,29 @@ static void handle_upgrade(rpc_request *req, json_t *params, void *ctx) {
     json_t *raw = json_object_get(params, "raw_state");
     if (!json_is_string(type_name) || !json_is_integer(version) || !json_is_object(raw)) {
         rpc_respond_error_new(req, RPC_INVALID_PARAMS,
-                          "params need type_name (string), version (integer) and "
-                          "raw_state (object)",
-                          NULL);
+                              "params need type_name (string), version (integer) and "
+                              "raw_state (object)",
+                              NULL);
         return;
     }
     const sso_resource_type *t = find_resource(json_string_value(type_name));
     if (!t) {
         answer_unknown_type_new(req, json_pack("{s:n}", "upgraded_state"),
-                            json_string_value(type_name), false);
+                                json_string_value(type_name), false);
         return;
     }
     json_t *diags = json_array();
     if (json_integer_value(version) > t->schema->version || json_integer_value(version) < 0) {
         diag_error_new(diags, NULL, "Unsupported state version",
-                   "The state has schema version %lld; this provider understands version %ld. "
-                   "It was probably written by a newer provider.",
-                   (long long)json_integer_value(version), t->schema->version);
+                       "The state has schema version %lld; this provider understands version %ld. "
+                       "It was probably written by a newer provider.",
+                       (long long)json_integer_value(version), t->schema->version);
         respond_with_new(req, json_pack("{s:n}", "upgraded_state"), diags);
         return;
     }
     json_t *upgraded = t->upgrade(raw, diags);
     respond_with_new(req, json_pack("{s:o}", "upgraded_state", upgraded ? upgraded : json_null()),
-                 diags);
+                     diags);
 }
 
 static json_t *empty_plan_result(void) {
@@ -309,9 +309,9 @@ static void handle_plan(rpc_request *req, json_t *params, void *ctx) {
         (value_is_null(prior) && value_is_null(config)) ||
         (!value_is_null(proposed) && !json_is_object(proposed))) {
         rpc_respond_error_new(req, RPC_INVALID_PARAMS,
-                          "params need type_name, and prior_state and config as objects "
-                          "or null (not both null)",
-                          NULL);
+                              "params need type_name, and prior_state and config as objects "
+                              "or null (not both null)",
+                              NULL);
         return;
     }
     if (!sso_require_configured_new(&p->host, req, empty_plan_result()))

@@ -128,7 +128,7 @@ static bool check_credential(const char *name, const char *value, size_t max, co
     size_t len = strlen(value);
     if (len > max) {
         diag_error_new(diags, path_attr(name), "Invalid provider setting",
-                   "%s is %zu bytes long; at most %zu are accepted%s.", name, len, max, source);
+                       "%s is %zu bytes long; at most %zu are accepted%s.", name, len, max, source);
         return false;
     }
     for (size_t i = 0; i < len; i++) {
@@ -140,9 +140,9 @@ static bool check_credential(const char *name, const char *value, size_t max, co
                            : ch < 0x20 || ch == 0x7f ? "a control character"
                                                      : "a non-ASCII byte";
         diag_error_new(diags, path_attr(name), "Invalid provider setting",
-                   "%s holds %s at byte %zu of %zu; it must be printable ASCII without spaces "
-                   "or line breaks%s.",
-                   name, what, i + 1, len, source);
+                       "%s holds %s at byte %zu of %zu; it must be printable ASCII without spaces "
+                       "or line breaks%s.",
+                       name, what, i + 1, len, source);
         return false;
     }
     return true;
@@ -157,8 +157,8 @@ static void check_number(const json_t *config, const char *name, double min, dou
     double d = json_number_value(v);
     if (!isfinite(d) || d < min || d > max || (integer && d != floor(d)))
         diag_error_new(diags, path_attr(name), "Invalid provider setting",
-                   "%s must be %s between %g and %g.", name,
-                   integer ? "a whole number" : "a number", min, max);
+                       "%s must be %s between %g and %g.", name,
+                       integer ? "a whole number" : "a number", min, max);
 }
 
 int provider_config_validate(const json_t *config, json_t *diags) {
@@ -167,8 +167,8 @@ int provider_config_validate(const json_t *config, json_t *diags) {
      * official provider's name; say so rather than only "unsupported". */
     if (json_is_object(config) && json_object_get(config, "api_email")) {
         diag_error_new(diags, path_attr("api_email"), "Unsupported argument",
-                   "api_email was renamed to email, as the official Cloudflare provider names "
-                   "it.");
+                       "api_email was renamed to email, as the official Cloudflare provider names "
+                       "it.");
         json_t *rest = json_copy((json_t *)config);
         json_object_del(rest, "api_email");
         provider_config_validate(rest, diags);
@@ -202,7 +202,7 @@ int provider_config_validate(const json_t *config, json_t *diags) {
     bool has_email = json_is_string(value_attr(config, "email"));
     if (has_token && (has_key || has_email))
         diag_error_new(diags, path_attr("api_key"), "Conflicting authentication settings",
-                   "Set either api_token, or api_key with email, not both.");
+                       "Set either api_token, or api_key with email, not both.");
     return (int)(json_array_size(diags) - before);
 }
 
@@ -240,7 +240,7 @@ int provider_config_resolve(const json_t *config, provider_config *cfg, json_t *
     }
     if (unknown_path) {
         diag_error_new(diags, unknown_path, "Provider configuration is not known yet",
-                   "Every provider setting must be known when the provider is configured.");
+                       "Every provider setting must be known when the provider is configured.");
         return -1;
     }
 
@@ -277,27 +277,27 @@ int provider_config_resolve(const json_t *config, provider_config *cfg, json_t *
     const char *why = NULL;
     if (!provider_base_url_allowed(cfg->base_url, &why)) {
         diag_error_new(diags, path_attr("base_url"), "Invalid base_url",
-                   "%s (from the configuration or CLOUDFLARE_BASE_URL)", why);
+                       "%s (from the configuration or CLOUDFLARE_BASE_URL)", why);
     } else if (cfg->api_token && cfg->api_key) {
         diag_error_new(diags, path_attr("api_token"), "Conflicting authentication settings",
-                   "Both an API token and an API key were found (in the configuration or in "
-                   "CLOUDFLARE_API_TOKEN / CLOUDFLARE_API_KEY). Set only one.");
+                       "Both an API token and an API key were found (in the configuration or in "
+                       "CLOUDFLARE_API_TOKEN / CLOUDFLARE_API_KEY). Set only one.");
     } else if (!cfg->api_token && !cfg->api_key) {
         diag_error_new(diags, path_attr("api_token"), "Missing Cloudflare credentials",
-                   "Set api_token (or CLOUDFLARE_API_TOKEN), or api_key with email "
-                   "(or CLOUDFLARE_API_KEY with CLOUDFLARE_EMAIL).");
+                       "Set api_token (or CLOUDFLARE_API_TOKEN), or api_key with email "
+                       "(or CLOUDFLARE_API_KEY with CLOUDFLARE_EMAIL).");
     } else if (cfg->api_key && !cfg->email) {
         diag_error_new(diags, path_attr("email"), "Missing email",
-                   "The legacy api_key needs email, the account's email address (or "
-                   "CLOUDFLARE_EMAIL).");
+                       "The legacy api_key needs email, the account's email address (or "
+                       "CLOUDFLARE_EMAIL).");
     } else {
         size_t len = strlen(cfg->base_url);
         const char *suffix = "/client/v4";
         if (len < strlen(suffix) || strcmp(cfg->base_url + len - strlen(suffix), suffix) != 0)
             diag_warning_new(diags, path_attr("base_url"), "Unusual base_url",
-                         "%s does not end with /client/v4, where Cloudflare serves its API; "
-                         "did you mean %s/client/v4?",
-                         cfg->base_url, cfg->base_url);
+                             "%s does not end with /client/v4, where Cloudflare serves its API; "
+                             "did you mean %s/client/v4?",
+                             cfg->base_url, cfg->base_url);
         return 0;
     }
     provider_config_free(cfg);

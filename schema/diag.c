@@ -51,7 +51,8 @@ void diag_error_new(json_t *diags, json_t *path, const char *summary, const char
     va_end(ap);
 }
 
-void diag_warning_new(json_t *diags, json_t *path, const char *summary, const char *detail_fmt, ...) {
+void diag_warning_new(json_t *diags, json_t *path, const char *summary, const char *detail_fmt,
+                      ...) {
     va_list ap;
     va_start(ap, detail_fmt);
     diag_append(diags, "warning", path, summary, detail_fmt, ap);

@@ -99,7 +99,7 @@ static bool check_object_fields(const schema_type *type, const json_t *v, const 
         json_t *child = path_child(path, key);
         if (!field_type) {
             diag_error_new(diags, child, "Unsupported attribute",
-                       "An attribute named \"%s\" is not expected here.", key);
+                           "An attribute named \"%s\" is not expected here.", key);
             ok = false;
             continue;
         }
@@ -135,7 +135,7 @@ bool value_check_type(const schema_type *type, const json_t *v, const json_t *pa
     }
     if (!shape_ok) {
         diag_error_new(diags, path ? json_deep_copy(path) : NULL, "Incorrect attribute value type",
-                   "The value must be %s.", kind_name(type->kind));
+                       "The value must be %s.", kind_name(type->kind));
         return false;
     }
     bool ok = true;
@@ -206,7 +206,8 @@ static const char *closest_attr(const schema_block *block, const char *name) {
 int value_check_config(const schema_block *block, const json_t *config, json_t *diags) {
     size_t before = json_array_size(diags);
     if (!json_is_object(config)) {
-        diag_error_new(diags, NULL, "Invalid configuration", "The configuration must be an object.");
+        diag_error_new(diags, NULL, "Invalid configuration",
+                       "The configuration must be an object.");
         return 1;
     }
     const char *key;
@@ -216,14 +217,14 @@ int value_check_config(const schema_block *block, const json_t *config, json_t *
         if (!attr) {
             const char *hint = closest_attr(block, key);
             diag_error_new(diags, path_attr(key), "Unsupported argument",
-                       "An argument named \"%s\" is not expected here.%s%s%s", key,
-                       hint ? " Did you mean \"" : "", hint ? hint : "", hint ? "\"?" : "");
+                           "An argument named \"%s\" is not expected here.%s%s%s", key,
+                           hint ? " Did you mean \"" : "", hint ? hint : "", hint ? "\"?" : "");
             continue;
         }
         bool settable = attr->flags & (SCHEMA_REQUIRED | SCHEMA_OPTIONAL);
         if (!settable && !value_is_null(v)) {
             diag_error_new(diags, path_attr(key), "Invalid configuration for read-only attribute",
-                       "\"%s\" is set by the provider and cannot be configured.", key);
+                           "\"%s\" is set by the provider and cannot be configured.", key);
             continue;
         }
         json_t *path = path_attr(key);
@@ -234,7 +235,8 @@ int value_check_config(const schema_block *block, const json_t *config, json_t *
         const schema_attr *attr = &block->attrs[i];
         if ((attr->flags & SCHEMA_REQUIRED) && value_is_null(json_object_get(config, attr->name)))
             diag_error_new(diags, path_attr(attr->name), "Missing required argument",
-                       "The argument \"%s\" is required, but no definition was found.", attr->name);
+                           "The argument \"%s\" is required, but no definition was found.",
+                           attr->name);
     }
     return (int)(json_array_size(diags) - before);
 }

@@ -98,7 +98,7 @@ json_t *reqlog_string(const char *s, size_t len) {
 }
 
 json_t *reqlog_entry_new(const char *method, const char *path, const char *query, json_t *headers,
-                     const char *body, size_t body_len) {
+                         const char *body, size_t body_len) {
     json_t *masked = json_object();
     const char *name;
     json_t *value;

@@ -36,7 +36,7 @@ void reqlog_free(reqlog *l);
  * (stolen; its secrets are masked here). `body` may be NULL. Returns a new
  * reference or NULL. */
 json_t *reqlog_entry_new(const char *method, const char *path, const char *query, json_t *headers,
-                     const char *body, size_t body_len);
+                         const char *body, size_t body_len);
 
 /* The value to log for header `lname` (lowercase): masked for
  * authorization and x-auth-key, else `value` itself. Writes into buf. */

@@ -167,7 +167,7 @@ static void log_request(sim_app *app, struct MHD_Connection *conn, req_ctx *rc,
     if (headers)
         MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_header, headers);
     reqlog_add_new(app->log, reqlog_entry_new(method, rc->path, rc->query, headers,
-                                      rc->body_len ? rc->body : NULL, rc->body_len));
+                                              rc->body_len ? rc->body : NULL, rc->body_len));
     rc->was_logged = true;
 }
 

@@ -764,8 +764,8 @@ static void op_send(bridge_op *op) {
         rpc_client_error e = {RPC_CLIENT_CHILD_EXITED, b->child_gone_why, NULL};
         op_answer(op, NULL, &e, &a, &d);
     } else {
-        int rc =
-            rpc_client_call_new(b->child, op->m->rpc_method, params, on_child_answer, op, &op->rpc_id);
+        int rc = rpc_client_call_new(b->child, op->m->rpc_method, params, on_child_answer, op,
+                                     &op->rpc_id);
         if (rc < 0) {
             rpc_client_error e = {RPC_CLIENT_CHILD_EXITED, uv_strerror(rc), NULL};
             op_answer(op, NULL, &e, &a, &d);
@@ -1097,7 +1097,8 @@ int bridge_new(uv_loop_t *loop, const bridge_options *opts, bridge **out) {
     b->deadline_timer.data = b->kill_timer.data = b->schema_timer.data = b;
     b->handles_open = 3;
     b->ops_alive++; /* the schema request */
-    rc = rpc_client_call_new(b->child, "GetProviderSchema", json_object(), on_schema, b, &b->schema_id);
+    rc = rpc_client_call_new(b->child, "GetProviderSchema", json_object(), on_schema, b,
+                             &b->schema_id);
     if (rc < 0) {
         b->ops_alive--;
         snprintf(b->schema_error, sizeof(b->schema_error), "could not ask for the schema: %s",

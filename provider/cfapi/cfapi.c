@@ -797,9 +797,9 @@ static void on_call_timer(uv_timer_t *timer) {
 
 /* Validates, builds the request and schedules the first attempt on the
  * next loop iteration. `body` (may be NULL) is stolen. */
-static int call_start_new(cfapi_client *c, cfapi_op kind, const char *method, const char *account_id,
-                      const char *connector_id, const char *domain, json_t *body, cfapi_cb cb,
-                      void *arg, cfapi_call **call_out) {
+static int call_start_new(cfapi_client *c, cfapi_op kind, const char *method,
+                          const char *account_id, const char *connector_id, const char *domain,
+                          json_t *body, cfapi_cb cb, void *arg, cfapi_call **call_out) {
     if (call_out)
         *call_out = NULL;
     int rc = UV_EINVAL;
@@ -869,7 +869,8 @@ int cfapi_get(cfapi_client *c, const char *account_id, const char *connector_id,
               void *arg, cfapi_call **call_out) {
     if (!connector_id)
         return UV_EINVAL;
-    return call_start_new(c, CFAPI_OP_GET, "GET", account_id, connector_id, NULL, NULL, cb, arg, call_out);
+    return call_start_new(c, CFAPI_OP_GET, "GET", account_id, connector_id, NULL, NULL, cb, arg,
+                          call_out);
 }
 
 /* Adds "name": true/false to `obj` unless tri is -1. */
@@ -891,7 +892,7 @@ int cfapi_create(cfapi_client *c, const char *account_id, const char *email_doma
         return UV_ENOMEM;
     }
     return call_start_new(c, CFAPI_OP_CREATE, "POST", account_id, NULL, email_domain, body, cb, arg,
-                      call_out);
+                          call_out);
 }
 
 int cfapi_update(cfapi_client *c, const char *account_id, const char *connector_id, int enabled,
@@ -904,16 +905,16 @@ int cfapi_update(cfapi_client *c, const char *account_id, const char *connector_
         json_decref(body);
         return UV_ENOMEM;
     }
-    return call_start_new(c, CFAPI_OP_UPDATE, "PATCH", account_id, connector_id, NULL, body, cb, arg,
-                      call_out);
+    return call_start_new(c, CFAPI_OP_UPDATE, "PATCH", account_id, connector_id, NULL, body, cb,
+                          arg, call_out);
 }
 
 int cfapi_delete(cfapi_client *c, const char *account_id, const char *connector_id, cfapi_cb cb,
                  void *arg, cfapi_call **call_out) {
     if (!connector_id)
         return UV_EINVAL;
-    return call_start_new(c, CFAPI_OP_DELETE, "DELETE", account_id, connector_id, NULL, NULL, cb, arg,
-                      call_out);
+    return call_start_new(c, CFAPI_OP_DELETE, "DELETE", account_id, connector_id, NULL, NULL, cb,
+                          arg, call_out);
 }
 
 int cfapi_begin_verification(cfapi_client *c, const char *account_id, const char *connector_id,
@@ -921,7 +922,7 @@ int cfapi_begin_verification(cfapi_client *c, const char *account_id, const char
     if (!connector_id)
         return UV_EINVAL;
     return call_start_new(c, CFAPI_OP_VERIFY, "POST", account_id, connector_id, NULL, NULL, cb, arg,
-                      call_out);
+                          call_out);
 }
 
 /* Waiting calls end at once, and a transfer in flight is aborted, except

@@ -31,9 +31,9 @@ static void data_respond_one(sso_op *op, const json_t *api) {
 
 static void data_not_found(sso_op *op) {
     diag_error_new(op->diags, NULL, "SSO connector not found",
-               "No SSO connector %s%s was found in account %s.",
-               op->connector_id[0] ? "with id " : "for email domain ",
-               op->connector_id[0] ? op->connector_id : op->domain, op->account_id);
+                   "No SSO connector %s%s was found in account %s.",
+                   op->connector_id[0] ? "with id " : "for email domain ",
+                   op->connector_id[0] ? op->connector_id : op->domain, op->account_id);
     sso_op_respond_new(op, empty_data_result());
 }
 
@@ -77,7 +77,7 @@ static void data_listed(sso_op *op, const cfapi_result *res) {
         json_array_append_new(items, sso_item_from_api(api));
     }
     sso_op_respond_new(op, json_pack("{s:{s:s, s:o}}", "state", "account_id", op->account_id,
-                                 "connectors", items));
+                                     "connectors", items));
 }
 
 /* ReadDataSource: validates the config (it must be wholly known), then
@@ -99,7 +99,7 @@ static void handle_read_data(rpc_request *req, json_t *params, sso_host *host) {
     }
     if (!value_is_wholly_known(config)) {
         diag_error_new(op->diags, NULL, "Configuration not known yet",
-                   "A data source can only be read once its arguments are known.");
+                       "A data source can only be read once its arguments are known.");
         sso_op_respond_new(op, empty_data_result());
         return;
     }
@@ -164,12 +164,12 @@ void sso_handle_list(rpc_request *req, json_t *params, sso_host *host) {
     json_object_foreach(config, key, v) {
         if (strcmp(key, "account_id") != 0)
             diag_error_new(op->diags, path_attr(key), "Unsupported argument",
-                       "ListResource on " SSO_CONNECTOR_TYPE " takes account_id only.");
+                           "ListResource on " SSO_CONNECTOR_TYPE " takes account_id only.");
     }
     const char *account = json_string_value(json_object_get(config, "account_id"));
     if (!sso_is_hex_id(account))
         diag_error_new(op->diags, path_attr("account_id"), "Invalid account_id",
-                   "account_id must be exactly 32 hexadecimal characters.");
+                       "account_id must be exactly 32 hexadecimal characters.");
     if (diag_has_error(op->diags)) {
         sso_op_respond_new(op, empty_list_result());
         return;

@@ -165,7 +165,7 @@ bool sso_params_type_and_config(rpc_request *req, json_t *params, const char **t
     if (*type_name && json_is_object(*config))
         return true;
     rpc_respond_error_new(req, RPC_INVALID_PARAMS,
-                      "params.type_name must be a string and params.config an object", NULL);
+                          "params.type_name must be a string and params.config an object", NULL);
     return false;
 }
 
@@ -177,8 +177,8 @@ bool sso_require_configured_new(const sso_host *host, rpc_request *req, json_t *
     json_t *result = extra ? extra : json_object();
     json_t *diags = json_array();
     diag_error_new(diags, NULL, "Provider not configured",
-               "%s needs a configured provider: call ConfigureProvider first.",
-               rpc_request_method(req));
+                   "%s needs a configured provider: call ConfigureProvider first.",
+                   rpc_request_method(req));
     json_object_set_new(result, "diagnostics", diags);
     rpc_respond_new(req, result);
     return false;

@@ -16,13 +16,14 @@ static void check_ids(const json_t *config, bool domain_required, json_t *diags)
     json_t *account = value_attr(config, "account_id");
     if (json_is_string(account) && !sso_is_hex_id(json_string_value(account)))
         diag_error_new(diags, path_attr("account_id"), "Invalid account_id",
-                   "account_id must be exactly 32 hexadecimal characters.");
+                       "account_id must be exactly 32 hexadecimal characters.");
     json_t *domain = value_attr(config, "email_domain");
     (void)domain_required;
     if (json_is_string(domain) && !sso_is_domain(json_string_value(domain)))
-        diag_error_new(diags, path_attr("email_domain"), "Invalid email_domain",
-                   "email_domain must be a DNS domain name such as example.com (letters, digits "
-                   "and hyphens in dot-separated labels).");
+        diag_error_new(
+            diags, path_attr("email_domain"), "Invalid email_domain",
+            "email_domain must be a DNS domain name such as example.com (letters, digits "
+            "and hyphens in dot-separated labels).");
 }
 
 int sso_validate_connector_config(const json_t *config, json_t *diags) {
@@ -37,9 +38,9 @@ int sso_validate_data_config(const char *type_name, const json_t *config, json_t
     const schema_block *block = sso_data_source_schema(type_name);
     if (!block) {
         diag_error_new(diags, NULL, "Unknown data source type",
-                   "This provider has no data source \"%s\"; it has \"" SSO_CONNECTOR_TYPE
-                   "\" and \"" SSO_CONNECTORS_TYPE "\".",
-                   type_name ? type_name : "");
+                       "This provider has no data source \"%s\"; it has \"" SSO_CONNECTOR_TYPE
+                       "\" and \"" SSO_CONNECTORS_TYPE "\".",
+                       type_name ? type_name : "");
         return 1;
     }
     if (value_check_config(block, config, diags) > 0)
@@ -50,13 +51,13 @@ int sso_validate_data_config(const char *type_name, const json_t *config, json_t
         json_t *domain = json_object_get(config, "email_domain");
         if (json_is_string(id) && !sso_is_hex_id(json_string_value(id)))
             diag_error_new(diags, path_attr("id"), "Invalid id",
-                       "id must be exactly 32 hexadecimal characters.");
+                           "id must be exactly 32 hexadecimal characters.");
         if (!value_is_null(id) && !value_is_null(domain))
             diag_error_new(diags, path_attr("email_domain"), "Conflicting arguments",
-                       "Give either id or email_domain, not both.");
+                           "Give either id or email_domain, not both.");
         else if (value_is_null(id) && value_is_null(domain))
             diag_error_new(diags, path_attr("id"), "Missing argument",
-                       "Give either id or email_domain to select the connector.");
+                           "Give either id or email_domain to select the connector.");
     }
     return (int)(json_array_size(diags) - before);
 }
@@ -277,14 +278,14 @@ json_t *sso_state_upgrade(const json_t *raw, json_t *diags) {
         json_t *path = path_attr(key);
         if (!attr) {
             diag_warning_new(diags, json_incref(path), "Attribute dropped from state",
-                         "\"%s\" is not an attribute of this resource.", key);
+                             "\"%s\" is not an attribute of this resource.", key);
         } else if (!value_check_type(attr->type, v, path, diags)) {
             failed = true;
         } else if (!value_is_wholly_known(v)) {
             diag_error_new(diags, json_incref(path), "Unknown value in state",
-                       "The stored state holds an unknown value for \"%s\"; a state must be "
-                       "wholly known. Refresh or re-import the connector.",
-                       key);
+                           "The stored state holds an unknown value for \"%s\"; a state must be "
+                           "wholly known. Refresh or re-import the connector.",
+                           key);
             failed = true;
         }
         json_decref(path);
@@ -314,9 +315,9 @@ int sso_state_check_applied(const json_t *planned, const json_t *new_state, json
         char *want_text = json_dumps(want ? want : json_null(), JSON_ENCODE_ANY | JSON_COMPACT);
         char *got_text = json_dumps(got ? got : json_null(), JSON_ENCODE_ANY | JSON_COMPACT);
         diag_error_new(diags, path_attr(name), "Provider produced inconsistent result after apply",
-                   "The plan said %s would be %s, but Cloudflare now reports %s. The state "
-                   "records what Cloudflare reports; run a refresh and plan again.",
-                   name, want_text ? want_text : "?", got_text ? got_text : "?");
+                       "The plan said %s would be %s, but Cloudflare now reports %s. The state "
+                       "records what Cloudflare reports; run a refresh and plan again.",
+                       name, want_text ? want_text : "?", got_text ? got_text : "?");
         free(want_text);
         free(got_text);
         errors++;

@@ -27,10 +27,10 @@ static bool take_state_ids(sso_op *op, const json_t *state, const char *what) {
     const char *id = json_string_value(value_attr(state, "id"));
     if (!sso_is_hex_id(account) || !sso_is_hex_id(id)) {
         diag_error_new(op->diags, path_attr(sso_is_hex_id(account) ? "id" : "account_id"),
-                   "Invalid identifier in state",
-                   "The %s holds an account_id or id that is not 32 hexadecimal characters; "
-                   "no request was made. Re-import the connector.",
-                   what);
+                       "Invalid identifier in state",
+                       "The %s holds an account_id or id that is not 32 hexadecimal characters; "
+                       "no request was made. Re-import the connector.",
+                       what);
         return false;
     }
     strcpy(op->account_id, account);
@@ -41,7 +41,7 @@ static bool take_state_ids(sso_op *op, const json_t *state, const char *what) {
 /* Answers with a diagnostic when a call could not even be started. */
 static void refuse_start(sso_op *op, int rc, json_t *result) {
     diag_error_new(op->diags, NULL, "Cloudflare API call refused",
-               "The request could not be built (%s); no request was made.", uv_strerror(rc));
+                   "The request could not be built (%s); no request was made.", uv_strerror(rc));
     sso_op_respond_new(op, result);
 }
 
@@ -53,9 +53,9 @@ static bool api_is_our_connector(sso_op *op, const json_t *api) {
     if (!id || !op->connector_id[0] || strcasecmp(id, op->connector_id) == 0)
         return true;
     diag_error_new(op->diags, NULL, "Unexpected API answer",
-               "Cloudflare answered for connector %.40s while %s was asked for; the answer "
-               "was ignored.",
-               id, op->connector_id);
+                   "Cloudflare answered for connector %.40s while %s was asked for; the answer "
+                   "was ignored.",
+                   id, op->connector_id);
     return false;
 }
 
@@ -97,7 +97,8 @@ static void read_got(sso_op *op, const cfapi_result *res) {
 static void handle_read(rpc_request *req, json_t *params, sso_host *host) {
     json_t *current = json_object_get(params, "current_state");
     if (!json_is_object(current)) {
-        rpc_respond_error_new(req, RPC_INVALID_PARAMS, "params.current_state must be an object", NULL);
+        rpc_respond_error_new(req, RPC_INVALID_PARAMS, "params.current_state must be an object",
+                              NULL);
         return;
     }
     if (!sso_require_configured_new(host, req, empty_read_result()))
@@ -155,12 +156,13 @@ static void apply_cancelled(sso_op *op, bool maybe_applied) {
         sso_op_respond_cancelled(op);
         return;
     }
-    diag_error_new(op->diags, NULL, "Apply cancelled",
-               op->changed_remote
-                   ? "The apply was cancelled after it had changed the connector; the new state "
-                     "records what was done. Run a refresh and plan again."
-                   : "The apply was cancelled after a change was sent; it may have been applied. "
-                     "Run a refresh and plan again.");
+    diag_error_new(
+        op->diags, NULL, "Apply cancelled",
+        op->changed_remote
+            ? "The apply was cancelled after it had changed the connector; the new state "
+              "records what was done. Run a refresh and plan again."
+            : "The apply was cancelled after a change was sent; it may have been applied. "
+              "Run a refresh and plan again.");
     apply_finish(op);
 }
 
@@ -188,9 +190,9 @@ static bool apply_take_state(sso_op *op, const json_t *api) {
     op->state = state;
     if (!json_is_string(json_object_get(api, "id")))
         diag_warning_new(op->diags, NULL, "Incomplete API answer",
-                     "Cloudflare answered without the connector's id; the state keeps the id "
-                     "%s and takes only the values the answer carried.",
-                     op->connector_id);
+                         "Cloudflare answered without the connector's id; the state keeps the id "
+                         "%s and takes only the values the answer carried.",
+                         op->connector_id);
     return true;
 }
 
@@ -320,7 +322,7 @@ static void add_enable_after_create_error(sso_op *op, const cfapi_result *res) {
                  "new one gets a new verification code.");
     fclose(out);
     diag_error_new(op->diags, path_attr("enabled"), "SSO connector created, but not enabled", "%s",
-               detail);
+                   detail);
     free(detail);
 }
 
@@ -387,9 +389,9 @@ static void apply_after_created(sso_op *op, const json_t *api) {
     if (!sso_is_hex_id(id)) {
         /* cfapi never calls a create a success without one. */
         diag_error_new(op->diags, NULL, "Unexpected API answer",
-                   "Cloudflare answered the create without a valid connector id. If an SSO "
-                   "connector for %s exists in account %s, import it with the id %s/%s.",
-                   op->domain, op->account_id, op->account_id, op->domain);
+                       "Cloudflare answered the create without a valid connector id. If an SSO "
+                       "connector for %s exists in account %s, import it with the id %s/%s.",
+                       op->domain, op->account_id, op->account_id, op->domain);
         apply_finish(op);
         return;
     }
@@ -454,11 +456,11 @@ static void apply_create(sso_op *op) {
     const char *domain = json_string_value(value_attr(op->planned, "email_domain"));
     if (!sso_is_hex_id(account) || !sso_is_domain(domain)) {
         bool bad_account = !sso_is_hex_id(account);
-        diag_error_new(op->diags, path_attr(bad_account ? "account_id" : "email_domain"),
-                   "Invalid planned state",
-                   "%s must be known and valid to create a connector (%s).",
-                   bad_account ? "account_id" : "email_domain",
-                   bad_account ? "32 hexadecimal characters" : "a DNS name such as example.com");
+        diag_error_new(
+            op->diags, path_attr(bad_account ? "account_id" : "email_domain"),
+            "Invalid planned state", "%s must be known and valid to create a connector (%s).",
+            bad_account ? "account_id" : "email_domain",
+            bad_account ? "32 hexadecimal characters" : "a DNS name such as example.com");
         apply_finish(op);
         return;
     }
@@ -480,12 +482,12 @@ static void apply_update(sso_op *op) {
         !sso_domain_equal(json_string_value(value_attr(op->prior, "email_domain")),
                           planned_domain)) {
         diag_error_new(op->diags,
-                   path_attr(plan_attr_changed(op->prior, op->planned, "account_id")
-                                 ? "account_id"
-                                 : "email_domain"),
-                   "Change requires replacement",
-                   "account_id and email_domain cannot be updated in place; the orchestrator "
-                   "must delete the connector and create a new one.");
+                       path_attr(plan_attr_changed(op->prior, op->planned, "account_id")
+                                     ? "account_id"
+                                     : "email_domain"),
+                       "Change requires replacement",
+                       "account_id and email_domain cannot be updated in place; the orchestrator "
+                       "must delete the connector and create a new one.");
         op->state = json_incref(op->prior);
         apply_finish(op);
         return;
@@ -493,8 +495,9 @@ static void apply_update(sso_op *op) {
     json_t *planned_id = json_object_get(op->planned, "id");
     if (json_is_string(planned_id) &&
         strcmp(json_string_value(planned_id), op->connector_id) != 0) {
-        diag_error_new(op->diags, path_attr("id"), "Invalid planned state",
-                   "The planned id differs from the connector's id; an update cannot change it.");
+        diag_error_new(
+            op->diags, path_attr("id"), "Invalid planned state",
+            "The planned id differs from the connector's id; an update cannot change it.");
         op->state = json_incref(op->prior);
         apply_finish(op);
         return;
@@ -519,8 +522,8 @@ static void delete_cancelled(sso_op *op, const cfapi_result *res) {
         return;
     }
     diag_error_new(op->diags, NULL, "Delete cancelled",
-               "The delete was cancelled after it was sent; the connector may be gone. "
-               "Run a refresh.");
+                   "The delete was cancelled after it was sent; the connector may be gone. "
+                   "Run a refresh.");
     op->state = json_incref(op->prior);
     apply_finish(op);
 }
@@ -577,9 +580,9 @@ static void handle_apply(rpc_request *req, json_t *params, sso_host *host) {
         (!value_is_null(planned) && !json_is_object(planned)) ||
         (value_is_null(prior) && value_is_null(planned))) {
         rpc_respond_error_new(req, RPC_INVALID_PARAMS,
-                          "prior_state and planned_state must be objects or null, not "
-                          "both null",
-                          NULL);
+                              "prior_state and planned_state must be objects or null, not "
+                              "both null",
+                              NULL);
         return;
     }
     if (!sso_require_configured_new(host, req, empty_apply_result()))
@@ -615,13 +618,13 @@ static json_t *empty_import_result(void) {
 static void import_respond(sso_op *op, const json_t *api) {
     json_t *state = sso_state_from_api(op->account_id, api, NULL);
     sso_op_respond_new(op, json_pack("{s:[{s:s, s:o}]}", "imported_resources", "type_name",
-                                 SSO_CONNECTOR_TYPE, "state", state));
+                                     SSO_CONNECTOR_TYPE, "state", state));
 }
 
 /* Answers an import of something that does not exist. */
 static void import_not_found(sso_op *op, const char *what) {
     diag_error_new(op->diags, NULL, "Cannot import non-existent remote object",
-               "No SSO connector %s was found in account %s.", what, op->account_id);
+                   "No SSO connector %s was found in account %s.", what, op->account_id);
     sso_op_respond_new(op, empty_import_result());
 }
 

@@ -122,9 +122,9 @@ static void do_fail(rpc_request *req, json_t *params, void *ctx) {
     log_request(req);
     json_t *code = json_object_get(params, "code");
     json_t *message = json_object_get(params, "message");
-    rpc_respond_error_new(req,
-                      json_is_integer(code) ? (int)json_integer_value(code) : RPC_INTERNAL_ERROR,
-                      json_string_value(message), NULL);
+    rpc_respond_error_new(
+        req, json_is_integer(code) ? (int)json_integer_value(code) : RPC_INTERNAL_ERROR,
+        json_string_value(message), NULL);
 }
 
 static void do_log(rpc_request *req, json_t *params, void *ctx) {

@@ -267,7 +267,8 @@ static void test_rawjson_array(void **state) {
 static void test_format_error(void **state) {
     (void)state;
     size_t len;
-    char *s = jsonrpc_format_error_new("7", 1, RPC_METHOD_NOT_FOUND, NULL, json_string("nope"), &len);
+    char *s =
+        jsonrpc_format_error_new("7", 1, RPC_METHOD_NOT_FOUND, NULL, json_string("nope"), &len);
     assert_string_equal(s, "{\"jsonrpc\":\"2.0\",\"id\":7,\"error\":{\"code\":-32601,\"message\":"
                            "\"Method not found\",\"data\":\"nope\"}}");
     assert_int_equal(len, strlen(s));

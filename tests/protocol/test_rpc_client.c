@@ -102,7 +102,8 @@ static void on_counted_answer(rpc_client *c, int64_t id, json_t *result,
         g_fx->close_in_callback = false;
         g_fx->client = NULL;
         rpc_client_close(c, on_closed, g_fx);
-        g_fx->call_in_callback_rc = rpc_client_call_new(c, "echo", NULL, on_counted_answer, arg, NULL);
+        g_fx->call_in_callback_rc =
+            rpc_client_call_new(c, "echo", NULL, on_counted_answer, arg, NULL);
     }
 }
 

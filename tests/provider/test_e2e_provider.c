@@ -1045,10 +1045,10 @@ static void test_409_and_bad_token(void **state) {
     const char *env[] = {"TF_LOG=TRACE", NULL};
     assert_int_equal(th_proc_spawn(&other, argv, env), 0);
     json_t *resp = th_proc_call_new(&other, "ConfigureProvider",
-                                th_json("{\"config\":{\"api_token\":\"wrong-token-abc123\","
-                                        "\"base_url\":\"%s\"}}",
-                                        sim.base_url),
-                                WAIT);
+                                    th_json("{\"config\":{\"api_token\":\"wrong-token-abc123\","
+                                            "\"base_url\":\"%s\"}}",
+                                            sim.base_url),
+                                    WAIT);
     json_decref(resp);
     resp = th_proc_call_new(
         &other, "ReadDataSource",

@@ -171,7 +171,8 @@ static json_t *big_entry(const char *path, size_t len) {
     memcpy(body, "{\"pad\":\"", 8);
     memcpy(body + len - 2, "\"}", 2);
     body[len] = '\0';
-    json_t *e = reqlog_entry_new("POST", path, "", json_pack("{s:s}", "content-type", "x"), body, len);
+    json_t *e =
+        reqlog_entry_new("POST", path, "", json_pack("{s:s}", "content-type", "x"), body, len);
     free(body);
     assert_non_null(e);
     assert_false(json_is_null(json_object_get(e, "body_json")));
