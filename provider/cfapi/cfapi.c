@@ -99,6 +99,7 @@ struct cfapi_call {
     bool lookup_after_409;  /* the lookup was caused by a 409 on a retried create */
     bool final_lookup;      /* no create follows this lookup */
     bool cancel_requested;
+    uint64_t cancel_deadline; /* (loop time) a lookup after a cancel ends by then */
     bool create_maybe_sent; /* some create attempt may have reached the server */
     bool maybe_applied;
     unsigned attempts;     /* operation requests started (a list: on this page) */
@@ -326,10 +327,8 @@ static void start_attempt(cfapi_call *call) {
     req.timeout_ms = c->timeout_ms;
     if (lookup || call->kind == CFAPI_OP_LIST) {
         char *url = cfapi_pager_url(&call->pager, call->list_url);
-        if (url) {
-            free(call->page_url);
-            call->page_url = url;
-        }
+        free(call->page_url);
+        call->page_url = url; /* NULL (no memory): the request is not started */
         req.method = "GET";
         req.url = call->page_url;
         req.idempotent = true;
@@ -429,8 +428,10 @@ static void log_answer(cfapi_call *call, const http_response *r) {
     bool paged = call->in_lookup || call->kind == CFAPI_OP_LIST;
     const char *url = paged ? call->page_url : call->url;
     const char *method = paged ? "GET" : call->method;
-    const char *what = call->in_lookup ? "lookup, attempt " : "attempt ";
-    unsigned n = tries_used(call) + (call->in_lookup ? 1 : 0);
+    /* A lookup page is not an attempt of its own (only a failed one uses
+     * the budget): it is labelled with the attempt it follows. */
+    const char *what = call->in_lookup ? "lookup after attempt " : "attempt ";
+    unsigned n = tries_used(call);
     if (r->cancelled)
         log_debug(MOD, "%s %s -> cancelled after %.1f ms (%s%u/%u)", method, rel_path(call, url),
                   r->duration_ms, what, n, max_tries(call->client));
@@ -631,6 +632,13 @@ static void on_op_answer(cfapi_call *call, const http_response *r) {
         finish(call); /* a final answer, reported as is even after a cancel */
 }
 
+/* True once a cancelled call's lookup has had its time: one
+ * request_timeout after the cancel, or at once while the client closes. */
+static bool lookup_past_cancel_deadline(const cfapi_call *call) {
+    const cfapi_client *c = call->client;
+    return c->closing || uv_now(c->loop) >= call->cancel_deadline;
+}
+
 /* A page of the lookup that follows a create that may have been applied.
  * Found: the create succeeded. Every page read and not found: create
  * again (or report the 409 / the cancellation / the unknown outcome).
@@ -677,7 +685,16 @@ static void on_lookup_answer(cfapi_call *call, const http_response *r) {
     cfapi_page_verdict v = cfapi_pager_take(&call->pager, call->env.result, call->env.root,
                                             r->body_len);
     if (v == CFAPI_PAGE_MORE) {
-        schedule(call, 0); /* even when cancelled: a lookup is read to its end */
+        if (call->cancel_requested && lookup_past_cancel_deadline(call)) {
+            /* Cancelled: the lookup may take one request_timeout after the
+             * cancel, not pages x request_timeout; past it the create's
+             * outcome stays unknown (maybe_applied, with the import id). */
+            log_info(MOD, "cancel: the lookup of %s stops at page %u, its time is up",
+                     call->domain, call->pager.page);
+            finish_cancelled(call);
+            return;
+        }
+        schedule(call, 0);
         return;
     }
     call->need_lookup = false;
@@ -704,9 +721,14 @@ static void on_lookup_answer(cfapi_call *call, const http_response *r) {
     }
     if (call->final_lookup) {
         if (call->cancel_requested) {
-            call->maybe_applied = false; /* proven absent */
+            call->maybe_applied = false; /* proven absent before the cancel ends it */
             finish_cancelled(call);
         } else {
+            /* Not found after the last attempt. Kept as unknown, with the
+             * import id, on purpose: the answer of that attempt was lost
+             * moments ago, and a commit the list does not show yet must
+             * not be reported as "not created" (no create follows to
+             * settle it, unlike the lookups between attempts). */
             finish_create_unknown(call);
         }
         return;
@@ -928,16 +950,18 @@ int cfapi_begin_verification(cfapi_client *c, const char *account_id, const char
 /* Waiting calls end at once, and a transfer in flight is aborted, except
  * for a create that may have been applied: its current attempt (already
  * written) is allowed to finish (bounded by request_timeout), and then,
- * or at once when it was waiting, the account's connectors are looked up
- * once to the last page, so that a connector it created is reported
- * rather than lost. No create is sent after a cancel. While the client
- * closes, only a create attempt already written is waited for; no lookup
- * is made or waited for. */
+ * or at once when it was waiting, the account's connectors are looked up,
+ * so that a connector it created is reported rather than lost. That
+ * lookup has one request_timeout after the cancel (no page is asked for
+ * past it): a slow list of many pages cannot hold a cancel or a SIGTERM
+ * for pages x request_timeout. No create is sent after a cancel. While
+ * the client closes, no further page is asked for. */
 void cfapi_call_cancel(cfapi_call *call) {
     if (!call || call->cancel_requested || call->state == CALL_DONE ||
         call->state == CALL_DELIVERED)
         return;
     call->cancel_requested = true;
+    call->cancel_deadline = uv_now(call->client->loop) + (uint64_t)call->client->timeout_ms;
     bool closing = call->client->closing;
     bool is_create = call->kind == CFAPI_OP_CREATE;
     if (call->state == CALL_WAITING) {

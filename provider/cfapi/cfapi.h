@@ -90,8 +90,9 @@ typedef enum cfapi_failure {
     CFAPI_FAIL_LIST_LIMIT,  /* a paged list passed list_max_items or list_max_bytes */
     CFAPI_FAIL_NOT_STARTED, /* the request could not be started (transport_error says why) */
     CFAPI_FAIL_CANCELLED,   /* cfapi_call_cancel() ended it */
-    CFAPI_FAIL_CREATE_UNKNOWN, /* a create may or may not have happened, and the lookup
-                                  could not tell; `cause` says what failed last */
+    CFAPI_FAIL_CREATE_UNKNOWN, /* a create may or may not have happened: the lookup
+                                  failed, or found nothing after the last attempt (whose
+                                  commit it may not show yet); `cause` says what failed last */
 } cfapi_failure;
 
 /* The outcome of one operation, handed to its callback. Everything in it is

@@ -1158,6 +1158,57 @@ static void test_cancel_in_flight(void **state) {
     outcome_clear(&patched);
 }
 
+/* A cancel while a create's lookup reads a long, slow list: the lookup
+ * may take one request_timeout after the cancel, not pages x
+ * request_timeout. The POST answers 503 (it may have been applied); the
+ * account's list has 8 pages of one unrelated connector each, every page
+ * 600 ms slow; the call is cancelled once the first page is asked for.
+ * With request_timeout 1 s the lookup stops after a page or two, cancelled
+ * with the create's outcome unknown; it used to read all 8. */
+static void test_cancel_bounds_lookup(void **state) {
+    fx *f = *state;
+    add_fault("{\"method\":\"POST\",\"path\":\"" COLL "\",\"count\":1,\"status\":503}");
+    enum { PAGES = 8 };
+    for (int i = 0; i < PAGES; i++) {
+        char id[33], domain[32];
+        snprintf(id, sizeof id, "%032x", i + 1);
+        snprintf(domain, sizeof domain, "page%d.example.com", i + 1);
+        json_t *page = json_pack(
+            "{s:b, s:[], s:[], s:[{s:s, s:s}], s:{s:i, s:i, s:i, s:i}}", "success", 1, "errors",
+            "messages", "result", "id", id, "email_domain", domain, "result_info", "page", i + 1,
+            "per_page", 1, "count", 1, "total_count", PAGES);
+        char *body = json_dumps(page, JSON_COMPACT);
+        json_t *rule = json_pack("{s:s, s:s, s:i, s:i, s:i, s:s}", "method", "GET", "path", COLL,
+                                 "count", 1, "status", 200, "delay_ms", 600, "body", body);
+        char *spec = json_dumps(rule, JSON_COMPACT);
+        add_fault(spec);
+        free(spec);
+        free(body);
+        json_decref(rule);
+        json_decref(page);
+    }
+    cfapi_options o = default_opts();
+    o.max_retries = 0;
+    o.request_timeout = 1;
+    new_client(f, &o);
+    outcome r = {0};
+    cfapi_call *call = NULL;
+    assert_int_equal(
+        cfapi_create(f->client, ACCT, "slowlookup.example.com", 1, 0, on_result, &r, &call), 0);
+    req_waiter w;
+    when_logged(f, &w, 2, cancel_call, call); /* the POST and the first page */
+    run(f);
+    assert_true(r.cancelled);
+    assert_true(r.maybe_applied);
+    assert_contains(diag_field(&r, "detail"), "import it with the id " ACCT "/slowlookup.example.com");
+    json_t *reqs = requests();
+    size_t gets = count_requests(reqs, "GET", COLL);
+    json_decref(reqs);
+    if (gets < 1 || gets >= PAGES)
+        fail_msg("%zu lookup pages read after the cancel, want fewer than %d", gets, PAGES);
+    outcome_clear(&r);
+}
+
 /* A call waiting for its retry ends at once when cancelled. */
 static void test_cancel_during_retry_wait(void **state) {
     fx *f = *state;
@@ -1400,6 +1451,7 @@ int main(void) {
         T(test_cancel_waiting),
         T(test_cancel_in_flight),
         T(test_cancel_during_retry_wait),
+        T(test_cancel_bounds_lookup),
         T(test_cancel_create_in_flight),
         T(test_close_with_calls_in_flight),
         T(test_close_from_callback),
