@@ -134,7 +134,7 @@ static void list_got(sso_op *op, const cfapi_result *res) {
         json_t *state = sso_state_from_api(op->account_id, api, NULL);
         const char *id = json_string_value(json_object_get(state, "id"));
         const char *domain = json_string_value(json_object_get(state, "email_domain"));
-        if (!sso_is_hex_id(id)) {
+        if (!cfapi_id_is_valid(id)) {
             json_decref(state);
             continue;
         }
@@ -167,7 +167,7 @@ void sso_handle_list(rpc_request *req, json_t *params, sso_host *host) {
                            "ListResource on " SSO_CONNECTOR_TYPE " takes account_id only.");
     }
     const char *account = json_string_value(json_object_get(config, "account_id"));
-    if (!sso_is_hex_id(account))
+    if (!cfapi_id_is_valid(account))
         diag_error_new(op->diags, path_attr("account_id"), "Invalid account_id",
                        "account_id must be exactly 32 hexadecimal characters.");
     if (diag_has_error(op->diags)) {

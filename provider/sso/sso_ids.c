@@ -7,15 +7,6 @@
 
 #include <string.h>
 
-/* The rules are the Cloudflare client's (cfapi.h): written once. */
-bool sso_is_hex_id(const char *s) {
-    return cfapi_id_is_valid(s);
-}
-
-bool sso_is_domain(const char *s) {
-    return cfapi_domain_is_valid(s);
-}
-
 sso_import_kind sso_parse_import_id(const char *id, char account[SSO_ID_LEN + 1],
                                     char rest[SSO_DOMAIN_MAX + 1], const char **why) {
     static const char *shape = "The import id must be <account_id>/<sso_connector_id> or "
@@ -33,24 +24,20 @@ sso_import_kind sso_parse_import_id(const char *id, char account[SSO_ID_LEN + 1]
     }
     memcpy(account, id, SSO_ID_LEN);
     account[SSO_ID_LEN] = '\0';
-    if (!sso_is_hex_id(account)) {
+    if (!cfapi_id_is_valid(account)) {
         *why = "The account id (before the '/') must be 32 hexadecimal characters.";
         return SSO_IMPORT_INVALID;
     }
     const char *tail = slash + 1;
-    if (sso_is_hex_id(tail)) {
+    if (cfapi_id_is_valid(tail)) {
         strcpy(rest, tail);
         return SSO_IMPORT_BY_ID;
     }
-    if (sso_is_domain(tail)) {
+    if (cfapi_domain_is_valid(tail)) {
         strcpy(rest, tail);
         return SSO_IMPORT_BY_DOMAIN;
     }
     *why = "After the '/' the import id needs a connector id (32 hexadecimal characters) or an "
            "email domain (a DNS name such as example.com).";
     return SSO_IMPORT_INVALID;
-}
-
-bool sso_domain_equal(const char *a, const char *b) {
-    return cfapi_domain_equal(a, b);
 }

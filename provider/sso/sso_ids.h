@@ -2,8 +2,9 @@
  * sso_ids.h - strict validation of every identifier a user or a state file
  * can hand the provider, before any of it reaches a request.
  *
- * Account and connector ids are exactly 32 hex characters; an email domain
- * is a DNS name. Import ids are "<account_id>/<connector_id>" or
+ * Account and connector ids and email domains follow the Cloudflare API's
+ * rules, written once in cfapi.h (cfapi_id_is_valid, cfapi_domain_is_valid,
+ * cfapi_domain_equal). Import ids are "<account_id>/<connector_id>" or
  * "<account_id>/<email_domain>". Nothing that fails these checks is ever
  * put into a URL, so nothing a user types can change a request path.
  */
@@ -18,14 +19,6 @@
 #define SSO_ID_LEN     CFAPI_ID_LEN
 #define SSO_DOMAIN_MAX CFAPI_DOMAIN_MAX
 
-/* True for exactly 32 hex characters (either case) and nothing else. */
-bool sso_is_hex_id(const char *s);
-
-/* True for a DNS name: 2 or more dot-separated labels of 1-63 letters,
- * digits or hyphens (not at either end of a label), 253 characters at
- * most, a top-level label that is not all digits. No trailing dot. */
-bool sso_is_domain(const char *s);
-
 typedef enum sso_import_kind {
     SSO_IMPORT_INVALID = 0,
     SSO_IMPORT_BY_ID,
@@ -39,7 +32,5 @@ typedef enum sso_import_kind {
 sso_import_kind sso_parse_import_id(const char *id, char account[SSO_ID_LEN + 1],
                                     char rest[SSO_DOMAIN_MAX + 1], const char **why);
 
-/* True when two domains are equal ignoring ASCII case. */
-bool sso_domain_equal(const char *a, const char *b);
 
 #endif /* SSO_IDS_H */

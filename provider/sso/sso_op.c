@@ -45,8 +45,33 @@ sso_op *sso_op_new(sso_host *host, rpc_request *req) {
     return op;
 }
 
+/* Masks every registered secret (log.h) in the summary and detail of each
+ * diagnostic. A diagnostic may quote what the API sent (an id, a
+ * verification code, an error message), and an API or a proxy may echo
+ * the token there: the last step before the answer leaves is where every
+ * diagnostic passes, whoever wrote it. */
+static void redact_diagnostics(json_t *diags) {
+    size_t i;
+    json_t *d;
+    json_array_foreach(diags, i, d) {
+        static const char *const fields[] = {"summary", "detail"};
+        for (size_t k = 0; k < 2; k++) {
+            const char *text = json_string_value(json_object_get(d, fields[k]));
+            if (!text)
+                continue;
+            char *safe = log_redact(text);
+            if (safe && strcmp(safe, text) != 0)
+                json_object_set_new(d, fields[k], json_string(safe));
+            else if (!safe)
+                json_object_set_new(d, fields[k], json_string("(text withheld: out of memory)"));
+            free(safe);
+        }
+    }
+}
+
 void sso_op_respond_new(sso_op *op, json_t *result) {
     rpc_request_on_cancel(op->req, NULL, NULL);
+    redact_diagnostics(op->diags);
     json_object_set(result, "diagnostics", op->diags);
     rpc_respond_new(op->req, result);
     op_free(op);

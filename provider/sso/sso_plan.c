@@ -14,12 +14,12 @@
 /* Checks account_id and email_domain values when they are known strings. */
 static void check_ids(const json_t *config, bool domain_required, json_t *diags) {
     json_t *account = value_attr(config, "account_id");
-    if (json_is_string(account) && !sso_is_hex_id(json_string_value(account)))
+    if (json_is_string(account) && !cfapi_id_is_valid(json_string_value(account)))
         diag_error_new(diags, path_attr("account_id"), "Invalid account_id",
                        "account_id must be exactly 32 hexadecimal characters.");
     json_t *domain = value_attr(config, "email_domain");
     (void)domain_required;
-    if (json_is_string(domain) && !sso_is_domain(json_string_value(domain)))
+    if (json_is_string(domain) && !cfapi_domain_is_valid(json_string_value(domain)))
         diag_error_new(
             diags, path_attr("email_domain"), "Invalid email_domain",
             "email_domain must be a DNS domain name such as example.com (letters, digits "
@@ -49,7 +49,7 @@ int sso_validate_data_config(const char *type_name, const json_t *config, json_t
     if (block == &sso_connector_data_schema) {
         json_t *id = json_object_get(config, "id");
         json_t *domain = json_object_get(config, "email_domain");
-        if (json_is_string(id) && !sso_is_hex_id(json_string_value(id)))
+        if (json_is_string(id) && !cfapi_id_is_valid(json_string_value(id)))
             diag_error_new(diags, path_attr("id"), "Invalid id",
                            "id must be exactly 32 hexadecimal characters.");
         if (!value_is_null(id) && !value_is_null(domain))
@@ -110,7 +110,7 @@ static json_t *plan_new_object(const json_t *config) {
  * domains, and hex ids). */
 static bool equal_ignoring_case(const json_t *a, const json_t *b) {
     return json_is_string(a) && json_is_string(b) &&
-           sso_domain_equal(json_string_value(a), json_string_value(b));
+           cfapi_domain_equal(json_string_value(a), json_string_value(b));
 }
 
 /* A plan that creates a connector with enabled = true: Cloudflare enables a

@@ -25,8 +25,8 @@
 static bool take_state_ids(sso_op *op, const json_t *state, const char *what) {
     const char *account = json_string_value(value_attr(state, "account_id"));
     const char *id = json_string_value(value_attr(state, "id"));
-    if (!sso_is_hex_id(account) || !sso_is_hex_id(id)) {
-        diag_error_new(op->diags, path_attr(sso_is_hex_id(account) ? "id" : "account_id"),
+    if (!cfapi_id_is_valid(account) || !cfapi_id_is_valid(id)) {
+        diag_error_new(op->diags, path_attr(cfapi_id_is_valid(account) ? "id" : "account_id"),
                        "Invalid identifier in state",
                        "The %s holds an account_id or id that is not 32 hexadecimal characters; "
                        "no request was made. Re-import the connector.",
@@ -52,10 +52,11 @@ static bool api_is_our_connector(sso_op *op, const json_t *api) {
     const char *id = json_string_value(json_object_get(api, "id"));
     if (!id || !op->connector_id[0] || strcasecmp(id, op->connector_id) == 0)
         return true;
+    /* Quoted only when it is an id: the text is the API's, not ours. */
     diag_error_new(op->diags, NULL, "Unexpected API answer",
-                   "Cloudflare answered for connector %.40s while %s was asked for; the answer "
+                   "Cloudflare answered for connector %s while %s was asked for; the answer "
                    "was ignored.",
-                   id, op->connector_id);
+                   cfapi_id_is_valid(id) ? id : "(an invalid id)", op->connector_id);
     return false;
 }
 
@@ -85,7 +86,7 @@ static void read_got(sso_op *op, const cfapi_result *res) {
     if (sso_step_settled(op, res, &ends))
         return;
     if (!api_is_our_connector(op, res->result)) {
-        sso_op_respond_new(op, json_pack("{s:O, s:[]}", "new_state", op->prior, "drift"));
+        sso_op_respond_new(op, read_kept(op));
         return;
     }
     json_t *state = sso_state_from_api(op->account_id, res->result, op->prior);
@@ -108,12 +109,12 @@ static void handle_read(rpc_request *req, json_t *params, sso_host *host) {
         return;
     op->prior = value_complete_object(&sso_connector_schema, current);
     if (!take_state_ids(op, op->prior, "current state")) {
-        sso_op_respond_new(op, json_pack("{s:O, s:[]}", "new_state", op->prior, "drift"));
+        sso_op_respond_new(op, read_kept(op));
         return;
     }
     int rc = sso_op_get(op, read_got);
     if (rc < 0)
-        refuse_start(op, rc, json_pack("{s:O, s:[]}", "new_state", op->prior, "drift"));
+        refuse_start(op, rc, read_kept(op));
 }
 
 /* ------------------------------------------------------------------ */
@@ -386,7 +387,7 @@ static void apply_send_create(sso_op *op) {
  * finish. */
 static void apply_after_created(sso_op *op, const json_t *api) {
     const char *id = json_string_value(json_object_get(api, "id"));
-    if (!sso_is_hex_id(id)) {
+    if (!cfapi_id_is_valid(id)) {
         /* cfapi never calls a create a success without one. */
         diag_error_new(op->diags, NULL, "Unexpected API answer",
                        "Cloudflare answered the create without a valid connector id. If an SSO "
@@ -454,8 +455,8 @@ static void apply_after_create(sso_op *op, const cfapi_result *res) {
 static void apply_create(sso_op *op) {
     const char *account = json_string_value(value_attr(op->planned, "account_id"));
     const char *domain = json_string_value(value_attr(op->planned, "email_domain"));
-    if (!sso_is_hex_id(account) || !sso_is_domain(domain)) {
-        bool bad_account = !sso_is_hex_id(account);
+    if (!cfapi_id_is_valid(account) || !cfapi_domain_is_valid(domain)) {
+        bool bad_account = !cfapi_id_is_valid(account);
         diag_error_new(
             op->diags, path_attr(bad_account ? "account_id" : "email_domain"),
             "Invalid planned state", "%s must be known and valid to create a connector (%s).",
@@ -479,7 +480,7 @@ static void apply_update(sso_op *op) {
     }
     const char *planned_domain = json_string_value(value_attr(op->planned, "email_domain"));
     if (plan_attr_changed(op->prior, op->planned, "account_id") ||
-        !sso_domain_equal(json_string_value(value_attr(op->prior, "email_domain")),
+        !cfapi_domain_equal(json_string_value(value_attr(op->prior, "email_domain")),
                           planned_domain)) {
         diag_error_new(op->diags,
                        path_attr(plan_attr_changed(op->prior, op->planned, "account_id")

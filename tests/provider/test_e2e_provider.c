@@ -656,6 +656,38 @@ static void test_create_answer_without_enabled(void **state) {
     json_decref(seeded);
 }
 
+/* An API (or a proxy) that echoes the token into a value the provider
+ * quotes in a diagnostic: the verification code of a connector created
+ * with enabled = true on an unverified domain is quoted in "created, but
+ * not enabled". Every diagnostic is masked before the answer leaves, so
+ * the token is not in it (before: the whole token was). */
+static void test_echoed_token_not_in_diagnostic(void **state) {
+    fixture *f = *state;
+    configure(f, "\"max_retries\":0");
+    long status = 0;
+    json_t *seeded = th_sim_http(&sim, "POST", "/__sim/accounts/" ACC "/connectors",
+                                 "{\"email_domain\":\"echo.example\"}", false, &status);
+    const char *id = json_string_value(json_object_get(seeded, "id"));
+    char fault[1024];
+    snprintf(
+        fault, sizeof(fault),
+        "{\"method\":\"POST\",\"path\":\"/client/v4/accounts/*/sso_connectors\",\"count\":1,"
+        "\"status\":200,\"body\":\"{\\\"success\\\":true,\\\"errors\\\":[],\\\"messages\\\":[],"
+        "\\\"result\\\":{\\\"id\\\":\\\"%s\\\",\\\"email_domain\\\":\\\"echo.example\\\","
+        "\\\"verification\\\":{\\\"code\\\":\\\"Bearer %s\\\","
+        "\\\"status\\\":\\\"pending\\\"}}}\"}",
+        id, TOKEN);
+    add_fault(fault);
+    json_t *applied = create(f, CONFIG("echo.example", ",\"enabled\":true"));
+    char *text = error_text(applied);
+    assert_non_null(strstr(text, "created, but not enabled"));
+    assert_non_null(strstr(text, "Bearer ***"));
+    assert_null(strstr(text, TOKEN));
+    free(text);
+    json_decref(applied);
+    json_decref(seeded);
+}
+
 /* Finding 1: a create with enabled = true (POST, then PATCH) whose PATCH
  * answer carries no connector (a 204, or an object without an id) must
  * not forget what was created: new_state holds the created connector with
@@ -1840,6 +1872,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_begin_verification_update, setup, teardown),
         cmocka_unit_test_setup_teardown(test_verified_between_plan_and_apply, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_answer_without_enabled, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_echoed_token_not_in_diagnostic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_state_from_official_provider, setup, teardown),
         cmocka_unit_test_setup_teardown(test_apply_resolves_unknown_begin_verification, setup,
                                         teardown),

@@ -17,8 +17,8 @@
 
 static void test_hex_ids(void **state) {
     (void)state;
-    assert_true(sso_is_hex_id(ACC));
-    assert_true(sso_is_hex_id("ABCDEFABCDEFABCDEFABCDEFABCDEF12"));
+    assert_true(cfapi_id_is_valid(ACC));
+    assert_true(cfapi_id_is_valid("ABCDEFABCDEFABCDEFABCDEFABCDEF12"));
     const char *bad[] = {"",
                          "023e105f4ecef8ad9ca31a8372d0c35",
                          ACC "0",
@@ -28,10 +28,10 @@ static void test_hex_ids(void **state) {
                          "023e105f4ecef8ad9ca31a8372d0c3 3",
                          NULL};
     for (size_t i = 0; bad[i]; i++) {
-        if (sso_is_hex_id(bad[i]))
+        if (cfapi_id_is_valid(bad[i]))
             fail_msg("accepted %s", bad[i]);
     }
-    assert_false(sso_is_hex_id(NULL));
+    assert_false(cfapi_id_is_valid(NULL));
 }
 
 static void test_domains(void **state) {
@@ -40,7 +40,7 @@ static void test_domains(void **state) {
                           "x-y.example", "1password.com", "xn--bcher-kva.example",
                           NULL};
     for (size_t i = 0; good[i]; i++) {
-        if (!sso_is_domain(good[i]))
+        if (!cfapi_domain_is_valid(good[i]))
             fail_msg("refused %s", good[i]);
     }
     char long_label[80];
@@ -52,7 +52,7 @@ static void test_domains(void **state) {
         "1.2.3.4", "example.com?x", "ex%41mple.com", "exämple.com",   long_label,
         NULL};
     for (size_t i = 0; bad[i]; i++) {
-        if (sso_is_domain(bad[i]))
+        if (cfapi_domain_is_valid(bad[i]))
             fail_msg("accepted %s", bad[i]);
     }
     char too_long[300];
@@ -60,7 +60,7 @@ static void test_domains(void **state) {
     for (int i = 10; i < 260; i += 10)
         too_long[i] = '.';
     strcpy(too_long + 260, ".com");
-    assert_false(sso_is_domain(too_long));
+    assert_false(cfapi_domain_is_valid(too_long));
 }
 
 static void test_import_ids(void **state) {
