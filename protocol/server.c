@@ -9,9 +9,12 @@
  * response is written at once, or, for a batch member, added to the batch's
  * array, which is written when its last member is answered.
  *
- * Bounds: at most RPC_MAX_IN_FLIGHT requests in flight before input is
- * held; a batch counts one per member, and a batch of more members than
- * that is refused whole before it is parsed. A batch's answer array is a
+ * Bounds: input is held once RPC_MAX_IN_FLIGHT requests are in flight; a
+ * batch counts one per member, and a batch of more members than that is
+ * refused whole before it is parsed. What was already read, and a batch,
+ * are dispatched whole, so the number in flight can pass the limit by one
+ * batch (at most RPC_MAX_IN_FLIGHT) or one read's worth: bounded, at about
+ * twice the limit. A batch's answer array is a
  * dynbuf capped at the maximum message size; past it the batch is answered
  * with one error.
  *
@@ -739,8 +742,9 @@ static bool batch_over_limit(const char *text, size_t len, size_t limit) {
 }
 
 /* Handles one framed message: a single call or a batch. A batch obeys the
- * bounds of single messages: its members count against the in-flight
- * limit (a batch of more members than that is refused whole, none run),
+ * bounds of single messages: its members count toward the in-flight hold
+ * (a batch of more members than the limit is refused whole, none run; a
+ * smaller one is dispatched whole, past the limit by at most its size),
  * and its answer array is capped at the maximum message size. */
 static void handle_message(rpc_server *s, const char *text, size_t len) {
     if (batch_over_limit(text, len, RPC_MAX_IN_FLIGHT)) {
