@@ -241,11 +241,13 @@ static void arm_fault(void) {
         json_object_set_new(rule, "drop", json_string("after"));
         break;
     case F_PARTIAL: {
+        /* Answers cut short: never a complete envelope, which would be a
+         * server lying about a change it did not make (a DELETE answered
+         * {"success":true} without deleting is a success to any client). */
         static const char *const partial[] = {
             "{\"result\":{\"id\":\"",
             "{\"success\":true,\"errors\":[],\"messages\":[],\"result\":{\"id\":\"0123",
-            "{\"success\":true,\"errors\":[],\"messages\":[]}",
-            "{\"success\":true,\"result\":null}"};
+            "{\"success\":tr", "{\"result\":[{\"id\":\"c054622367210610ab3a0ba03be025bf\","};
         json_object_set_new(rule, "status", json_integer(200));
         json_object_set_new(rule, "body", json_string(partial[rnd_below(4)]));
         break;
@@ -308,7 +310,8 @@ static void mark_reported(const char *id) {
     snprintf(reported[n_reported++], 33, "%s", id);
 }
 
-static long lost_by_probe; /* imports that found what the model said was absent */
+static long lost_by_probe;    /* imports that found what no answer had reported */
+static long probe_mismatches; /* imports that found what a delete had said was gone */
 
 /* ------------------------------------------------------------------ */
 /* Operations                                                          */
@@ -437,7 +440,7 @@ static void slot_set_absent(slot *s) {
 static void print_diags(const char *what, json_t *result) {
     if (opt_verbose < 2)
         return;
-    char *text = json_dumps(json_object_get(result, "diagnostics"), JSON_COMPACT);
+    char *text = json_dumps(result, JSON_COMPACT);
     fprintf(stderr, "soak: %s: %s\n", what, text);
     free(text);
 }
@@ -489,12 +492,18 @@ static enum outcome settle(op *o, json_t *result, const rpc_client_error *error)
                                      "state");
         if (json_is_object(st) && state_id(st)) {
             if (s->state == S_ABSENT) {
-                /* The provider had said there was nothing here. */
-                lost_by_probe++;
-                fprintf(stderr,
-                        "soak: LOST: import of %s/%s found connector %s that no answer had "
-                        "reported\n",
-                        s->account, s->domain, state_id(st));
+                /* The provider had said there was nothing here: either it
+                 * made a connector and never said so (lost), or a delete it
+                 * answered as done was not. */
+                bool known = is_reported(state_id(st));
+                if (known)
+                    probe_mismatches++;
+                else
+                    lost_by_probe++;
+                fprintf(stderr, "soak: %s: import of %s/%s found connector %s%s\n",
+                        known ? "MISMATCH" : "LOST", s->account, s->domain, state_id(st),
+                        known ? ", which a delete had reported gone"
+                              : " that no answer had reported");
                 s->tfstate = json_incref(st);
                 s->state = S_EXISTS;
             } else {
@@ -518,6 +527,13 @@ static enum outcome settle(op *o, json_t *result, const rpc_client_error *error)
 
 static void op_finish(op *o, enum outcome out) {
     counts[o->kind][out]++;
+    if (opt_verbose >= 2 && o->slot)
+        fprintf(stderr, "soak: %s %s/%s: %s -> model %s %s\n", kind_names[o->kind],
+                o->slot->account, o->slot->domain, outcome_names[out],
+                o->slot->state == S_EXISTS    ? "exists"
+                : o->slot->state == S_UNKNOWN ? "unknown"
+                                              : "absent",
+                o->slot->state == S_EXISTS ? state_id(o->slot->tfstate) : "");
     uint64_t took = uv_now(&loop) - o->started;
     if (took > max_latency_ms)
         max_latency_ms = took;
@@ -975,7 +991,7 @@ int main(int argc, char **argv) {
     json_t *conns = json_object_get(world, "connectors");
     if (!json_is_array(conns))
         fail("cannot read the simulator's connectors");
-    long duplicated = 0, lost = lost_by_probe, mismatches = 0;
+    long duplicated = 0, lost = lost_by_probe, mismatches = probe_mismatches;
     size_t i, j;
     json_t *c, *d;
     json_array_foreach(conns, i, c) {
