@@ -478,6 +478,9 @@ static enum outcome settle(op *o, json_t *result, const rpc_client_error *error)
             slot_set_exists(s, ns);
         else if (json_is_null(ns) && o->kind == K_READ) {
             vanished++;
+            if (opt_verbose)
+                fprintf(stderr, "soak: GONE: read of %s/%s %s: null\n", s->account, s->domain,
+                        state_id(s->tfstate));
             slot_set_absent(s);
         }
         break;
@@ -514,8 +517,12 @@ static enum outcome settle(op *o, json_t *result, const rpc_client_error *error)
              * existing one was deleted behind the model's back. */
             if (s->state == S_UNKNOWN)
                 slot_set_absent(s);
-            else if (s->state == S_EXISTS)
+            else if (s->state == S_EXISTS) {
                 vanished++;
+                if (opt_verbose)
+                    fprintf(stderr, "soak: GONE: import of %s/%s %s: not found\n", s->account,
+                            s->domain, state_id(s->tfstate));
+            }
         }
         break;
     }
@@ -720,6 +727,8 @@ static void start_next(void) {
         }
         if (ops_started % (opt_ops / 4 > 0 ? opt_ops / 4 : 1) == 0)
             report_progress();
+        if (rss_warm < 0 && ops_started >= opt_ops / 10)
+            rss_warm = proc_status_kib(rpc_client_pid(prov), "VmRSS");
     }
 }
 
@@ -746,6 +755,7 @@ static long proc_status_kib(int pid, const char *field) {
 }
 
 static long rss_start, hwm_start;
+static long rss_warm = -1; /* after the first tenth of the operations */
 
 static void report_progress(void) {
     int pid = rpc_client_pid(prov);
@@ -1072,8 +1082,9 @@ int main(int argc, char **argv) {
     printf(" (total %ld, %zu unused at the end)\n", faults_total, faults_unused);
     printf("  connectors in the simulator at the end: %zu; ids reported by answers: %zu\n",
            in_sim, n_reported);
-    printf("  provider memory: VmRSS %ld KiB -> %ld KiB, VmHWM %ld KiB -> %ld KiB\n", rss_start,
-           rss_end, hwm_start, hwm_end);
+    printf("  provider memory: VmRSS %ld KiB at the start, %ld KiB after the first tenth, %ld KiB "
+           "at the end; VmHWM %ld KiB -> %ld KiB\n",
+           rss_start, rss_warm, rss_end, hwm_start, hwm_end);
     printf("  provider exit: %s %lld; stderr lines %ld\n",
            provider_exited ? (provider_signal ? "signal" : "status") : "did not exit",
            provider_signal ? (long long)provider_signal : (long long)provider_status,
