@@ -707,6 +707,8 @@ static op *op_new(enum op_kind kind, slot *s) {
 }
 
 static void report_progress(void);
+static long proc_status_kib(int pid, const char *field);
+static long rss_warm = -1; /* VmRSS after the first tenth of the operations */
 
 /* Keeps `concurrency` operations in flight until `ops` were started. */
 static void start_next(void) {
@@ -755,7 +757,6 @@ static long proc_status_kib(int pid, const char *field) {
 }
 
 static long rss_start, hwm_start;
-static long rss_warm = -1; /* after the first tenth of the operations */
 
 static void report_progress(void) {
     int pid = rpc_client_pid(prov);
