@@ -58,7 +58,7 @@
 
 #define TOKEN        "soak-token-not-a-real-secret"
 #define N_ACCOUNTS   2
-#define GRACE_MS     120000 /* how long the end waits for answers still pending */
+#define GRACE_MS     120000 /* no answer for this long while calls are pending: a hang */
 #define MAX_FAULT_MS 2500   /* longest injected delay */
 
 extern char **environ;
@@ -343,6 +343,7 @@ static rpc_client *prov;
 static long ops_started, ops_done, calls_pending;
 static bool settling; /* the end pass: no faults, no cancels */
 static uint64_t max_latency_ms;
+static uint64_t last_answer_at; /* for the hang detector */
 
 typedef struct op {
     enum op_kind kind;
@@ -621,6 +622,7 @@ static void on_answer(rpc_client *client, int64_t id, json_t *result,
     (void)id;
     op *o = arg;
     calls_pending--;
+    last_answer_at = uv_now(&loop);
     if (o->stage == 0) {
         /* A plan: on to the apply, unless the plan failed. */
         if (error || has_error_diag(result)) {
@@ -772,14 +774,20 @@ static void report_progress(void) {
 static uv_timer_t wake;
 static void on_wake(uv_timer_t *t) { (void)t; }
 
-/* Runs the loop until no call is pending, for at most ms. Returns true
- * when everything was answered. */
-static bool run_until_idle(uint64_t ms) {
-    uint64_t give_up = uv_now(&loop) + ms;
+/* Runs the loop until every operation is done and no call is pending, or
+ * until no answer came for `stall_ms` while calls were pending (a hang: the
+ * calls still pending are then counted unanswered). Returns true when
+ * everything was answered. */
+static bool run_until_idle(uint64_t stall_ms) {
+    last_answer_at = uv_now(&loop);
     uv_timer_start(&wake, on_wake, 1000, 1000);
-    while ((calls_pending > 0 || ops_done < ops_started) && uv_now(&loop) < give_up)
+    while ((calls_pending > 0 || ops_done < ops_started) &&
+           uv_now(&loop) - last_answer_at < stall_ms)
         uv_run(&loop, UV_RUN_ONCE);
     uv_timer_stop(&wake);
+    if (calls_pending > 0)
+        fprintf(stderr, "soak: HANG: %ld calls without an answer for %llu s\n", calls_pending,
+                (unsigned long long)(stall_ms / 1000));
     return calls_pending == 0;
 }
 
@@ -915,7 +923,7 @@ static void settle_model(void) {
     json_decref(sim_http("DELETE", "/__sim/faults", NULL, &status));
     for (int i = 0; i < opt_slots; i++) {
         slot *s = &slots[i];
-        if (s->state == S_ABSENT)
+        if (s->state == S_ABSENT || s->busy) /* busy: its call never came back */
             continue;
         op *o = op_new(s->state == S_UNKNOWN ? K_IMPORT_DOMAIN : K_READ, s);
         o->stage = 1;
@@ -928,7 +936,7 @@ static void settle_model(void) {
     }
     run_until_idle(GRACE_MS);
     for (int i = 0; i < opt_slots; i++)
-        if (slots[i].state == S_UNKNOWN)
+        if (slots[i].state == S_UNKNOWN && !slots[i].busy)
             slot_set_absent(&slots[i]);
 }
 
@@ -981,8 +989,7 @@ int main(int argc, char **argv) {
 
     uint64_t t0 = uv_now(&loop);
     start_next();
-    bool all_answered = run_until_idle(UINT64_MAX / 2);
-    (void)all_answered;
+    run_until_idle(GRACE_MS);
     uint64_t t_run = uv_now(&loop) - t0;
     long rss_end = proc_status_kib(pid, "VmRSS");
     long hwm_end = proc_status_kib(pid, "VmHWM");
