@@ -88,8 +88,12 @@ static uint64_t rnd(void) {
     return rng_state * 0x2545F4914F6CDD1DULL;
 }
 
-static unsigned rnd_below(unsigned n) { return (unsigned)(rnd() % n); }
-static bool rnd_chance(double p) { return (double)(rnd() >> 11) / 9007199254740992.0 < p; }
+static unsigned rnd_below(unsigned n) {
+    return (unsigned)(rnd() % n);
+}
+static bool rnd_chance(double p) {
+    return (double)(rnd() >> 11) / 9007199254740992.0 < p;
+}
 
 /* ------------------------------------------------------------------ */
 /* The simulator                                                       */
@@ -108,8 +112,8 @@ static int sim_start(void) {
     posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
     posix_spawn_file_actions_adddup2(&actions, fds[1], STDERR_FILENO);
     /* The request log is not needed; keep it at its smallest. */
-    char *const argv[] = {SIM_BIN, "--port", "0",    "--token", TOKEN, "--threads",
-                          "4",     "--request-log-mib", "4", NULL};
+    char *const argv[] = {
+        SIM_BIN, "--port", "0", "--token", TOKEN, "--threads", "4", "--request-log-mib", "4", NULL};
     int rc = posix_spawn(&sim_pid, SIM_BIN, &actions, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&actions);
     close(fds[1]);
@@ -200,19 +204,9 @@ static json_t *sim_http(const char *method, const char *path, const char *body, 
 /* Faults                                                              */
 /* ------------------------------------------------------------------ */
 
-enum fault_kind {
-    F_429,
-    F_5XX,
-    F_DELAY,
-    F_DROP_BEFORE,
-    F_DROP_AFTER,
-    F_PARTIAL,
-    F_EMPTY,
-    F_COUNT
-};
-static const char *const fault_names[F_COUNT] = {"429",         "5xx",        "delay",
-                                                 "drop-before", "drop-after", "partial-200",
-                                                 "empty-200"};
+enum fault_kind { F_429, F_5XX, F_DELAY, F_DROP_BEFORE, F_DROP_AFTER, F_PARTIAL, F_EMPTY, F_COUNT };
+static const char *const fault_names[F_COUNT] = {
+    "429", "5xx", "delay", "drop-before", "drop-after", "partial-200", "empty-200"};
 static long faults_armed[F_COUNT];
 
 /* Arms one fault rule for the next API request of a random method. */
@@ -329,9 +323,8 @@ enum op_kind {
     K_DS_ALL,
     K_COUNT
 };
-static const char *const kind_names[K_COUNT] = {"create",        "read",     "update",
-                                                "delete",        "import-id", "import-domain",
-                                                "list",          "ds-one",   "ds-all"};
+static const char *const kind_names[K_COUNT] = {
+    "create", "read", "update", "delete", "import-id", "import-domain", "list", "ds-one", "ds-all"};
 
 enum outcome { O_OK, O_DIAG, O_CANCELLED, O_RPC_ERROR, O_COUNT };
 static const char *const outcome_names[O_COUNT] = {"ok", "error-diag", "cancelled", "rpc-error"};
@@ -362,7 +355,9 @@ typedef struct cancel_timer {
     int64_t id;
 } cancel_timer;
 
-static void free_handle(uv_handle_t *h) { free(h); }
+static void free_handle(uv_handle_t *h) {
+    free(h);
+}
 
 static void on_cancel_due(uv_timer_t *t) {
     cancel_timer *ct = (cancel_timer *)t;
@@ -492,8 +487,8 @@ static enum outcome settle(op *o, json_t *result, const rpc_client_error *error)
         break;
     case K_IMPORT_ID:
     case K_IMPORT_DOMAIN: {
-        json_t *st = json_object_get(json_array_get(json_object_get(result, "imported_resources"), 0),
-                                     "state");
+        json_t *st = json_object_get(
+            json_array_get(json_object_get(result, "imported_resources"), 0), "state");
         if (json_is_object(st) && state_id(st)) {
             if (s->state == S_ABSENT) {
                 /* The provider had said there was nothing here: either it
@@ -553,8 +548,8 @@ static void op_finish(op *o, enum outcome out) {
     start_next();
 }
 
-static void on_answer(rpc_client *client, int64_t id, json_t *result,
-                      const rpc_client_error *error, void *arg);
+static void on_answer(rpc_client *client, int64_t id, json_t *result, const rpc_client_error *error,
+                      void *arg);
 
 static int call(op *o, const char *method, json_t *params) {
     int64_t id = 0;
@@ -581,12 +576,12 @@ static int op_step(op *o) {
         if (o->stage == 0)
             return call(o, "PlanResourceChange",
                         json_pack("{s:s, s:O?, s:O}", "type_name", "sso_connector", "prior_state",
-                                  s->tfstate, "config",
-                                  o->config ? o->config : json_null()));
+                                  s->tfstate, "config", o->config ? o->config : json_null()));
         return -1; /* the apply is sent from on_answer, with the plan */
     case K_READ:
-        return call(o, "ReadResource", json_pack("{s:s, s:O}", "type_name", "sso_connector",
-                                                 "current_state", s->tfstate));
+        return call(
+            o, "ReadResource",
+            json_pack("{s:s, s:O}", "type_name", "sso_connector", "current_state", s->tfstate));
     case K_IMPORT_ID:
     case K_IMPORT_DOMAIN: {
         char id[128];
@@ -616,8 +611,8 @@ static int op_step(op *o) {
     }
 }
 
-static void on_answer(rpc_client *client, int64_t id, json_t *result,
-                      const rpc_client_error *error, void *arg) {
+static void on_answer(rpc_client *client, int64_t id, json_t *result, const rpc_client_error *error,
+                      void *arg) {
     (void)client;
     (void)id;
     op *o = arg;
@@ -634,10 +629,10 @@ static void on_answer(rpc_client *client, int64_t id, json_t *result,
             return;
         }
         o->stage = 1;
-        json_t *params = json_pack(
-            "{s:s, s:O?, s:O, s:O}", "type_name", "sso_connector", "prior_state",
-            o->slot->tfstate, "planned_state", json_object_get(result, "planned_state"), "config",
-            o->config ? o->config : json_null());
+        json_t *params =
+            json_pack("{s:s, s:O?, s:O, s:O}", "type_name", "sso_connector", "prior_state",
+                      o->slot->tfstate, "planned_state", json_object_get(result, "planned_state"),
+                      "config", o->config ? o->config : json_null());
         if (call(o, "ApplyResourceChange", params) < 0)
             op_finish(o, O_RPC_ERROR);
         return;
@@ -772,7 +767,9 @@ static void report_progress(void) {
 /* ------------------------------------------------------------------ */
 
 static uv_timer_t wake;
-static void on_wake(uv_timer_t *t) { (void)t; }
+static void on_wake(uv_timer_t *t) {
+    (void)t;
+}
 
 /* Runs the loop until every operation is done and no call is pending, or
  * until no answer came for `stall_ms` while calls were pending (a hang: the
@@ -887,15 +884,33 @@ static int parse_args(int argc, char **argv) {
     int c;
     while ((c = getopt_long(argc, argv, "n:c:f:x:s:S:vh", longopts, NULL)) != -1) {
         switch (c) {
-        case 'n': opt_ops = strtol(optarg, NULL, 10); break;
-        case 'c': opt_concurrency = (int)strtol(optarg, NULL, 10); break;
-        case 'f': opt_fault_rate = strtod(optarg, NULL); break;
-        case 'x': opt_cancel_rate = strtod(optarg, NULL); break;
-        case 's': opt_slots = (int)strtol(optarg, NULL, 10); break;
-        case 'S': opt_seed = strtoull(optarg, NULL, 0); break;
-        case 'v': opt_verbose++; break;
-        case 'h': usage(stdout); exit(0);
-        default: usage(stderr); return -1;
+        case 'n':
+            opt_ops = strtol(optarg, NULL, 10);
+            break;
+        case 'c':
+            opt_concurrency = (int)strtol(optarg, NULL, 10);
+            break;
+        case 'f':
+            opt_fault_rate = strtod(optarg, NULL);
+            break;
+        case 'x':
+            opt_cancel_rate = strtod(optarg, NULL);
+            break;
+        case 's':
+            opt_slots = (int)strtol(optarg, NULL, 10);
+            break;
+        case 'S':
+            opt_seed = strtoull(optarg, NULL, 0);
+            break;
+        case 'v':
+            opt_verbose++;
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            usage(stderr);
+            return -1;
         }
     }
     if (optind != argc || opt_ops < 1 || opt_concurrency < 1 || opt_slots < 1 ||
@@ -950,8 +965,8 @@ int main(int argc, char **argv) {
     rng_state = opt_seed ? opt_seed : 0x9E3779B97F4A7C15ULL;
     printf("soak: seed %llu, %ld operations, concurrency %d, fault rate %.2f, cancel rate %.2f, "
            "%d slots over %d accounts\n",
-           (unsigned long long)opt_seed, opt_ops, opt_concurrency, opt_fault_rate,
-           opt_cancel_rate, opt_slots, N_ACCOUNTS);
+           (unsigned long long)opt_seed, opt_ops, opt_concurrency, opt_fault_rate, opt_cancel_rate,
+           opt_slots, N_ACCOUNTS);
     printf("soak: replay with --seed %llu (or SOAK_SEED=%llu)\n", (unsigned long long)opt_seed,
            (unsigned long long)opt_seed);
 
@@ -969,17 +984,16 @@ int main(int argc, char **argv) {
     if (sim_start() < 0)
         fail("cannot start cf-api-sim");
     const char *prov_argv[] = {PROVIDER_BIN, NULL};
-    rpc_client_options copts = {.argv = prov_argv,
-                                .on_exit = on_provider_exit,
-                                .on_stderr_line = on_stderr_line};
+    rpc_client_options copts = {
+        .argv = prov_argv, .on_exit = on_provider_exit, .on_stderr_line = on_stderr_line};
     if (rpc_client_spawn(&loop, &copts, &prov) < 0)
         fail("cannot start provider-cloudflare");
     /* Short timeouts so that the injected delays also make timeouts, and
      * the default retry count. */
-    json_t *r = call_sync("ConfigureProvider",
-                          json_pack("{s:{s:s, s:s, s:f, s:i}}", "config", "api_token", TOKEN,
-                                    "base_url", sim_base_url, "request_timeout", 2.0,
-                                    "max_retries", 4));
+    json_t *r =
+        call_sync("ConfigureProvider",
+                  json_pack("{s:{s:s, s:s, s:f, s:i}}", "config", "api_token", TOKEN, "base_url",
+                            sim_base_url, "request_timeout", 2.0, "max_retries", 4));
     if (!r || has_error_diag(r))
         fail("ConfigureProvider failed");
     json_decref(r);
@@ -1017,8 +1031,7 @@ int main(int argc, char **argv) {
         const char *acc = json_string_value(json_object_get(c, "account_id"));
         const char *dom = json_string_value(json_object_get(c, "email_domain"));
         json_array_foreach(conns, j, d) {
-            if (j > i &&
-                strcmp(acc, json_string_value(json_object_get(d, "account_id"))) == 0 &&
+            if (j > i && strcmp(acc, json_string_value(json_object_get(d, "account_id"))) == 0 &&
                 strcasecmp(dom, json_string_value(json_object_get(d, "email_domain"))) == 0) {
                 duplicated++;
                 printf("  DUPLICATE: %s/%s\n", acc, dom);
@@ -1026,8 +1039,7 @@ int main(int argc, char **argv) {
         }
         if (!is_reported(id)) {
             lost++;
-            printf("  LOST: connector %s (%s/%s) was never reported by an answer\n", id, acc,
-                   dom);
+            printf("  LOST: connector %s (%s/%s) was never reported by an answer\n", id, acc, dom);
         }
     }
     for (int k = 0; k < opt_slots; k++) {
@@ -1038,9 +1050,8 @@ int main(int argc, char **argv) {
                 strcasecmp(s->domain, json_string_value(json_object_get(c, "email_domain"))) == 0)
                 found = c;
         }
-        bool ok = s->state == S_EXISTS
-                      ? found && strcmp(state_id(found), state_id(s->tfstate)) == 0
-                      : found == NULL;
+        bool ok = s->state == S_EXISTS ? found && strcmp(state_id(found), state_id(s->tfstate)) == 0
+                                       : found == NULL;
         if (!ok) {
             mismatches++;
             printf("  MISMATCH: %s/%s: model says %s, simulator has %s\n", s->account, s->domain,
@@ -1088,15 +1099,14 @@ int main(int argc, char **argv) {
         faults_total += faults_armed[f];
     }
     printf(" (total %ld, %zu unused at the end)\n", faults_total, faults_unused);
-    printf("  connectors in the simulator at the end: %zu; ids reported by answers: %zu\n",
-           in_sim, n_reported);
+    printf("  connectors in the simulator at the end: %zu; ids reported by answers: %zu\n", in_sim,
+           n_reported);
     printf("  provider memory: VmRSS %ld KiB at the start, %ld KiB after the first tenth, %ld KiB "
            "at the end; VmHWM %ld KiB -> %ld KiB\n",
            rss_start, rss_warm, rss_end, hwm_start, hwm_end);
     printf("  provider exit: %s %lld; stderr lines %ld\n",
            provider_exited ? (provider_signal ? "signal" : "status") : "did not exit",
-           provider_signal ? (long long)provider_signal : (long long)provider_status,
-           stderr_lines);
+           provider_signal ? (long long)provider_signal : (long long)provider_status, stderr_lines);
     printf("  simulator exit status: %d\n", WIFEXITED(sim_status) ? WEXITSTATUS(sim_status) : -1);
     printf("  must be 0: duplicated %ld, lost %ld, unanswered %ld, model mismatches %ld\n",
            duplicated, lost, unanswered, mismatches);
