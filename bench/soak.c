@@ -413,7 +413,8 @@ static bool diag_summary_is(json_t *result, const char *summary) {
     return false;
 }
 
-static long vanished; /* reads/imports that found an existing slot's connector gone */
+static long vanished;        /* reads/imports that found an existing slot's connector gone */
+static long creates_unknown; /* creates answered "may exist: import it" */
 
 static const char *state_id(json_t *state) {
     return json_string_value(json_object_get(state, "id"));
@@ -461,8 +462,10 @@ static enum outcome settle(op *o, json_t *result, const rpc_client_error *error)
         json_t *ns = json_object_get(result, "new_state");
         if (json_is_object(ns) && state_id(ns))
             slot_set_exists(s, ns);
-        else if (failed && diag_says_import(result))
+        else if (failed && diag_says_import(result)) {
+            creates_unknown++;
             s->state = S_UNKNOWN;
+        }
         else if (failed)
             slot_set_absent(s);
         break;
@@ -1090,8 +1093,9 @@ int main(int argc, char **argv) {
             printf(" %11ld", counts[k][o]);
         printf("\n");
     }
-    printf("  cancels sent: %ld; connectors found gone by a read or import (informational): %ld\n",
-           cancels_sent, vanished);
+    printf("  cancels sent: %ld; creates answered with an unknown outcome (settled by import): "
+           "%ld; connectors found gone by a read or import: %ld\n",
+           cancels_sent, creates_unknown, vanished);
     printf("  faults armed:");
     long faults_total = 0;
     for (int f = 0; f < F_COUNT; f++) {
