@@ -146,6 +146,9 @@ tf_cycle_step() {
             return 0
         fi
         echo "  $what: exit $rc on run $try: $(grep -m1 -E '^Error: ' "$out")"
+        # Why, in the provider's words: the first error's detail lines.
+        awk '/^Error: /{n++} n==1 && !/^Error: / && !/^  (with |on main.tf|[0-9]+: )/ && NF' \
+            "$out" | head -6 | sed 's/^/      /'
     done
     fail "$what did not succeed in 4 runs (cycle $cycle)"
     SOAK_TF_KEEP=1
