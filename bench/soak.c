@@ -75,6 +75,7 @@ static int opt_concurrency = 24;
 static double opt_fault_rate = 0.25;
 static double opt_cancel_rate = 0.05;
 static int opt_slots = 64;
+static int opt_page_size; /* the simulator's --page-size; 0: lists on one page */
 static uint64_t opt_seed;
 static int opt_verbose;
 
@@ -112,8 +113,15 @@ static int sim_start(void) {
     posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
     posix_spawn_file_actions_adddup2(&actions, fds[1], STDERR_FILENO);
     /* The request log is not needed; keep it at its smallest. */
-    char *const argv[] = {
-        SIM_BIN, "--port", "0", "--token", TOKEN, "--threads", "4", "--request-log-mib", "4", NULL};
+    char page_size[16];
+    snprintf(page_size, sizeof(page_size), "%d", opt_page_size);
+    char *argv[] = {SIM_BIN, "--port",    "0",  "--token",
+                    TOKEN,   "--threads", "4",  "--request-log-mib",
+                    "4",     NULL,        NULL, NULL};
+    if (opt_page_size > 0) {
+        argv[9] = "--page-size";
+        argv[10] = page_size;
+    }
     int rc = posix_spawn(&sim_pid, SIM_BIN, &actions, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&actions);
     close(fds[1]);
@@ -415,6 +423,22 @@ static bool diag_summary_is(json_t *result, const char *summary) {
 
 static long vanished;        /* reads/imports that found an existing slot's connector gone */
 static long creates_unknown; /* creates answered "may exist: import it" */
+static long false_not_found; /* imports by domain that missed an existing connector */
+
+/* True when the simulator holds connector `id` right now. */
+static bool sim_has_connector(const char *id) {
+    long status = 0;
+    json_t *world = sim_http("GET", "/__sim/connectors", NULL, &status);
+    size_t i;
+    json_t *c;
+    bool found = false;
+    json_array_foreach(json_object_get(world, "connectors"), i, c) {
+        if (id && strcmp(json_string_value(json_object_get(c, "id")), id) == 0)
+            found = true;
+    }
+    json_decref(world);
+    return found;
+}
 
 static const char *state_id(json_t *state) {
     return json_string_value(json_object_get(state, "id"));
@@ -465,8 +489,7 @@ static enum outcome settle(op *o, json_t *result, const rpc_client_error *error)
         else if (failed && diag_says_import(result)) {
             creates_unknown++;
             s->state = S_UNKNOWN;
-        }
-        else if (failed)
+        } else if (failed)
             slot_set_absent(s);
         break;
     }
@@ -518,6 +541,13 @@ static enum outcome settle(op *o, json_t *result, const rpc_client_error *error)
                 slot_set_absent(s);
             else if (s->state == S_EXISTS) {
                 vanished++;
+                if (sim_has_connector(state_id(s->tfstate))) {
+                    false_not_found++;
+                    fprintf(stderr,
+                            "soak: FALSE NOT FOUND: import of %s/%s said there is no connector, "
+                            "but %s is in the simulator\n",
+                            s->account, s->domain, state_id(s->tfstate));
+                }
                 if (opt_verbose)
                     fprintf(stderr, "soak: GONE: import of %s/%s %s: not found\n", s->account,
                             s->domain, state_id(s->tfstate));
@@ -853,10 +883,11 @@ static json_t *call_sync(const char *method, json_t *params) {
 
 static void usage(FILE *f) {
     fprintf(f, "usage: provider-soak [--ops N] [--concurrency N] [--fault-rate P] "
-               "[--cancel-rate P] [--slots N] [--seed S] [-v]\n"
+               "[--cancel-rate P] [--slots N] [--page-size N] [--seed S] [-v]\n"
                "  defaults: --ops 3000 --concurrency 24 --fault-rate 0.25 --cancel-rate 0.05 "
                "--slots 64, seed from the clock\n"
-               "  the environment's SOAK_OPS, SOAK_CONCURRENCY, SOAK_FAULT_RATE, SOAK_SEED "
+               "  the environment's SOAK_OPS, SOAK_CONCURRENCY, SOAK_FAULT_RATE, SOAK_CANCEL_RATE, "
+               "SOAK_SEED "
                "set the same (options win)\n");
 }
 
@@ -880,12 +911,13 @@ static int parse_args(int argc, char **argv) {
                                              {"fault-rate", required_argument, NULL, 'f'},
                                              {"cancel-rate", required_argument, NULL, 'x'},
                                              {"slots", required_argument, NULL, 's'},
+                                             {"page-size", required_argument, NULL, 'p'},
                                              {"seed", required_argument, NULL, 'S'},
                                              {"verbose", no_argument, NULL, 'v'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     int c;
-    while ((c = getopt_long(argc, argv, "n:c:f:x:s:S:vh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "n:c:f:x:s:p:S:vh", longopts, NULL)) != -1) {
         switch (c) {
         case 'n':
             opt_ops = strtol(optarg, NULL, 10);
@@ -901,6 +933,9 @@ static int parse_args(int argc, char **argv) {
             break;
         case 's':
             opt_slots = (int)strtol(optarg, NULL, 10);
+            break;
+        case 'p':
+            opt_page_size = (int)strtol(optarg, NULL, 10);
             break;
         case 'S':
             opt_seed = strtoull(optarg, NULL, 0);
@@ -1112,8 +1147,9 @@ int main(int argc, char **argv) {
            provider_exited ? (provider_signal ? "signal" : "status") : "did not exit",
            provider_signal ? (long long)provider_signal : (long long)provider_status, stderr_lines);
     printf("  simulator exit status: %d\n", WIFEXITED(sim_status) ? WEXITSTATUS(sim_status) : -1);
-    printf("  must be 0: duplicated %ld, lost %ld, unanswered %ld, model mismatches %ld\n",
-           duplicated, lost, unanswered, mismatches);
+    printf("  must be 0: duplicated %ld, lost %ld, unanswered %ld, model mismatches %ld, "
+           "imports by domain that missed an existing connector %ld\n",
+           duplicated, lost, unanswered, mismatches, false_not_found);
     bool clean_exit = provider_exited && provider_signal == 0 && provider_status == 0;
     if (!clean_exit) {
         printf("  the provider's last stderr lines:\n");
@@ -1126,7 +1162,8 @@ int main(int argc, char **argv) {
     free(reported);
     uv_loop_close(&loop);
     curl_global_cleanup();
-    bool pass = duplicated == 0 && lost == 0 && unanswered == 0 && mismatches == 0 && clean_exit;
+    bool pass = duplicated == 0 && lost == 0 && unanswered == 0 && mismatches == 0 &&
+                false_not_found == 0 && clean_exit;
     printf("soak: %s\n", pass ? "PASS" : "FAIL");
     return pass ? 0 : 1;
 }
