@@ -28,11 +28,14 @@
  *                 answer ever reported (the provider made it and forgot
  *                 it), or one found by an import probe of a slot the
  *                 provider had said was empty;
- *   unanswered  - calls with no answer by the end (after a grace period);
+ *   unanswered  - calls with no answer when none has come for 120 s;
  *   model mismatches - slots where model and simulator disagree after the
- *                 settling pass;
+ *                 settling pass, or a probe finding a connector a delete
+ *                 had reported gone;
+ *   imports by domain that missed an existing connector - checked against
+ *                 the simulator the moment the import answers "not found";
  *
- * all four must be 0 (exit status 1 otherwise), and the provider must exit
+ * all five must be 0 (exit status 1 otherwise), and the provider must exit
  * 0. The provider's VmRSS/VmHWM are printed at the start, along the way
  * and at the end.
  *
