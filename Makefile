@@ -4,6 +4,13 @@
 #                JSON-RPC session (make demo-rpc runs that one directly)
 #   make test  - install what is missing, build, and run every test (ctest)
 #                except the valgrind variants: the fast inner loop
+#   make soak  - build, then provider-soak (bench/soak.c): thousands of mixed
+#                operations with faults injected into cf-api-sim, checked
+#                against its state; then, when terraform is on PATH,
+#                bench/soak-terraform.sh (apply/destroy cycles with faults).
+#                Knobs: SOAK_OPS, SOAK_CONCURRENCY, SOAK_FAULT_RATE,
+#                SOAK_CANCEL_RATE, SOAK_SEED, SOAK_TF_CYCLES. Not part of
+#                make test (it is long); see docs/RELIABILITY.md.
 #   make memcheck - the valgrind variants (ctest label memcheck): the same
 #                suites with the code under test inside valgrind; installs
 #                valgrind when missing. Slow (minutes); CI runs both.
@@ -22,7 +29,7 @@ JOBS ?= 2
 TEST_JOBS ?= 6
 BUILD_TYPE ?= RelWithDebInfo
 
-.PHONY: all deps configure build test memcheck demo demo-rpc install format clean
+.PHONY: all deps configure build test memcheck soak demo demo-rpc install format clean
 
 all: build
 
@@ -46,6 +53,19 @@ test: build
 memcheck: export WITH_VALGRIND = 1
 memcheck: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS) -L memcheck --no-tests=error
+
+SOAK_OPS ?= 4000
+SOAK_CONCURRENCY ?= 24
+SOAK_FAULT_RATE ?= 0.25
+SOAK_CANCEL_RATE ?= 0.05
+SOAK_TF_CYCLES ?= 4
+export SOAK_OPS SOAK_CONCURRENCY SOAK_FAULT_RATE SOAK_CANCEL_RATE SOAK_SEED SOAK_TF_CYCLES
+
+soak: build
+	@$(BUILD_DIR)/bin/provider-soak
+	@if command -v terraform >/dev/null 2>&1; then \
+		bench/soak-terraform.sh $(BUILD_DIR); \
+	else echo "terraform is not on PATH: the Terraform soak is skipped"; fi
 
 demo: build
 	@examples/terraform-demo.sh $(BUILD_DIR)

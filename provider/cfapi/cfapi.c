@@ -663,8 +663,15 @@ static void on_lookup_answer(cfapi_call *call, const http_response *r) {
                        : is_2xx  ? CFAPI_FAIL_BAD_ANSWER
                                  : CFAPI_FAIL_HTTP,
                        is_env ? &call->env : NULL, !transport && !is_env);
+        /* Unlike an ordinary call's, a lookup page's 2xx without a usable
+         * list (cut short, empty, success=false) is retried too: the lookup
+         * exists to settle whether the create happened, reading the list
+         * again is harmless, and giving up leaves the user an unknown
+         * outcome to import by hand (found by the soak, seed 4242 of
+         * bench/soak-terraform.sh: "looking the connector up by its domain
+         * failed: HTTP 200 ... Gave up after 2 attempts" with 3 left). */
         bool retryable = transport ? curl_code_is_retryable(r->curl_code)
-                                   : (r->status == 429 || r->status >= 500);
+                                   : (r->status == 429 || r->status >= 500 || is_2xx);
         if (retryable && !call->cancel_requested) {
             retry_or_finish(call, r, false); /* need_lookup stays: the same page again */
         } else if (call->cancel_requested) {

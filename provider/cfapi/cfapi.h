@@ -34,7 +34,8 @@
  * sent, a 5xx, a 2xx without a usable connector) is owned here: the
  * account's connectors are listed (every page) before the create is ever
  * sent again; found, it is adopted (success); absent, the create is sent
- * again. POSTs and failed lookup pages share one retry budget, so
+ * again. POSTs and failed lookup pages (a 2xx without a usable list
+ * included) share one retry budget, so
  * max_retries N sends the create at most N + 1 times. When the outcome is
  * still unknown at the end, the call fails with CFAPI_FAIL_CREATE_UNKNOWN,
  * whose rendering carries the import id.

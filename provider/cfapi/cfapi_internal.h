@@ -97,7 +97,18 @@ typedef struct cfapi_pager {
     size_t count;     /* distinct connectors seen */
     size_t bytes;     /* answer bytes read */
     size_t max_items, max_bytes;
+    json_int_t total;  /* total_count on this pass's first page; -1 before it */
+    unsigned restarts; /* passes begun again because total_count changed */
 } cfapi_pager;
+
+/* Cloudflare pages by offset, so a connector deleted (or created) between
+ * two pages shifts the rest, and one can slip from the page not yet read to
+ * the page already read: the list misses it. A total_count that differs
+ * from the first page's says the list changed during the read; the pager
+ * then reads it again from page 1 (CFAPI_PAGE_MORE with page 1, everything
+ * seen forgotten), at most this many times, after which it goes on as if
+ * nothing had changed. Bytes are counted over every pass. */
+#define CFAPI_PAGER_MAX_RESTARTS 2u
 
 typedef enum cfapi_page_verdict {
     CFAPI_PAGE_MORE,      /* read page `page` next */

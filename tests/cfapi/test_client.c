@@ -909,6 +909,35 @@ static void test_lookup_503_retried(void **state) {
     outcome_clear(&r);
 }
 
+/* A lookup page answered 200 with a body cut short (or empty) is retried
+ * within the budget like a 503, not taken as the end of the lookup: the
+ * connector the lost POST made is found, the create is a success and is
+ * not sent again. Found by the soak (docs/RELIABILITY.md). */
+static void test_lookup_bad_2xx_retried(void **state) {
+    fx *f = *state;
+    add_fault("{\"method\":\"POST\",\"path\":\"" COLL "\",\"count\":1,\"drop\":\"after\"}");
+    add_fault("{\"method\":\"GET\",\"path\":\"" COLL "\",\"count\":1,\"status\":200,"
+              "\"body\":\"{\\\"result\\\":[{\\\"id\\\":\"}");
+    add_fault("{\"method\":\"GET\",\"path\":\"" COLL "\",\"count\":1,\"status\":200,"
+              "\"body\":\"\"}");
+    cfapi_options o = default_opts();
+    o.max_retries = 3;
+    new_client(f, &o);
+    outcome r = {0};
+    assert_int_equal(
+        cfapi_create(f->client, ACCT, "lookcut.example.com", 1, 0, on_result, &r, NULL), 0);
+    run(f);
+    assert_true(r.ok);
+    assert_string_equal(json_string_value(json_object_get(r.result, "email_domain")),
+                        "lookcut.example.com");
+    assert_int_equal(connectors_for("lookcut.example.com"), 1);
+    json_t *reqs = requests();
+    assert_int_equal(count_requests(reqs, "POST", COLL), 1);
+    assert_int_equal(count_requests(reqs, "GET", COLL), 3);
+    json_decref(reqs);
+    outcome_clear(&r);
+}
+
 /* A 204 (no body) is never success for a call that must return an
  * object or a list: a bad answer. It stays success for a delete (the API
  * reference: a delete may answer null). */
@@ -1444,6 +1473,7 @@ int main(void) {
         T(test_create_final_lookup),
         T(test_create_budget),
         T(test_lookup_503_retried),
+        T(test_lookup_bad_2xx_retried),
         T(test_204_is_bad_answer),
         T(test_409_first_attempt),
         T(test_403_bad_token),
