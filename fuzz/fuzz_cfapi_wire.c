@@ -46,9 +46,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             abort();
         if (retry_after) {
             json_t *found = cfapi_find_by_domain(env.result, retry_after);
-            if (found && !cfapi_domain_equal(
-                             json_string_value(json_object_get(found, "email_domain")),
-                             retry_after))
+            if (found &&
+                !cfapi_domain_equal(json_string_value(json_object_get(found, "email_domain")),
+                                    retry_after))
                 abort();
         }
         if (json_is_array(env.result)) {

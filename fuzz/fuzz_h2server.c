@@ -21,8 +21,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 
-static void dispatch(grpc_call *call, const char *path, const uint8_t *msg, size_t len,
-                     void *ctx) {
+static void dispatch(grpc_call *call, const char *path, const uint8_t *msg, size_t len, void *ctx) {
     (void)ctx;
     switch (strlen(path) % 3) {
     case 0:
