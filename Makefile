@@ -14,6 +14,9 @@
 #   make memcheck - the valgrind variants (ctest label memcheck): the same
 #                suites with the code under test inside valgrind; installs
 #                valgrind when missing. Slow (minutes); CI runs both.
+#   make fuzz  - the libFuzzer targets of fuzz/, built with clang in
+#                build-fuzz/ and run FUZZ_SECONDS each (default 60); installs
+#                clang when missing. See docs/RELIABILITY.md, "Fuzzing".
 # make install puts both executables into Terraform's implied local mirror
 # (~/.terraform.d/plugins/terraform.local/sso-connectors/cloudflare/...).
 # Knobs: BUILD_DIR (default build), CMAKE_ARGS (e.g. -DSANITIZE=ON), JOBS,
@@ -28,8 +31,9 @@ JOBS ?= 2
 # shares that do keep a core busy start first (their COST).
 TEST_JOBS ?= 6
 BUILD_TYPE ?= RelWithDebInfo
+FUZZ_SECONDS ?= 60
 
-.PHONY: all deps configure build test memcheck soak demo demo-rpc install format clean
+.PHONY: all deps configure build test memcheck soak fuzz demo demo-rpc install format clean
 
 all: build
 
@@ -66,6 +70,10 @@ soak: build
 	@if command -v terraform >/dev/null 2>&1; then \
 		bench/soak-terraform.sh $(BUILD_DIR); \
 	else echo "terraform is not on PATH: the Terraform soak is skipped"; fi
+
+fuzz: export WITH_FUZZ = 1
+fuzz: deps
+	@fuzz/run.sh $(FUZZ_SECONDS)
 
 demo: build
 	@examples/terraform-demo.sh $(BUILD_DIR)

@@ -6,8 +6,10 @@ set -euo pipefail
 packages=(cmake make gcc pkg-config libuv1-dev libcurl4-openssl-dev libjansson-dev
           libcmocka-dev libmicrohttpd-dev libnghttp2-dev libssl-dev libprotobuf-c-dev
           protobuf-c-compiler libmsgpack-dev curl)
-# Extra tools some targets use, installed on request: valgrind (memcheck runs).
+# Extra tools some targets use, installed on request: valgrind (memcheck runs),
+# clang with its libFuzzer runtime (make fuzz).
 if [ "${WITH_VALGRIND:-0}" = 1 ]; then packages+=(valgrind); fi
+if [ "${WITH_FUZZ:-0}" = 1 ]; then packages+=(clang libclang-rt-dev); fi
 
 missing=()
 for p in "${packages[@]}"; do

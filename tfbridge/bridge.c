@@ -533,13 +533,22 @@ static ProtobufCMessage *answer_apply(bridge_op *op, const json_t *result, arena
     return &r->base;
 }
 
-/* ImportResourceState */
+/* ImportResourceState. protobuf-c does not check that a string field is
+ * UTF-8, and JSON cannot carry one that is not: such an id is refused here
+ * with its own diagnostic (found by fuzz_tfproto; it used to end as "Out of
+ * memory while translating the request"). */
 
 static json_t *params_import(bridge_op *op, arena *a, tfdiags *d) {
     Tfplugin6__ImportResourceState__Request *r = (void *)op->req;
     if (!resolve(op, r->type_name, false, a, d))
         return NULL;
-    return json_pack("{s:s,s:s}", "type_name", op->t->rpc_name, "id", r->id ? r->id : "");
+    json_t *id = json_string(r->id ? r->id : "");
+    if (!id) {
+        tfdiags_add(a, d, TFPLUGIN6__DIAGNOSTIC__SEVERITY__ERROR, "Invalid import id",
+                    "The import id is not valid UTF-8 text.");
+        return NULL;
+    }
+    return json_pack("{s:s,s:o}", "type_name", op->t->rpc_name, "id", id);
 }
 
 static ProtobufCMessage *answer_import(bridge_op *op, const json_t *result, arena *a, tfdiags *d) {

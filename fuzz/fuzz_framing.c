@@ -4,10 +4,11 @@
  * message it yields, the JSON-RPC parser, validator, raw id scanner and
  * response formatter, as the server runs them.
  *
- * Build with Clang (the CMake target fuzz_framing exists only then) and run
- * e.g.: ./fuzz_framing -max_len=65536 -runs=1000000 corpus/
+ * Input: one byte for the chunk size, then the bytes of the stream.
+ * fuzz/run.sh builds and runs it (docs/RELIABILITY.md).
  */
 #include "framing.h"
+#include "fuzz.h"
 #include "jsonrpc.h"
 #include "protocol.h"
 #include "rawjson.h"
@@ -16,8 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void examine_call(json_t *msg, const char *text, rawjson_span span) {
     jsonrpc_call call;
