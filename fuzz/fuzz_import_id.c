@@ -27,11 +27,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     sso_import_kind kind = sso_parse_import_id(id, account, rest, &why);
     switch (kind) {
     case SSO_IMPORT_BY_ID:
-        if (!sso_is_hex_id(account) || !sso_is_hex_id(rest))
+        if (!cfapi_id_is_valid(account) || !cfapi_id_is_valid(rest))
             abort();
         break;
     case SSO_IMPORT_BY_DOMAIN:
-        if (!sso_is_hex_id(account) || !sso_is_domain(rest) || !sso_domain_equal(rest, rest))
+        if (!cfapi_id_is_valid(account) || !cfapi_domain_is_valid(rest) || !cfapi_domain_equal(rest, rest))
             abort();
         break;
     case SSO_IMPORT_INVALID:
@@ -42,8 +42,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         abort();
     }
     /* The checks on their own, on the whole text. */
-    (void)sso_is_hex_id(id);
-    if (sso_is_domain(id) && strlen(id) > SSO_DOMAIN_MAX)
+    (void)cfapi_id_is_valid(id);
+    if (cfapi_domain_is_valid(id) && strlen(id) > SSO_DOMAIN_MAX)
         abort();
     free(id);
     return 0;
