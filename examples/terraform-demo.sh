@@ -101,7 +101,7 @@ EOF
 
 echo "cf-api-sim (the local Cloudflare API) is at $base_url; working in $work"
 echo "Terraform finds the provider in $bin through a dev_overrides entry in the demo's own"
-echo "CLI configuration (hence its warning below); after make install, terraform init finds it.
+echo "CLI configuration (hence its warning below); after make install, terraform init finds it."
 
 say "Plan a new SSO connector, save the plan, and review it"
 write_config false false
