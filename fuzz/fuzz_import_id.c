@@ -31,7 +31,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             abort();
         break;
     case SSO_IMPORT_BY_DOMAIN:
-        if (!cfapi_id_is_valid(account) || !cfapi_domain_is_valid(rest) || !cfapi_domain_equal(rest, rest))
+        if (!cfapi_id_is_valid(account) || !cfapi_domain_is_valid(rest) ||
+            !cfapi_domain_equal(rest, rest))
             abort();
         break;
     case SSO_IMPORT_INVALID:

@@ -29,7 +29,7 @@ struct provider {
 /* The types this provider serves. */
 static const sso_resource_type *const resource_types[] = {&sso_connector_resource};
 static const sso_data_source_type *const data_source_types[] = {&sso_connector_data_source,
-                                                               &sso_connectors_data_source};
+                                                                &sso_connectors_data_source};
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 static const sso_resource_type *find_resource(const char *type_name) {
@@ -57,7 +57,10 @@ static void answer_unknown_type_new(rpc_request *req, json_t *result, const char
         const char *name =
             data_source ? data_source_types[i]->type_name : resource_types[i]->type_name;
         char *next = NULL;
-        if (asprintf(&next, "%s%s\"%s\"", known ? known : "", i == 0 ? "" : i + 1 == n ? " and " : ", ",
+        if (asprintf(&next, "%s%s\"%s\"", known ? known : "",
+                     i == 0       ? ""
+                     : i + 1 == n ? " and "
+                                  : ", ",
                      name) < 0)
             next = NULL;
         free(known);
@@ -141,11 +144,11 @@ static void handle_get_schema(rpc_request *req, json_t *params, void *ctx) {
     for (size_t i = 0; i < COUNT(data_source_types); i++)
         json_object_set_new(data_sources, data_source_types[i]->type_name,
                             schema_block_to_json(data_source_types[i]->schema));
-    json_t *result = json_pack(
-        "{s:o, s:o, s:o, s:{s:b, s:b, s:b}}", "provider",
-        schema_block_to_json(&sso_provider_schema), "resource_schemas", resources,
-        "data_source_schemas", data_sources, "server_capabilities", "plan_destroy", 1,
-        "get_provider_schema_optional", 0, "move_resource_state", 0);
+    json_t *result =
+        json_pack("{s:o, s:o, s:o, s:{s:b, s:b, s:b}}", "provider",
+                  schema_block_to_json(&sso_provider_schema), "resource_schemas", resources,
+                  "data_source_schemas", data_sources, "server_capabilities", "plan_destroy", 1,
+                  "get_provider_schema_optional", 0, "move_resource_state", 0);
     respond_with_new(req, result, json_array());
 }
 

@@ -94,13 +94,13 @@ struct cfapi_call {
     uint64_t due;       /* loop time the next attempt is due at */
     bool slot_reserved; /* (max_rps) the timer now waits for this call's slot */
     http_transfer *transfer;
-    bool in_lookup;         /* the transfer in flight is a page of a create lookup */
-    bool need_lookup;       /* the next request is a lookup page, not the operation */
-    bool lookup_after_409;  /* the lookup was caused by a 409 on a retried create */
-    bool final_lookup;      /* no create follows this lookup */
+    bool in_lookup;        /* the transfer in flight is a page of a create lookup */
+    bool need_lookup;      /* the next request is a lookup page, not the operation */
+    bool lookup_after_409; /* the lookup was caused by a 409 on a retried create */
+    bool final_lookup;     /* no create follows this lookup */
     bool cancel_requested;
     uint64_t cancel_deadline; /* (loop time) a lookup after a cancel ends by then */
-    bool create_maybe_sent; /* some create attempt may have reached the server */
+    bool create_maybe_sent;   /* some create attempt may have reached the server */
     bool maybe_applied;
     unsigned attempts;     /* operation requests started (a list: on this page) */
     unsigned lookup_fails; /* failed lookup pages (they use the retry budget too) */
@@ -511,8 +511,8 @@ static void retry_or_finish(cfapi_call *call, const http_response *r, bool ambig
  * cap was passed (a failure: nothing is returned rather than part of the
  * list). */
 static void on_list_page(cfapi_call *call, const http_response *r) {
-    cfapi_page_verdict v = cfapi_pager_take(&call->pager, call->env.result, call->env.root,
-                                            r->body_len);
+    cfapi_page_verdict v =
+        cfapi_pager_take(&call->pager, call->env.result, call->env.root, r->body_len);
     switch (v) {
     case CFAPI_PAGE_MORE:
         call->attempts = 0;
@@ -689,15 +689,15 @@ static void on_lookup_answer(cfapi_call *call, const http_response *r) {
         finish_ok(call, r->status, found);
         return;
     }
-    cfapi_page_verdict v = cfapi_pager_take(&call->pager, call->env.result, call->env.root,
-                                            r->body_len);
+    cfapi_page_verdict v =
+        cfapi_pager_take(&call->pager, call->env.result, call->env.root, r->body_len);
     if (v == CFAPI_PAGE_MORE) {
         if (call->cancel_requested && lookup_past_cancel_deadline(call)) {
             /* Cancelled: the lookup may take one request_timeout after the
              * cancel, not pages x request_timeout; past it the create's
              * outcome stays unknown (maybe_applied, with the import id). */
-            log_info(MOD, "cancel: the lookup of %s stops at page %u, its time is up",
-                     call->domain, call->pager.page);
+            log_info(MOD, "cancel: the lookup of %s stops at page %u, its time is up", call->domain,
+                     call->pager.page);
             finish_cancelled(call);
             return;
         }
@@ -853,8 +853,8 @@ static int call_start_new(cfapi_client *c, cfapi_op kind, const char *method,
         memcpy(call->connector_id, connector_id, 33);
     if (domain)
         snprintf(call->domain, sizeof call->domain, "%s", domain);
-    rc = cfapi_build_url(c->base_url, account_id, connector_id, kind == CFAPI_OP_VERIFY,
-                         &call->url);
+    rc =
+        cfapi_build_url(c->base_url, account_id, connector_id, kind == CFAPI_OP_VERIFY, &call->url);
     if (rc == 0 && (kind == CFAPI_OP_CREATE || kind == CFAPI_OP_LIST))
         rc = cfapi_build_url(c->base_url, account_id, NULL, false, &call->list_url);
     if (rc == 0 && kind == CFAPI_OP_LIST)

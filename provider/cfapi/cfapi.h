@@ -80,17 +80,17 @@ typedef enum cfapi_op {
 
 /* Why a call failed. */
 typedef enum cfapi_failure {
-    CFAPI_FAIL_NONE,        /* success */
-    CFAPI_FAIL_HTTP,        /* a non-2xx answer (Cloudflare's errors[] when it sent them) */
-    CFAPI_FAIL_UNREACHABLE, /* no answer: connection, DNS, TLS or another transport error */
-    CFAPI_FAIL_TIMEOUT,     /* no complete answer within request_timeout */
-    CFAPI_FAIL_BAD_ANSWER,  /* a 2xx that is not a successful envelope with the expected
-                               result (not JSON, success=false, no object, a 204 where an
-                               object was due) */
-    CFAPI_FAIL_TOO_LARGE,   /* one answer passed the body size limit */
-    CFAPI_FAIL_LIST_LIMIT,  /* a paged list passed list_max_items or list_max_bytes */
-    CFAPI_FAIL_NOT_STARTED, /* the request could not be started (transport_error says why) */
-    CFAPI_FAIL_CANCELLED,   /* cfapi_call_cancel() ended it */
+    CFAPI_FAIL_NONE,           /* success */
+    CFAPI_FAIL_HTTP,           /* a non-2xx answer (Cloudflare's errors[] when it sent them) */
+    CFAPI_FAIL_UNREACHABLE,    /* no answer: connection, DNS, TLS or another transport error */
+    CFAPI_FAIL_TIMEOUT,        /* no complete answer within request_timeout */
+    CFAPI_FAIL_BAD_ANSWER,     /* a 2xx that is not a successful envelope with the expected
+                                  result (not JSON, success=false, no object, a 204 where an
+                                  object was due) */
+    CFAPI_FAIL_TOO_LARGE,      /* one answer passed the body size limit */
+    CFAPI_FAIL_LIST_LIMIT,     /* a paged list passed list_max_items or list_max_bytes */
+    CFAPI_FAIL_NOT_STARTED,    /* the request could not be started (transport_error says why) */
+    CFAPI_FAIL_CANCELLED,      /* cfapi_call_cancel() ended it */
     CFAPI_FAIL_CREATE_UNKNOWN, /* a create may or may not have happened: the lookup
                                   failed, or found nothing after the last attempt (whose
                                   commit it may not show yet); `cause` says what failed last */
@@ -99,15 +99,15 @@ typedef enum cfapi_failure {
 /* The outcome of one operation, handed to its callback. Everything in it is
  * borrowed and valid only during the callback. */
 typedef struct cfapi_result {
-    bool ok;               /* failure == CFAPI_FAIL_NONE */
-    bool cancelled;        /* failure == CFAPI_FAIL_CANCELLED */
+    bool ok;        /* failure == CFAPI_FAIL_NONE */
+    bool cancelled; /* failure == CFAPI_FAIL_CANCELLED */
     cfapi_failure failure;
     /* For CANCELLED and CREATE_UNKNOWN: the failure of the last request
      * that failed (CFAPI_FAIL_NONE when none did); otherwise == failure. */
     cfapi_failure cause;
-    long http_status; /* status of the last answer; 0 when there was none */
-    json_t *result;   /* ok: the connector (object) or the list (array); NULL when none */
-    json_t *errors;   /* Cloudflare's errors[] ({code, message}) of the failing answer, or NULL */
+    long http_status;  /* status of the last answer; 0 when there was none */
+    json_t *result;    /* ok: the connector (object) or the list (array); NULL when none */
+    json_t *errors;    /* Cloudflare's errors[] ({code, message}) of the failing answer, or NULL */
     unsigned attempts; /* requests that counted against the retry budget */
     /* True when the remote object may have been changed even though !ok
      * (the request was sent but its answer was lost or the call was
@@ -116,11 +116,11 @@ typedef struct cfapi_result {
     /* What a message needs. */
     cfapi_op op;
     const char *account_id;
-    const char *connector_id; /* "" when the operation has none */
-    const char *domain;       /* create: the email domain, else "" */
-    const char *method;       /* the failing request, or NULL */
-    const char *path;         /* its path relative to base_url, or NULL */
-    bool failed_in_lookup;    /* it was a page of a create's lookup */
+    const char *connector_id;    /* "" when the operation has none */
+    const char *domain;          /* create: the email domain, else "" */
+    const char *method;          /* the failing request, or NULL */
+    const char *path;            /* its path relative to base_url, or NULL */
+    bool failed_in_lookup;       /* it was a page of a create's lookup */
     const char *transport_error; /* curl's (or libuv's) words, or NULL */
     bool not_envelope;           /* the answer was not a Cloudflare envelope */
     const char *body_excerpt;    /* not_envelope: a printable excerpt ("" when no body) */
@@ -131,9 +131,9 @@ typedef struct cfapi_result {
     bool limit_is_bytes;         /* LIST_LIMIT: the cap is list_max_bytes, not items */
     /* Set when the call would have retried but the next wait passed the
      * time one call may wait between attempts (cfapi_wait_budget_ms). */
-    uint64_t not_retried_wait_ms;  /* the wait it would have needed; 0: not so */
-    bool not_retried_from_server;  /* that wait was the server's Retry-After */
-    uint64_t wait_left_ms;         /* what was left of the call's wait budget */
+    uint64_t not_retried_wait_ms; /* the wait it would have needed; 0: not so */
+    bool not_retried_from_server; /* that wait was the server's Retry-After */
+    uint64_t wait_left_ms;        /* what was left of the call's wait budget */
 } cfapi_result;
 
 /* Renders a failed result as plain text for a person: *summary (one line)

@@ -74,7 +74,6 @@ uint64_t cfapi_wait_budget_ms(long timeout_ms);
  * random value). base_ms 0 means 500. */
 uint64_t cfapi_backoff_ms(unsigned base_ms, unsigned retries_done, uint32_t rnd);
 
-
 /* Appends one line per entry of a Cloudflare errors[] array ("Cloudflare
  * error 10000: Authentication error") to the malloc'd string *text
  * (which may be NULL), at most 10 entries, each message cut to 300
@@ -91,11 +90,11 @@ int cfapi_append_errors(char **text, json_t *errors);
 #define CFAPI_LIST_MAX_BYTES ((size_t)64 * 1024 * 1024)
 
 typedef struct cfapi_pager {
-    json_t *items;    /* collecting pagers: every distinct connector so far (owned) */
-    json_t *seen;     /* object used as a set of the ids (or texts) seen (owned) */
-    unsigned page;    /* the page to read next, from 1 */
-    size_t count;     /* distinct connectors seen */
-    size_t bytes;     /* answer bytes read */
+    json_t *items; /* collecting pagers: every distinct connector so far (owned) */
+    json_t *seen;  /* object used as a set of the ids (or texts) seen (owned) */
+    unsigned page; /* the page to read next, from 1 */
+    size_t count;  /* distinct connectors seen */
+    size_t bytes;  /* answer bytes read */
     size_t max_items, max_bytes;
     json_int_t total;  /* total_count on this pass's first page; -1 before it */
     unsigned restarts; /* passes begun again because total_count changed */
@@ -111,9 +110,9 @@ typedef struct cfapi_pager {
 #define CFAPI_PAGER_MAX_RESTARTS 2u
 
 typedef enum cfapi_page_verdict {
-    CFAPI_PAGE_MORE,      /* read page `page` next */
-    CFAPI_PAGE_LAST,      /* the list is complete */
-    CFAPI_PAGE_STALE,     /* the page brought nothing new although more were announced */
+    CFAPI_PAGE_MORE,       /* read page `page` next */
+    CFAPI_PAGE_LAST,       /* the list is complete */
+    CFAPI_PAGE_STALE,      /* the page brought nothing new although more were announced */
     CFAPI_PAGE_OVER_ITEMS, /* past max_items */
     CFAPI_PAGE_OVER_BYTES, /* past max_bytes */
 } cfapi_page_verdict;

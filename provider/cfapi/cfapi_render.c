@@ -68,7 +68,8 @@ static void append_not_retried(const cfapi_result *r, char **detail) {
     cfapi_strappf(detail,
                   "\nNot retried: %s %.3g s%s, more than the %.3g s left of the time one call "
                   "may wait between attempts (60 s, or request_timeout when longer).",
-                  r->not_retried_from_server ? "the server asked to wait" : "the backoff would wait",
+                  r->not_retried_from_server ? "the server asked to wait"
+                                             : "the backoff would wait",
                   (double)r->not_retried_wait_ms / 1000.0,
                   r->not_retried_from_server && r->not_retried_wait_ms >= CFAPI_MAX_RETRY_AFTER_MS
                       ? " or more"

@@ -348,8 +348,7 @@ int cfapi_append_errors(char **text, json_t *errors) {
         char codebuf[32] = "?";
         if (json_is_integer(code))
             snprintf(codebuf, sizeof codebuf, "%" JSON_INTEGER_FORMAT, json_integer_value(code));
-        else if (json_is_string(code))
-        {
+        else if (json_is_string(code)) {
             /* masked before it is cut, like every text from the server */
             const char *code_text = json_string_value(code);
             char *cut = log_redact_excerpt(code_text, strlen(code_text), 20);

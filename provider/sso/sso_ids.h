@@ -32,5 +32,4 @@ typedef enum sso_import_kind {
 sso_import_kind sso_parse_import_id(const char *id, char account[SSO_ID_LEN + 1],
                                     char rest[SSO_DOMAIN_MAX + 1], const char **why);
 
-
 #endif /* SSO_IDS_H */

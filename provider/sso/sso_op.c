@@ -99,7 +99,10 @@ void sso_op_add_api_error(sso_op *op, const cfapi_result *res, const char *summa
                      api_detail ? api_detail : "") < 0)
             detail = NULL;
     }
-    json_t *d = diag_new("error", summary ? summary : api_summary ? api_summary : "",
+    json_t *d = diag_new("error",
+                         summary       ? summary
+                         : api_summary ? api_summary
+                                       : "",
                          summary ? detail : api_detail, NULL);
     json_array_append_new(op->diags, d);
     free(detail);

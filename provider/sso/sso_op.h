@@ -94,7 +94,6 @@ bool sso_is_not_found(const cfapi_result *res);
 bool sso_params_type_and_config(rpc_request *req, json_t *params, const char **type_name,
                                 json_t **config);
 
-
 /* ListResource of sso_connector (sso_data.c), for the resource's entry. */
 void sso_handle_list(rpc_request *req, json_t *params, sso_host *host);
 

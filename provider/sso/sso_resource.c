@@ -481,7 +481,7 @@ static void apply_update(sso_op *op) {
     const char *planned_domain = json_string_value(value_attr(op->planned, "email_domain"));
     if (plan_attr_changed(op->prior, op->planned, "account_id") ||
         !cfapi_domain_equal(json_string_value(value_attr(op->prior, "email_domain")),
-                          planned_domain)) {
+                            planned_domain)) {
         diag_error_new(op->diags,
                        path_attr(plan_attr_changed(op->prior, op->planned, "account_id")
                                      ? "account_id"

@@ -868,7 +868,8 @@ static void test_create_budget(void **state) {
         assert_false(r.ok);
         assert_int_equal(r.failure, CFAPI_FAIL_CREATE_UNKNOWN);
         assert_true(r.maybe_applied);
-        assert_contains(diag_field(&r, "detail"), "import it with the id " ACCT "/budget.example.com");
+        assert_contains(diag_field(&r, "detail"),
+                        "import it with the id " ACCT "/budget.example.com");
         json_t *reqs = requests();
         size_t posts = count_requests(reqs, "POST", COLL);
         size_t gets = count_requests(reqs, "GET", COLL);
@@ -1202,10 +1203,10 @@ static void test_cancel_bounds_lookup(void **state) {
         char id[33], domain[32];
         snprintf(id, sizeof id, "%032x", i + 1);
         snprintf(domain, sizeof domain, "page%d.example.com", i + 1);
-        json_t *page = json_pack(
-            "{s:b, s:[], s:[], s:[{s:s, s:s}], s:{s:i, s:i, s:i, s:i}}", "success", 1, "errors",
-            "messages", "result", "id", id, "email_domain", domain, "result_info", "page", i + 1,
-            "per_page", 1, "count", 1, "total_count", PAGES);
+        json_t *page = json_pack("{s:b, s:[], s:[], s:[{s:s, s:s}], s:{s:i, s:i, s:i, s:i}}",
+                                 "success", 1, "errors", "messages", "result", "id", id,
+                                 "email_domain", domain, "result_info", "page", i + 1, "per_page",
+                                 1, "count", 1, "total_count", PAGES);
         char *body = json_dumps(page, JSON_COMPACT);
         json_t *rule = json_pack("{s:s, s:s, s:i, s:i, s:i, s:s}", "method", "GET", "path", COLL,
                                  "count", 1, "status", 200, "delay_ms", 600, "body", body);
@@ -1229,7 +1230,8 @@ static void test_cancel_bounds_lookup(void **state) {
     run(f);
     assert_true(r.cancelled);
     assert_true(r.maybe_applied);
-    assert_contains(diag_field(&r, "detail"), "import it with the id " ACCT "/slowlookup.example.com");
+    assert_contains(diag_field(&r, "detail"),
+                    "import it with the id " ACCT "/slowlookup.example.com");
     json_t *reqs = requests();
     size_t gets = count_requests(reqs, "GET", COLL);
     json_decref(reqs);

@@ -375,8 +375,8 @@ static void test_redact(void **state) {
     (void)state;
     assert_int_equal(log_add_secret("tok-SECRET-123"), 0);
     assert_int_equal(log_add_secret("key42xyz"), 0);
-    json_t *errors = json_pack("[{s:i, s:s}]", "code", 10000,
-                               "message", "a tok-SECRET-123 b key42xyz c tok-SECRET-123");
+    json_t *errors = json_pack("[{s:i, s:s}]", "code", 10000, "message",
+                               "a tok-SECRET-123 b key42xyz c tok-SECRET-123");
     cfapi_result r = {
         .failure = CFAPI_FAIL_HTTP,
         .cause = CFAPI_FAIL_HTTP,
@@ -425,8 +425,8 @@ static void test_render_kinds(void **state) {
          "import it with the id 023e105f4ecef8ad9ca31a8372d0c353/x.example"},
         {CFAPI_FAIL_CREATE_UNKNOWN, CFAPI_FAIL_HTTP, true, true, 503, NULL, "",
          "looking the connector up by its domain failed: HTTP 503 from GET /c."},
-        {CFAPI_FAIL_CREATE_UNKNOWN, CFAPI_FAIL_UNREACHABLE, true, true, 0, "Connection refused",
-         "", "import it with the id 023e105f4ecef8ad9ca31a8372d0c353/x.example"},
+        {CFAPI_FAIL_CREATE_UNKNOWN, CFAPI_FAIL_UNREACHABLE, true, true, 0, "Connection refused", "",
+         "import it with the id 023e105f4ecef8ad9ca31a8372d0c353/x.example"},
         {CFAPI_FAIL_TIMEOUT, CFAPI_FAIL_TIMEOUT, false, false, 0, "timeout",
          "Timed out waiting for the Cloudflare API while creating", "within 400 ms"},
         {CFAPI_FAIL_UNREACHABLE, CFAPI_FAIL_UNREACHABLE, false, false, 0, "Connection refused",
@@ -466,12 +466,18 @@ static void test_render_kinds(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_id_guard),    cmocka_unit_test(test_domain_guard),
-        cmocka_unit_test(test_build_url),   cmocka_unit_test(test_envelope),
-        cmocka_unit_test(test_retry_after), cmocka_unit_test(test_backoff),
-        cmocka_unit_test(test_excerpt),     cmocka_unit_test(test_errors_lines),
-        cmocka_unit_test(test_redact),      cmocka_unit_test(test_render_kinds),
-        cmocka_unit_test(test_retry_after_strict), cmocka_unit_test(test_wait_budget),
+        cmocka_unit_test(test_id_guard),
+        cmocka_unit_test(test_domain_guard),
+        cmocka_unit_test(test_build_url),
+        cmocka_unit_test(test_envelope),
+        cmocka_unit_test(test_retry_after),
+        cmocka_unit_test(test_backoff),
+        cmocka_unit_test(test_excerpt),
+        cmocka_unit_test(test_errors_lines),
+        cmocka_unit_test(test_redact),
+        cmocka_unit_test(test_render_kinds),
+        cmocka_unit_test(test_retry_after_strict),
+        cmocka_unit_test(test_wait_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

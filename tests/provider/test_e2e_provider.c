@@ -712,8 +712,8 @@ static void patch_answer_case(fixture *f, const char *domain, const char *fault,
     }
     assert_non_null(created);
     if (!id || strcmp(id, created) != 0)
-        fail_msg("%s: new_state.id is %s, the created connector is %s", domain,
-                 id ? id : "null", created);
+        fail_msg("%s: new_state.id is %s, the created connector is %s", domain, id ? id : "null",
+                 created);
     bool has = false;
     json_array_foreach(diagnostics(applied), i, c) {
         has |= strcmp(json_string_value(json_object_get(c, "severity")), severity) == 0;
