@@ -3,7 +3,9 @@
 #                the Terraform workflow when terraform is on PATH, else the
 #                JSON-RPC session (make demo-rpc runs that one directly)
 #   make test  - install what is missing, build, and run every test (ctest)
-#                except the valgrind variants: the fast inner loop
+#                except the variants CI adds (valgrind: make memcheck; the
+#                Terraform workflows without plugin TLS: make notls): the
+#                fast inner loop
 #   make soak  - build, then provider-soak (bench/soak.c): thousands of mixed
 #                operations with faults injected into cf-api-sim, checked
 #                against its state; then, when terraform is on PATH,
@@ -33,7 +35,7 @@ TEST_JOBS ?= 6
 BUILD_TYPE ?= RelWithDebInfo
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps configure build test memcheck soak fuzz demo demo-rpc install format clean
+.PHONY: all deps configure build test memcheck notls soak fuzz demo demo-rpc install format clean
 
 all: build
 
@@ -50,7 +52,7 @@ build: configure
 	@grep -i 'warning' $(BUILD_DIR)/build.log || true
 
 test: build
-	@cd $(BUILD_DIR) && ctest --output-on-failure -j$(TEST_JOBS) -LE memcheck
+	@cd $(BUILD_DIR) && ctest --output-on-failure -j$(TEST_JOBS) -LE "memcheck|notls"
 
 # valgrind must be installed before configuring, or no memcheck test is
 # registered (and --no-tests=error says so, instead of passing empty).
@@ -64,6 +66,11 @@ SOAK_FAULT_RATE ?= 0.25
 SOAK_CANCEL_RATE ?= 0.05
 SOAK_TF_CYCLES ?= 4
 export SOAK_OPS SOAK_CONCURRENCY SOAK_FAULT_RATE SOAK_CANCEL_RATE SOAK_SEED SOAK_TF_CYCLES
+
+# The Terraform workflows again with TF_DISABLE_PLUGIN_TLS=1 (ctest label
+# notls): a transport variant CI runs; make test runs the TLS mode.
+notls: build
+	@cd $(BUILD_DIR) && ctest --output-on-failure -j$(TEST_JOBS) -L notls --no-tests=error
 
 soak: build
 	@$(BUILD_DIR)/bin/provider-soak
