@@ -1,7 +1,8 @@
 /*
  * measure.c - see measure.h. The child is started with fork/exec (not the
- * test harness's th_proc) because the driver needs wait4's rusage of that
- * child alone and the CPU pinning done between fork and exec. One poll
+ * test harness's th_proc) because the driver needs the rusage of that
+ * program alone (taken by bench-launch, launch.c) and the CPU pinning done
+ * before it execs. One poll
  * loop writes stdin (non-blocking, bounded by the window) and reads stdout
  * into memory; answers are checked only after the child has exited, so the
  * checking never slows the program being measured.
@@ -17,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -84,36 +84,49 @@ int bm_run_ok(const bm_run *r) {
     return r->status != -1 && WIFEXITED(r->status) && WEXITSTATUS(r->status) == 0;
 }
 
-/* fork + exec with stdin/stdout on pipes and stderr to a file, pinned to
- * opt->cpu between fork and exec so the program never runs elsewhere. */
-static pid_t spawn(const char *const argv[], const bm_options *opt, int *in_fd, int *out_fd) {
-    int in[2], out[2];
-    if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0)
+/* Starts argv through bench-launch (launch.c says why) with stdin/stdout
+ * on pipes, stderr to a file and the launcher's report on *report_fd. The
+ * launcher pins the program to opt->cpu before it execs. */
+static pid_t spawn(const char *const argv[], const bm_options *opt, int *in_fd, int *out_fd,
+                   int *report_fd) {
+    int in[2], out[2], rep[2];
+    if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 || pipe2(rep, O_CLOEXEC) != 0)
         return -1;
+    const char *args[64];
+    char cpu[16];
+    snprintf(cpu, sizeof(cpu), "%d", opt->cpu);
+    size_t n = 0;
+    args[n++] = LAUNCH_BIN;
+    args[n++] = cpu;
+    for (size_t i = 0; argv[i] && n < 63; i++)
+        args[n++] = argv[i];
+    args[n] = NULL;
     pid_t pid = fork();
     if (pid == 0) {
-        if (opt->cpu >= 0)
-            bm_pin_self(opt->cpu);
         int err = open(opt->stderr_path ? opt->stderr_path : "/dev/null",
                        O_WRONLY | O_CREAT | O_TRUNC, 0644);
         dup2(in[0], 0);
         dup2(out[1], 1);
         if (err >= 0)
             dup2(err, 2);
+        dup2(rep[1], 3);
         signal(SIGPIPE, SIG_DFL);
-        execv(argv[0], (char *const *)argv);
+        execv(args[0], (char *const *)args);
         _exit(127);
     }
     close(in[0]);
     close(out[1]);
+    close(rep[1]);
     if (pid < 0) {
         close(in[1]);
         close(out[0]);
+        close(rep[0]);
         return -1;
     }
     fcntl(in[1], F_SETFL, O_NONBLOCK);
     *in_fd = in[1];
     *out_fd = out[0];
+    *report_fd = rep[0];
     return pid;
 }
 
@@ -132,12 +145,12 @@ static size_t allowed(const bm_lines *in, const bm_options *opt, size_t answers)
 int bm_run_program(const char *const argv[], const bm_lines *in, const bm_options *opt, bm_run *r) {
     memset(r, 0, sizeof(*r));
     r->status = -1;
-    int in_fd = -1, out_fd = -1;
+    int in_fd = -1, out_fd = -1, report_fd = -1;
     size_t out_cap = 1 << 16;
     r->out = xrealloc(NULL, out_cap);
     r->out[0] = '\0';
     double t0 = bm_now_ms(), t_mark = 0, t_last = 0;
-    pid_t pid = spawn(argv, opt, &in_fd, &out_fd);
+    pid_t pid = spawn(argv, opt, &in_fd, &out_fd, &report_fd);
     if (pid < 0)
         return -1;
     size_t sent_bytes = 0, sent_lines = 0;
@@ -165,7 +178,7 @@ int bm_run_program(const char *const argv[], const bm_lines *in, const bm_option
             opt->at(opt->at_arg);
         }
         if (now - t0 > timeout_ms) {
-            kill(pid, SIGKILL);
+            kill(-pid, SIGKILL); /* the launcher's group: it and the program */
             killed = 1;
             break;
         }
@@ -210,15 +223,18 @@ int bm_run_program(const char *const argv[], const bm_lines *in, const bm_option
     if (out_fd >= 0)
         close(out_fd);
     int status = 0;
-    struct rusage ru;
-    pid_t w = wait4(pid, &status, 0, &ru);
-    r->wall_ms = bm_now_ms() - t0;
-    if (w != pid)
+    pid_t w = waitpid(pid, &status, 0);
+    char rep[128] = "";
+    ssize_t got = read(report_fd, rep, sizeof(rep) - 1);
+    close(report_fd);
+    rep[got > 0 ? got : 0] = '\0';
+    long maxrss_kib = 0;
+    int prog_status = -1;
+    if (w != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
+        sscanf(rep, "%lf %lf %ld %d", &r->wall_ms, &r->cpu_ms, &maxrss_kib, &prog_status) != 4)
         return -1;
-    r->cpu_ms = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
-                (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
-    r->maxrss_mib = (double)ru.ru_maxrss / 1024.0;
+    r->maxrss_mib = (double)maxrss_kib / 1024.0;
     r->active_s = t_mark > 0 && t_last > t_mark ? (t_last - t_mark) / 1e3 : 0;
-    r->status = killed ? -1 : status;
+    r->status = killed ? -1 : prog_status;
     return killed ? -1 : 0;
 }

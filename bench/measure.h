@@ -1,8 +1,9 @@
 /*
  * measure.h - one measured run of a program: started pinned to one CPU, fed
  * JSON-RPC lines on stdin (all at once, or at most `window` unanswered), its
- * stdout kept whole, and timed by the driver: wall time from spawn to
- * reap, CPU time (user + sys) and peak RSS from wait4's rusage.
+ * stdout kept whole. Wall time (fork to reap), CPU time (user + sys) and
+ * peak RSS come from wait4's rusage, taken by bench-launch (launch.c),
+ * which starts the program from its own small image.
  */
 #ifndef BENCH_MEASURE_H
 #define BENCH_MEASURE_H
@@ -34,7 +35,7 @@ typedef struct bm_options {
 } bm_options;
 
 typedef struct bm_run {
-    double wall_ms;    /* spawn to reap */
+    double wall_ms;    /* fork to reap, by bench-launch */
     double cpu_ms;     /* child's user + sys */
     double maxrss_mib; /* child's peak resident set */
     double active_s;   /* from line `mark` written to the last answer read */
