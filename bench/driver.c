@@ -309,7 +309,9 @@ static void bench_refresh(void) {
 
 /* ---- memory ---------------------------------------------------------- */
 
-/* One run with every connector GET delayed: the delay rule is added before
+/* One run with every connector GET delayed (argv NULL: the plain client,
+ * which needs no more than 64 transfers for 64 connections and so shows
+ * the memory of the work itself, not of a queue): the delay rule is added before
  * the start and removed mem_delay_ms after it, so every GET that reaches
  * the simulator in that time (with 64 connections: the first 64) waits
  * mem_delay_ms while the rest of the requests queue in the program. All of
@@ -331,7 +333,7 @@ static double mem_run(const char *label, const char *const argv[], const bm_line
         o.at_arg = &sim;
     }
     int rc = argv ? run_checked(label, argv, in, &o, in->n, 1, &r)
-                  : run_client(label, client_n, client_n, &o, &r, &secs);
+                  : run_client(label, client_n, client_n < 64 ? client_n : 64, &o, &r, &secs);
     if (rc == 0)
         rss = r.maxrss_mib;
     bm_run_free(&r);
@@ -359,7 +361,7 @@ static void bench_memory(void) {
              cfg.mem_reads, cfg.mem_delay_ms);
     fmt(a, sizeof(a), p, "MiB");
     fmt(t, sizeof(t), c, "MiB");
-    snprintf(base, sizeof(base), "%s (plain libcurl, %zu at once)", t, cfg.mem_reads);
+    snprintf(base, sizeof(base), "%s (plain libcurl, 64 transfers)", t);
     report_add(fig, a, base, rr, "< 16 MiB (provider)", judge(p < 16));
     /* Bounded: under a fixed 32 MiB and at most twice the smaller run's
      * peak, where holding every request (linear growth) would be ~10x. */
@@ -589,6 +591,37 @@ static void bench_terraform(void) {
                GOAL_NONE);
 }
 
+/* ---- negative control (smoke) ------------------------------------- */
+
+/* Proves the answer check refuses what a fast failure looks like: a
+ * ReadResource before ConfigureProvider (a result with an error
+ * diagnostic) and an unknown method (a JSON-RPC error), both from the real
+ * provider. A check that accepted either would make every figure suspect. */
+static void negative_control(void) {
+    const char *prov[] = {PROVIDER_BIN, NULL};
+    const char *cases[2] = {"ReadResource", "NoSuchMethod"};
+    for (int c = 0; c < 2; c++) {
+        bm_lines in = {0};
+        bm_lines_add(&in,
+                     "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"%s\",\"params\":{"
+                     "\"type_name\":\"sso_connector\",\"current_state\":%s}}",
+                     cases[c], sim.states[0]);
+        bm_options o = {.cpu = cpu_prog, .stderr_path = stderr_path};
+        bm_run r;
+        char why[800] = "";
+        if (bm_run_program(prov, &in, &o, &r) != 0 || r.answers != 1 ||
+            bm_check_answers(r.out, 1, 0, why, sizeof(why)) == 0) {
+            fprintf(stderr, "bench: INVALID: the answer check accepted a failed %s: %.300s\n",
+                    cases[c], r.out ? r.out : "");
+            invalid = 1;
+        } else {
+            printf("negative control: a failed %s is refused (%s)\n", cases[c], why);
+        }
+        bm_run_free(&r);
+        bm_lines_free(&in);
+    }
+}
+
 /* ---- main ------------------------------------------------------------ */
 
 int main(int argc, char **argv) {
@@ -629,6 +662,8 @@ int main(int argc, char **argv) {
     printf("bench: cf-api-sim at %s, %zu connectors seeded\n", sim.sim.origin, seed);
     fflush(stdout);
     double t0 = bm_now_ms();
+    if (smoke)
+        negative_control();
     bench_cold_start();
     if (!invalid)
         bench_dispatch();
