@@ -19,6 +19,11 @@ static long check_one(json_t *msg, size_t n, size_t reads_from, char *why, size_
         return -1;
     }
     long i = (long)json_integer_value(id);
+    if (!json_is_string(json_object_get(msg, "jsonrpc")) ||
+        strcmp(json_string_value(json_object_get(msg, "jsonrpc")), "2.0") != 0) {
+        snprintf(why, why_len, "id %ld: jsonrpc is not \"2.0\"", i);
+        return -1;
+    }
     if (json_object_get(msg, "error") || !json_is_object(result)) {
         snprintf(why, why_len, "id %ld: an error, not a result", i);
         return -1;

@@ -198,7 +198,7 @@ static void bench_cold_start(void) {
            *rc = calloc(n, sizeof(double));
     bm_run r;
     bm_options o = {0};
-    for (int w = 0; w < 2; w++) { /* warm-up: page cache, dynamic linker */
+    for (int w = 0; w < (cfg.smoke ? 0 : 2); w++) { /* warm-up: page cache, dynamic linker */
         run_checked("cold start warm-up: provider", prov, &in, &o, 1, 1, &r);
         bm_run_free(&r);
         run_checked("cold start warm-up: trivial (libs)", libs, &in, &o, 1, 1, &r);
@@ -254,12 +254,14 @@ static void bench_refresh(void) {
     bm_run r, rf;
     bm_options o = {0};
     double secs;
-    run_checked("refresh warm-up: provider", prov, &warm, &o, warm.n, 1, &r);
-    bm_run_free(&r);
-    run_checked("refresh warm-up: floor", floor_, &warm, &o, warm.n, 1, &r);
-    bm_run_free(&r);
-    run_client("refresh warm-up: plain client", warm.n - 1, 64, &o, &r, &secs);
-    bm_run_free(&r);
+    if (!cfg.smoke) { /* warm-up, smaller: the simulator's connections, page cache */
+        run_checked("refresh warm-up: provider", prov, &warm, &o, warm.n, 1, &r);
+        bm_run_free(&r);
+        run_checked("refresh warm-up: floor", floor_, &warm, &o, warm.n, 1, &r);
+        bm_run_free(&r);
+        run_client("refresh warm-up: plain client", warm.n - 1, 64, &o, &r, &secs);
+        bm_run_free(&r);
+    }
     for (size_t i = 0; i < R && !invalid; i++) {
         run_checked("refresh: provider", prov, &in, &o, in.n, 1, &r);
         run_checked("refresh: JSON-RPC floor", floor_, &in, &o, in.n, 1, &rf);
@@ -341,6 +343,9 @@ static double mem_run(const char *label, const char *const argv[], const bm_line
     return rss;
 }
 
+/* Peak RSS: the provider with mem_reads in flight against the plain client
+ * doing the same GETs, then the provider with mem_big sent at once, judged
+ * against its own mem_reads figure (bounded, not linear). */
 static void bench_memory(void) {
     bm_lines small = {0}, big = {0};
     reads_input(&small, cfg.mem_reads);
@@ -380,6 +385,8 @@ static void bench_memory(void) {
 
 /* ---- dispatch -------------------------------------------------------- */
 
+/* N pipelined ValidateResourceConfig (no network): the provider's CPU
+ * against jansson parse-and-dump of the same lines; wall beside it. */
 static void bench_dispatch(void) {
     bm_lines in = {0}, warm = {0};
     size_t n = cfg.validates, R = cfg.rounds;
@@ -392,10 +399,12 @@ static void bench_dispatch(void) {
            *rc = calloc(R, sizeof(double)), *rw = calloc(R, sizeof(double));
     bm_run r;
     bm_options o = {0};
-    run_checked("dispatch warm-up: provider", prov, &warm, &o, warm.n, warm.n, &r);
-    bm_run_free(&r);
-    run_checked("dispatch warm-up: jansson loop", loop, &warm, &o, warm.n, warm.n, &r);
-    bm_run_free(&r);
+    if (!cfg.smoke) {
+        run_checked("dispatch warm-up: provider", prov, &warm, &o, warm.n, warm.n, &r);
+        bm_run_free(&r);
+        run_checked("dispatch warm-up: jansson loop", loop, &warm, &o, warm.n, warm.n, &r);
+        bm_run_free(&r);
+    }
     for (size_t i = 0; i < R && !invalid; i++) {
         run_checked("dispatch: provider", prov, &in, &o, n, n, &r);
         pc[i] = r.cpu_ms, pw[i] = r.wall_ms;
@@ -452,6 +461,7 @@ static void bench_sweep(void) {
             "# %s\n# in_flight provider_reads_per_s plain_libcurl_reads_per_s\n",
             cfg.sweep_reads, machine);
     double at64_p = 0, at64_c = 0;
+    size_t at64_k = 0;
     size_t R = cfg.sweep_rounds;
     double *pr = calloc(R, sizeof(double)), *cr = calloc(R, sizeof(double));
     for (size_t k = 1; k <= cfg.sweep_max && !invalid; k *= 2) {
@@ -473,7 +483,7 @@ static void bench_sweep(void) {
                c);
         fflush(stdout);
         if (k <= 64)
-            at64_p = p, at64_c = c;
+            at64_p = p, at64_c = c, at64_k = k;
     }
     fclose(f);
     free(pr);
@@ -516,8 +526,9 @@ static void bench_sweep(void) {
     snprintf(a, sizeof(a), "%.0f/s", at64_p);
     snprintf(t, sizeof(t), "%.0f/s", at64_c);
     snprintf(b, sizeof(b), "%s (plain libcurl)", t);
-    report_add("Throughput, 64 ReadResource in flight (reads/s)", a, b,
-               at64_c > 0 ? at64_p / at64_c : -1, "none (see the plot)", GOAL_NONE);
+    char fig[96];
+    snprintf(fig, sizeof(fig), "Throughput, %zu ReadResource in flight (reads/s)", at64_k);
+    report_add(fig, a, b, at64_c > 0 ? at64_p / at64_c : -1, "none (see the plot)", GOAL_NONE);
 }
 
 /* ---- tools run as they are ------------------------------------------ */
@@ -544,6 +555,9 @@ static int run_tool(const char *cmd, const char *key, double *vals, int max_vals
     return status;
 }
 
+/* bench-bridge-start as it is (its own interleaved rounds): parses its
+ * three medians (provider ms, bridge ms, ratio). Not built without the
+ * bridge's dependencies: a row says so. */
 static void bench_bridge(void) {
 #ifdef BRIDGE_START_BIN
     char cmd[700];
@@ -567,6 +581,8 @@ static void bench_bridge(void) {
 #endif
 }
 
+/* bench/terraform-plan.sh when terraform is on PATH: parses its medians
+ * (1 connector, 100 connectors, ratio); recorded, no goal. */
 static void bench_terraform(void) {
     if (system("command -v terraform >/dev/null 2>&1") != 0) {
         report_add("No-change terraform plan, 100 connectors (wall)", "skipped",
