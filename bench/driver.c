@@ -91,6 +91,8 @@ static void config_load(int smoke) {
         cfg.mem_rounds = 1;
     if (cfg.sweep_rounds < 1)
         cfg.sweep_rounds = 1;
+    if (cfg.seed < 1)
+        cfg.seed = 1;
 }
 
 static goal_verdict judge(int met) {
