@@ -16,6 +16,23 @@
 #   make memcheck - the valgrind variants (ctest label memcheck): the same
 #                suites with the code under test inside valgrind; installs
 #                valgrind when missing. Slow (minutes); CI runs both.
+#   make bench - build, then bench/driver.c (bench-driver): every performance
+#                comparison of issue 9 as interleaved pairs (provider,
+#                baseline, ...) with cf-api-sim pinned to CPU 1 and the
+#                programs to CPU 0, every answer checked; prints the table
+#                (figure | provider | baseline | ratio | goal | verdict),
+#                writes it as Markdown to $(BUILD_DIR)/bench/results.md and
+#                renders docs/bench-throughput.png (installs gnuplot-nox when
+#                missing). Exit 0 when every measurement was valid, goals met
+#                or not. About 2 minutes on an idle 2-core machine. Knobs:
+#                BENCH_ROUNDS (5), BENCH_READS (10000), BENCH_VALIDATES
+#                (100000), BENCH_START_ROUNDS (30), BENCH_MEM_READS (1000),
+#                BENCH_MEM_BIG (10000), BENCH_MEM_DELAY_MS (2000),
+#                BENCH_MEM_ROUNDS (1), BENCH_SWEEP_READS (2000),
+#                BENCH_SWEEP_MAX (512), BENCH_SWEEP_ROUNDS (1),
+#                BENCH_BRIDGE_ROUNDS (20), BENCH_TF_ROUNDS (5). See
+#                docs/PERFORMANCE.md. Not part of make test (ctest
+#                bench_smoke runs the driver on tiny inputs, no goals).
 #   make fuzz  - the libFuzzer targets of fuzz/, built with clang in
 #                build-fuzz/ and run FUZZ_SECONDS each (default 60); installs
 #                clang when missing. See docs/RELIABILITY.md, "Fuzzing".
@@ -35,7 +52,7 @@ TEST_JOBS ?= 6
 BUILD_TYPE ?= RelWithDebInfo
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps configure build test memcheck notls soak fuzz demo demo-rpc install format clean
+.PHONY: all deps configure build test memcheck notls soak bench fuzz demo demo-rpc install format clean
 
 all: build
 
@@ -77,6 +94,16 @@ soak: build
 	@if command -v terraform >/dev/null 2>&1; then \
 		bench/soak-terraform.sh $(BUILD_DIR); \
 	else echo "terraform is not on PATH: the Terraform soak is skipped"; fi
+
+BENCH_KNOBS = BENCH_ROUNDS BENCH_READS BENCH_VALIDATES BENCH_START_ROUNDS BENCH_MEM_READS \
+	BENCH_MEM_BIG BENCH_MEM_DELAY_MS BENCH_MEM_ROUNDS BENCH_SWEEP_READS BENCH_SWEEP_MAX \
+	BENCH_SWEEP_ROUNDS BENCH_BRIDGE_ROUNDS BENCH_TF_ROUNDS BENCH_SEED BENCH_OUT_DIR BENCH_MARKDOWN
+export $(BENCH_KNOBS)
+
+# gnuplot-nox (for the throughput plot) is installed by deps when missing.
+bench: export WITH_BENCH = 1
+bench: build
+	@$(BUILD_DIR)/bench/bench-driver
 
 fuzz: export WITH_FUZZ = 1
 fuzz: deps

@@ -7,8 +7,9 @@ packages=(cmake make gcc pkg-config libuv1-dev libcurl4-openssl-dev libjansson-d
           libcmocka-dev libmicrohttpd-dev libnghttp2-dev libssl-dev libprotobuf-c-dev
           protobuf-c-compiler libmsgpack-dev curl)
 # Extra tools some targets use, installed on request: valgrind (memcheck runs),
-# clang with its libFuzzer runtime (make fuzz).
+# clang with its libFuzzer runtime (make fuzz), gnuplot-nox (make bench's plot).
 if [ "${WITH_VALGRIND:-0}" = 1 ]; then packages+=(valgrind); fi
+if [ "${WITH_BENCH:-0}" = 1 ]; then packages+=(gnuplot-nox); fi
 if [ "${WITH_FUZZ:-0}" = 1 ]; then packages+=(clang libclang-rt-dev); fi
 
 missing=()
