@@ -55,6 +55,10 @@
  * pipelines, and every request is still served. */
 #define RPC_MAX_IN_FLIGHT 4096u
 
+/* An answer this large is handed to the transport whole (not copied), and
+ * the answer buffer starts small again. */
+#define ANSWER_KEEP ((size_t)64 * 1024)
+
 /* Room for a loggable name or id (see loggable()): 64 bytes, "..." and
  * the NUL. */
 #define LOGGABLE_MAX 72
@@ -98,6 +102,9 @@ struct rpc_server {
     rpc_server_options opts;
     transport *transport;
     framing_decoder decoder;
+    /* The answer being formatted: reused, so answering allocates nothing
+     * once it has grown (kept up to ANSWER_KEEP bytes). */
+    dynbuf answer;
     uv_signal_t sigint, sigterm;
     bool sigint_init, sigterm_init;
 
@@ -155,16 +162,47 @@ static void output(rpc_server *s, char *text, size_t len) {
     transport_write(s->transport, prefix, prefix_len, text, len, suffix, suffix_len);
 }
 
-/* Adds one answer to a batch. `text` is stolen. Once an add has failed
- * (the cap, or memory) the buffer keeps its error and later answers are
- * dropped and counted: the batch is answered with one error instead. */
-static void batch_add(rpc_batch *b, char *text, size_t len) {
+/* Writes the answer formatted in s->answer and empties it. A small answer
+ * is copied into the transport's gather buffer (no allocation per answer);
+ * a large one is handed over whole, and the buffer starts small again. */
+static void output_answer(rpc_server *s) {
+    size_t len = dynbuf_len(&s->answer);
+    if (len >= ANSWER_KEEP) {
+        char *text = dynbuf_take(&s->answer, &len);
+        if (text)
+            output(s, text, len);
+        return;
+    }
+    char prefix[FRAMING_PREFIX_MAX];
+    size_t prefix_len = framing_prefix(s->decoder.mode, len, prefix);
+    size_t suffix_len;
+    const char *suffix = framing_suffix(s->decoder.mode, &suffix_len);
+    log_trace(MODULE, "writing %zu bytes", len);
+    transport_write_copy(s->transport, prefix, prefix_len, dynbuf_ptr(&s->answer), len, suffix,
+                         suffix_len);
+    dynbuf_reset(&s->answer);
+}
+
+/* Where the next answer is formatted: s->answer (emptied), or, for a
+ * batch member, straight into the batch's array after a separator. */
+static dynbuf *answer_sink(rpc_server *s, rpc_batch *b) {
+    if (!b) {
+        dynbuf_reset(&s->answer);
+        return &s->answer;
+    }
     dynbuf_addc(&b->buf, b->count ? ',' : '[');
-    if (dynbuf_add(&b->buf, text, len) == 0)
+    return &b->buf;
+}
+
+/* Counts an answer formatted into a batch's array (rc 0) or lost with it.
+ * Once an add has failed (the cap, or memory) the buffer keeps its error
+ * and later answers are dropped and counted: the batch is answered with
+ * one error instead. */
+static void batch_counted(rpc_batch *b, int rc) {
+    if (rc == 0)
         b->count++;
     else
         b->dropped++;
-    free(text);
 }
 
 /*
@@ -214,17 +252,16 @@ static void batch_release(rpc_server *s, rpc_batch *b) {
 static void send_error(rpc_server *s, rpc_batch *batch, const char *id, size_t id_len, int code,
                        const char *message, const char *detail) {
     json_t *data = detail ? json_string(detail) : NULL;
-    size_t len;
-    char *text =
-        jsonrpc_format_error_new(id ? id : "null", id ? id_len : 4, code, message, data, &len);
-    if (!text) {
+    dynbuf *out = answer_sink(s, batch);
+    int rc = jsonrpc_append_error_new(out, id ? id : "null", id ? id_len : 4, code, message, data);
+    if (batch) {
+        batch_counted(batch, rc);
+    } else if (rc) {
         log_error(MODULE, "out of memory answering error %d", code);
-        return;
+        dynbuf_reset(&s->answer);
+    } else {
+        output_answer(s);
     }
-    if (batch)
-        batch_add(batch, text, len);
-    else
-        output(s, text, len);
 }
 
 /* ------------------------------------------------------------------ */
@@ -431,9 +468,10 @@ static void complete_stops(rpc_server *s) {
     s->completing_stops = false;
 }
 
-/* Takes a finished request off the list, delivers its answer (`text`,
- * stolen, NULL for none) and frees it. */
-static void finish(rpc_request *r, char *text, size_t len, const char *outcome) {
+/* Takes a finished request off the list, writes its answer (already
+ * formatted into s->answer, or into its batch's array, when has_answer)
+ * and frees it. */
+static void finish(rpc_request *r, bool has_answer, const char *outcome) {
     rpc_server *s = r->server;
     rpc_batch *batch = r->batch;
     if (log_enabled(LOG_LEVEL_DEBUG)) {
@@ -446,17 +484,27 @@ static void finish(rpc_request *r, char *text, size_t len, const char *outcome) 
     }
     unlink_request(s, r);
     free_request(r);
-    if (text) {
-        if (batch)
-            batch_add(batch, text, len);
-        else
-            output(s, text, len);
-    }
+    if (has_answer && !batch)
+        output_answer(s);
     if (batch)
         batch_release(s, batch);
     complete_stops(s);
     release_input_hold(s);
     maybe_finish(s);
+}
+
+/* Formats an internal error for r after its own answer could not be
+ * formatted (memory, or an answer over JSONRPC_ANSWER_MAX). Returns
+ * whether an answer is ready. */
+static bool format_fallback(rpc_server *s, rpc_request *r) {
+    log_error(MODULE, "could not format a response: answering an internal error");
+    if (r->batch) {
+        batch_counted(r->batch, UV_ENOMEM); /* the array already failed */
+        return true;
+    }
+    dynbuf_free(&s->answer);
+    return jsonrpc_append_error_new(&s->answer, r->id_text, r->id_len, RPC_INTERNAL_ERROR, NULL,
+                                    NULL) == 0;
 }
 
 void rpc_respond_new(rpc_request *req, json_t *result) {
@@ -468,32 +516,36 @@ void rpc_respond_new(rpc_request *req, json_t *result) {
     }
     if (!req->id_text) {
         json_decref(result);
-        finish(req, NULL, 0, "notification done");
+        finish(req, false, "notification done");
         return;
     }
-    size_t len = 0;
-    char *text = jsonrpc_format_result_new(req->id_text, req->id_len, result, &len);
-    if (!text) {
-        log_error(MODULE, "out of memory formatting a response");
-        text = jsonrpc_format_error_new(req->id_text, req->id_len, RPC_INTERNAL_ERROR, NULL, NULL,
-                                        &len);
-    }
-    finish(req, text, len, "result");
+    rpc_server *s = req->server;
+    dynbuf *out = answer_sink(s, req->batch);
+    int rc = jsonrpc_append_result_new(out, req->id_text, req->id_len, result);
+    bool ready = true;
+    if (rc)
+        ready = format_fallback(s, req);
+    else if (req->batch)
+        batch_counted(req->batch, 0);
+    finish(req, ready, "result");
 }
 
 void rpc_respond_error_new(rpc_request *req, int code, const char *message, json_t *data) {
     assert(req && req->magic == REQUEST_MAGIC && "request answered twice or never created");
     if (!req->id_text) {
         json_decref(data);
-        finish(req, NULL, 0, "notification failed");
+        finish(req, false, "notification failed");
         return;
     }
-    size_t len = 0;
-    char *text = jsonrpc_format_error_new(req->id_text, req->id_len, code, message, data, &len);
-    if (!text)
-        text = jsonrpc_format_error_new(req->id_text, req->id_len, RPC_INTERNAL_ERROR, NULL, NULL,
-                                        &len);
-    finish(req, text, len, "error");
+    rpc_server *s = req->server;
+    dynbuf *out = answer_sink(s, req->batch);
+    int rc = jsonrpc_append_error_new(out, req->id_text, req->id_len, code, message, data);
+    bool ready = true;
+    if (rc)
+        ready = format_fallback(s, req);
+    else if (req->batch)
+        batch_counted(req->batch, 0);
+    finish(req, ready, "error");
 }
 
 const char *rpc_request_method(const rpc_request *req) {
@@ -928,6 +980,7 @@ int rpc_server_new(uv_loop_t *loop, const rpc_server_options *opts, rpc_server *
     s->loop = loop;
     s->opts = *opts;
     framing_decoder_init(&s->decoder, opts->max_message_size, 0);
+    dynbuf_init(&s->answer, JSONRPC_ANSWER_MAX);
     transport_callbacks cbs = {
         .on_read = on_read, .on_end = on_end, .on_flushed = on_flushed, .arg = s};
     int rc = transport_new(loop, opts->in_fd, opts->out_fd, &cbs, &s->transport);
@@ -982,6 +1035,7 @@ static void release_server(rpc_server *s) {
     if (--s->closes_pending > 0)
         return;
     framing_decoder_free(&s->decoder);
+    dynbuf_free(&s->answer);
     free(s->id_buckets);
     free(s);
 }
