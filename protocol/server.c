@@ -6,8 +6,10 @@
  * dispatched to its handler. Every dispatched call becomes an rpc_request on
  * the in-flight list, which is kept in arrival order (each request carries a
  * sequence number). A request leaves the list when it is answered; its
- * response is written at once, or, for a batch member, added to the batch's
- * array, which is written when its last member is answered.
+ * response is formatted into one reused buffer and handed to the transport
+ * at once (which writes the answers of a loop pass together), or, for a
+ * batch member, formatted into the batch's array, which is written when
+ * its last member is answered.
  *
  * Bounds (issue 9; the numbers and the memory they imply are explained
  * above RPC_MAX_IN_FLIGHT). At most RPC_MAX_IN_FLIGHT requests run at
@@ -75,9 +77,9 @@
  * may send are the same; a batch past the running limit is dispatched
  * whole.
  *
- * RPC_MAX_WAITING_BYTES, 2 MiB of waiting messages (their text plus about
- * 90 bytes of bookkeeping each): room for 10,000 small requests sent at
- * once (about 150 bytes each as held) beyond the 1,024 running, so a
+ * RPC_MAX_WAITING_BYTES, 2 MiB of waiting messages (their text plus the
+ * 64 bytes of a `waiting` each): room for 10,000 small requests sent at
+ * once (about 130 bytes each as held) beyond the 1,024 running, so a
  * cancel sent behind them is still read; far less than their parsed
  * form would take (jansson: about ten times the text).
  *
