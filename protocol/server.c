@@ -1095,7 +1095,10 @@ static void cancel_all_waiting(rpc_server *s) {
 
 /*
  * Dispatches waiting messages, oldest first, while fewer than
- * RPC_MAX_IN_FLIGHT run. Called after each answer and after each read. A
+ * RPC_MAX_IN_FLIGHT run and the output backlog is under its high-water
+ * mark (a reader that does not read our answers must not make us turn the
+ * whole waiting list into answers). Called after each answer, after each
+ * read, and when the output backlog has drained (on_output_ready). A
  * handler that answers at once calls back in here through finish(): the
  * `draining` flag makes that a no-op, so this runs as a loop, never as a
  * recursion as deep as the list.
@@ -1105,7 +1108,8 @@ static void drain_waiting(rpc_server *s) {
         return;
     s->draining = true;
     s->busy++;
-    while (s->wait_head && s->inflight < RPC_MAX_IN_FLIGHT && !s->stopping) {
+    while (s->wait_head && s->inflight < RPC_MAX_IN_FLIGHT && !s->stopping &&
+           !transport_output_full(s->transport)) {
         waiting *w = s->wait_head;
         wait_unlink(s, w);
         handle_message(s, w->text, w->len);
@@ -1237,6 +1241,14 @@ static void on_flushed(void *arg) {
     maybe_finish(arg);
 }
 
+/* The output backlog drained after passing its high-water mark: waiting
+ * messages may be dispatched again. */
+static void on_output_ready(void *arg) {
+    rpc_server *s = arg;
+    drain_waiting(s);
+    maybe_finish(s);
+}
+
 /* Runs on_shutdown once input is over, nothing is in flight and every
  * write has completed, unless we are inside a call into the server (the
  * outermost frame calls again). */
@@ -1287,8 +1299,11 @@ int rpc_server_new(uv_loop_t *loop, const rpc_server_options *opts, rpc_server *
     s->opts = *opts;
     framing_decoder_init(&s->decoder, opts->max_message_size, 0);
     dynbuf_init(&s->answer, JSONRPC_ANSWER_MAX);
-    transport_callbacks cbs = {
-        .on_read = on_read, .on_end = on_end, .on_flushed = on_flushed, .arg = s};
+    transport_callbacks cbs = {.on_read = on_read,
+                               .on_end = on_end,
+                               .on_flushed = on_flushed,
+                               .on_output_ready = on_output_ready,
+                               .arg = s};
     int rc = transport_new(loop, opts->in_fd, opts->out_fd, &cbs, &s->transport);
     if (rc) {
         free(s);

@@ -356,11 +356,13 @@ void transport_stop_reading(transport *t) {
  * above the high-water mark (until it falls under the low one), and while
  * the owner holds it (too many requests in flight). */
 static void apply_backpressure(transport *t) {
+    bool output_ready = false;
     if (!t->backlog_paused && t->backlog > TRANSPORT_HIGH_WATER) {
         t->backlog_paused = true;
         log_debug("provider.rpc", "output backlog of %zu bytes: pausing input", t->backlog);
     } else if (t->backlog_paused && t->backlog < TRANSPORT_LOW_WATER) {
         t->backlog_paused = false;
+        output_ready = true;
         log_debug("provider.rpc", "output backlog down to %zu bytes", t->backlog);
     }
     bool pause = t->backlog_paused || t->held;
@@ -379,6 +381,8 @@ static void apply_backpressure(transport *t) {
                 input_ended(t, rc);
         }
     }
+    if (output_ready && t->cbs.on_output_ready && !t->closing)
+        t->cbs.on_output_ready(t->cbs.arg);
 }
 
 void transport_hold_input(transport *t, bool hold) {
@@ -662,6 +666,10 @@ int transport_write(transport *t, const char *prefix, size_t prefix_len, char *b
     int rc = transport_write_copy(t, prefix, prefix_len, body, body_len, suffix, suffix_len);
     free(body);
     return rc;
+}
+
+bool transport_output_full(const transport *t) {
+    return t->backlog_paused;
 }
 
 bool transport_is_flushed(const transport *t) {

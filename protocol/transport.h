@@ -53,6 +53,10 @@ typedef struct transport_callbacks {
     void (*on_end)(void *arg, int status);
     /* Every queued write has completed (whether or not it succeeded). */
     void (*on_flushed)(void *arg);
+    /* The output backlog passed TRANSPORT_HIGH_WATER and has now fallen
+     * under TRANSPORT_LOW_WATER (transport_output_full() turned false). May
+     * be NULL. */
+    void (*on_output_ready)(void *arg);
     void *arg;
 } transport_callbacks;
 
@@ -81,6 +85,10 @@ int transport_write(transport *t, const char *prefix, size_t prefix_len, char *b
  * formatted into a buffer the caller reuses. */
 int transport_write_copy(transport *t, const char *prefix, size_t prefix_len, const char *body,
                          size_t body_len, const char *suffix, size_t suffix_len);
+/* True from when the output backlog passes TRANSPORT_HIGH_WATER until it
+ * falls under TRANSPORT_LOW_WATER: the owner should start no new work whose
+ * answers would add to it (input is paused meanwhile anyway). */
+bool transport_output_full(const transport *t);
 /* True when nothing is gathered, queued or in flight. */
 bool transport_is_flushed(const transport *t);
 

@@ -134,10 +134,12 @@ static void test_many_at_once_bounded(void **state) {
     assert_int_equal(stat_of(st, "in_flight_peak"), stat_of(st, "max_in_flight"));
     assert_true(stat_of(st, "waiting_bytes_peak") >= stat_of(st, "max_waiting_bytes"));
     assert_true(stat_of(st, "waiting_bytes_peak") <= stat_of(st, "max_waiting_bytes") + 256 * 1024);
-    /* Output pauses input once past the high-water mark; what was running
-     * then still answers (a sleep's answer is under 64 bytes). */
+    /* Output pauses input, and the dispatch of waiting requests, once past
+     * the high-water mark; what was running then still answers (a sleep's
+     * answer is about 70 bytes). Without that pause of the dispatch, a slow
+     * reader (this test under ASan) saw the whole waiting list answered. */
     assert_true(stat_of(st, "output_backlog_peak") <=
-                stat_of(st, "output_high_water") + stat_of(st, "max_in_flight") * 64);
+                stat_of(st, "output_high_water") + stat_of(st, "max_in_flight") * 128);
     assert_int_equal(stat_of(st, "waiting"), 0);
     assert_int_equal(stat_of(st, "in_flight"), 1); /* stats itself */
     json_decref(st);
