@@ -25,7 +25,9 @@
  * not copied: what is gathered is submitted, then the answer as a write of
  * its own. So a pass makes one write unless its answers pass GATHER_MAX
  * or one is large, and bytes leave in the order they were given either way.
- * The buffer of a completed write is kept as the next gather buffer (one
+ * The gather buffer is allocated as the trailing data of its write item,
+ * so submitting it allocates nothing (and cannot fail and reorder output);
+ * the item of a completed write is kept as the next gather buffer (one
  * spare), so a busy session allocates nothing per pass.
  *
  * Lifetimes follow libuv's rule: the transport is freed only once every
@@ -56,8 +58,9 @@ typedef union any_stream {
     uv_tty_t tty;
 } any_stream;
 
-/* One write: either a pass's gathered answers (body is the gather buffer,
- * body_alloc its size) or one large answer (prefix, body, suffix). */
+/* One write: either a pass's gathered answers, in data[] (data_alloc
+ * bytes, allocated with the item: submitting them allocates nothing), or
+ * one large answer (prefix, body, suffix). */
 typedef struct write_item {
     union {
         uv_write_t write;
@@ -67,11 +70,12 @@ typedef struct write_item {
     struct write_item *next;
     char prefix[TRANSPORT_PREFIX_MAX];
     char *body;
-    size_t body_alloc; /* gathered: the buffer's size (for reuse); 0 otherwise */
     uv_buf_t bufs[3];
-    unsigned nbufs; /* bufs in use */
-    unsigned first; /* first buf not fully written (files) */
-    size_t size;    /* total bytes, for the backlog count */
+    unsigned nbufs;    /* bufs in use */
+    unsigned first;    /* first buf not fully written (files) */
+    size_t size;       /* total bytes, for the backlog count */
+    size_t data_alloc; /* gathered: room in data[]; 0 for a large answer */
+    char data[];
 } write_item;
 
 struct transport {
@@ -105,10 +109,9 @@ struct transport {
     bool output_failed;
     write_item *fs_head, *fs_tail; /* files: queue; the head is in flight */
     /* Answers gathered this pass, not yet submitted; counted in backlog. */
-    char *gather;
-    size_t gather_len, gather_alloc;
-    char *spare; /* a completed write's buffer, kept for the next pass */
-    size_t spare_alloc;
+    write_item *gather; /* NULL until the first answer of a pass */
+    size_t gather_len;
+    write_item *spare; /* a completed gather item, kept for the next pass */
     transport_stats stats;
 
     /* Closing. */
@@ -403,15 +406,17 @@ static void output_failed(transport *t, int status) {
     t->output_failed = true;
 }
 
-/* Frees a completed item. A gather buffer of the usual size is kept as the
- * spare for the next pass instead. */
+/* Frees a completed item. A gather item is kept instead, as the spare for
+ * the next pass, when there is none. */
 static void free_item(transport *t, write_item *item) {
-    if (item->body_alloc && !t->spare && item->body_alloc <= GATHER_MAX) {
-        t->spare = item->body;
-        t->spare_alloc = item->body_alloc;
-    } else {
-        free(item->body);
+    if (item->data_alloc && !t->spare) {
+        size_t alloc = item->data_alloc;
+        memset(item, 0, sizeof(*item));
+        item->data_alloc = alloc;
+        t->spare = item;
+        return;
     }
+    free(item->body);
     free(item);
 }
 
@@ -520,27 +525,19 @@ static int submit(transport *t, write_item *item) {
     return 0;
 }
 
-/* Submits what this pass gathered as one write. When the item cannot be
- * allocated, the bytes stay gathered and the flush is tried again on the
- * next pass. */
-static void schedule_flush(transport *t);
+/* Submits what this pass gathered as one write. Allocates nothing (the
+ * gather buffer is the item), so it cannot fail and output stays in
+ * order. */
 static void flush_gathered(transport *t) {
     if (t->gather_len == 0)
         return;
-    write_item *item = calloc(1, sizeof(*item));
-    if (!item) {
-        log_error("provider.rpc", "out of memory writing %zu bytes: retrying", t->gather_len);
-        schedule_flush(t);
-        return;
-    }
+    write_item *item = t->gather;
     item->t = t;
-    item->body = t->gather;
-    item->body_alloc = t->gather_alloc;
-    item->bufs[0] = uv_buf_init(t->gather, (unsigned)t->gather_len);
+    item->bufs[0] = uv_buf_init(item->data, (unsigned)t->gather_len);
     item->nbufs = 1;
     item->size = t->gather_len;
     t->gather = NULL;
-    t->gather_len = t->gather_alloc = 0;
+    t->gather_len = 0;
     submit(t, item);
 }
 
@@ -567,28 +564,29 @@ static void schedule_flush(transport *t) {
 }
 
 /* Makes room for n more gathered bytes (gather_len + n <= GATHER_MAX),
- * taking the spare buffer first, then doubling. Returns 0 or UV_ENOMEM. */
+ * taking the spare item first, then doubling. Returns 0 or UV_ENOMEM (what
+ * is gathered is kept). */
 static int gather_reserve(transport *t, size_t n) {
     size_t need = t->gather_len + n;
-    if (need <= t->gather_alloc)
-        return 0;
-    if (!t->gather && t->spare && need <= t->spare_alloc) {
+    if (!t->gather && t->spare) {
         t->gather = t->spare;
-        t->gather_alloc = t->spare_alloc;
         t->spare = NULL;
-        t->spare_alloc = 0;
-        return 0;
     }
-    size_t size = t->gather_alloc ? t->gather_alloc : GATHER_FIRST;
+    size_t have = t->gather ? t->gather->data_alloc : 0;
+    if (need <= have)
+        return 0;
+    size_t size = have ? have : GATHER_FIRST;
     while (size < need)
         size *= 2;
     if (size > GATHER_MAX)
         size = need > GATHER_MAX ? need : GATHER_MAX;
-    char *p = realloc(t->gather, size);
-    if (!p)
+    write_item *item = realloc(t->gather, sizeof(*item) + size);
+    if (!item)
         return UV_ENOMEM;
-    t->gather = p;
-    t->gather_alloc = size;
+    if (!t->gather)
+        memset(item, 0, sizeof(*item));
+    item->data_alloc = size;
+    t->gather = item;
     return 0;
 }
 
@@ -640,7 +638,7 @@ int transport_write_copy(transport *t, const char *prefix, size_t prefix_len, co
         flush_gathered(t);
     if (gather_reserve(t, total) != 0)
         return UV_ENOMEM;
-    char *p = t->gather + t->gather_len;
+    char *p = t->gather->data + t->gather_len;
     memcpy(p, prefix, prefix_len);
     memcpy(p + prefix_len, body, body_len);
     memcpy(p + prefix_len + body_len, suffix, suffix_len);
