@@ -122,11 +122,12 @@ typedef struct rpc_batch {
  * for its turn (see "Waiting messages"). */
 typedef struct waiting {
     struct waiting *prev, *next; /* the FIFO, arrival order */
-    struct waiting *id_next;     /* its id-index bucket (has_id only) */
+    struct waiting *id_next;     /* its id-index bucket (indexed only) */
     uint64_t hash;               /* id_hash() of its id */
     size_t len;
     size_t id_start, id_end; /* the id's text in text[] */
     bool has_id;             /* a single request with a usable id */
+    bool indexed;            /* in the id index (has_id, not a StopProvider) */
     bool id_real;            /* its id was read as a real (see cancel_waiting_id) */
     bool is_batch, is_stop;
     char text[];
@@ -970,7 +971,7 @@ static void wait_unlink(rpc_server *s, waiting *w) {
         w->next->prev = w->prev;
     else
         s->wait_tail = w->prev;
-    if (w->has_id && s->wait_buckets) {
+    if (w->indexed) {
         waiting **slot = &s->wait_buckets[wait_bucket(w->hash)];
         while (*slot && *slot != w)
             slot = &(*slot)->id_next;
@@ -1006,13 +1007,18 @@ static void wait_push(rpc_server *s, const char *text, size_t len, const jsonrpc
     w->is_batch = call == NULL;
     w->is_stop = is_stop;
     rawjson_span v;
-    if (call && call->has_id && call->id_usable && !is_stop &&
+    if (call && call->has_id && call->id_usable &&
         rawjson_find_member(text, (rawjson_span){0, len}, "id", &v) == 0 && v.end > v.start) {
         w->has_id = true;
         w->id_start = v.start;
         w->id_end = v.end;
         w->id_real = json_is_real(call->id);
         w->hash = id_hash(call->id);
+    }
+    if (w->has_id && !is_stop) {
+        /* A StopProvider is never cancelled (as when running), so it is
+         * not indexed; its id still serves to answer it on shutdown. */
+        w->indexed = true;
         waiting **slot = &s->wait_buckets[wait_bucket(w->hash)];
         while (*slot)
             slot = &(*slot)->id_next;

@@ -12,6 +12,7 @@
  *  - A $/cancelRequest sent behind 10,000 slow requests is read and acted
  *    on at once, for a running request and for one still waiting; a
  *    StopProvider behind them cancels everything.
+ *  - A StopProvider behind a waiting batch waits its turn.
  *  - End of input with requests waiting and answers gathered: everything
  *    is answered and written before the process exits.
  *
@@ -251,11 +252,49 @@ static void test_eof_writes_everything(void **state) {
     th_proc_destroy(&p);
 }
 
+/* A StopProvider behind a waiting batch waits its turn (acting at once
+ * would cancel what arrived before it without the batch's members being
+ * reachable): once a slot frees, the batch runs, then the stop cancels
+ * the rest and is answered last. */
+static void test_stop_behind_waiting_batch(void **state) {
+    (void)state;
+    th_proc p;
+    e2e_start(&p, NULL, NULL);
+    json_t *st = stats(&p);
+    int full = (int)stat_of(st, "max_in_flight");
+    json_decref(st);
+    size_t len;
+    char *all = lines(0, full, "sleep", "{\"ms\":600000}", &len);
+    assert_int_equal(th_proc_write(&p, all, len), 0);
+    free(all);
+    e2e_send(&p, "[{\"jsonrpc\":\"2.0\",\"id\":\"b1\",\"method\":\"echo\"}]");
+    e2e_send(&p, "{\"jsonrpc\":\"2.0\",\"id\":\"stop\",\"method\":\"StopProvider\"}");
+    /* Nothing can be answered yet; a cancel (acted on at once) frees a
+     * slot: its -32800 comes first, then the batch's array. */
+    e2e_send(&p, "{\"jsonrpc\":\"2.0\",\"method\":\"$/cancelRequest\",\"params\":{\"id\":0}}");
+    json_t *r = e2e_response(&p);
+    assert_int_equal(json_integer_value(json_object_get(r, "id")), 0);
+    assert_int_equal(e2e_error_code(r), -32800);
+    json_decref(r);
+    r = e2e_response(&p);
+    assert_true(json_is_array(r));
+    assert_string_equal(json_string_value(json_object_get(json_array_get(r, 0), "id")), "b1");
+    json_decref(r);
+    char *seen = calloc((size_t)full, 1);
+    assert_non_null(seen);
+    seen[0] = 1;
+    assert_int_equal(cancelled_until(&p, "stop", seen, full), (size_t)full - 1);
+    free(seen);
+    e2e_finish(&p);
+    th_proc_destroy(&p);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_one_write_per_pass),
         cmocka_unit_test(test_many_at_once_bounded),
         cmocka_unit_test(test_cancel_behind_many),
+        cmocka_unit_test(test_stop_behind_waiting_batch),
         cmocka_unit_test(test_eof_writes_everything),
     };
     return cmocka_run_group_tests_name("protocol_e2e_bounds", tests, NULL, NULL);
