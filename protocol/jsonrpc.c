@@ -6,6 +6,7 @@
 
 #include "protocol.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,41 +76,45 @@ int jsonrpc_validate(json_t *msg, jsonrpc_call *call, const char **reason) {
     return 0;
 }
 
-/* Joins head + id + middle + body + "}" into one new string. Frees
- * nothing. */
-static char *assemble(const char *id, size_t id_len, const char *middle, const char *body,
-                      size_t *out_len) {
+/* json_dump_callback() sink: appends to a dynbuf. */
+static int dump_to_dynbuf(const char *buffer, size_t size, void *data) {
+    return dynbuf_add(data, buffer, size) == 0 ? 0 : -1;
+}
+
+/* Appends {"jsonrpc":"2.0","id":<id>,<member>:<value>} to out, dumping
+ * value straight into the buffer (no intermediate string). Borrows value.
+ * On failure what was appended is taken back. */
+static int append_response(dynbuf *out, const char *id, size_t id_len, const char *member,
+                           json_t *value, size_t flags) {
     static const char head[] = "{\"jsonrpc\":\"2.0\",\"id\":";
-    size_t head_len = sizeof(head) - 1, mid_len = strlen(middle), body_len = strlen(body);
-    size_t total = head_len + id_len + mid_len + body_len + 1;
-    char *out = malloc(total + 1);
-    if (!out)
-        return NULL;
-    char *p = out;
-    memcpy(p, head, head_len), p += head_len;
-    memcpy(p, id, id_len), p += id_len;
-    memcpy(p, middle, mid_len), p += mid_len;
-    memcpy(p, body, body_len), p += body_len;
-    *p++ = '}';
-    *p = '\0';
-    *out_len = total;
-    return out;
+    size_t start = dynbuf_len(out);
+    dynbuf_add(out, head, sizeof(head) - 1);
+    dynbuf_add(out, id, id_len);
+    dynbuf_adds(out, member);
+    if (dynbuf_error(out) == 0 && json_dump_callback(value, dump_to_dynbuf, out, flags) != 0 &&
+        dynbuf_error(out) == 0)
+        out->error = UV_ENOMEM; /* jansson failed by itself: treat as memory */
+    dynbuf_addc(out, '}');
+    int err = dynbuf_error(out);
+    if (err) {
+        out->len = start;
+        if (out->data)
+            out->data[start] = '\0';
+    }
+    return err;
 }
 
-char *jsonrpc_format_result_new(const char *id, size_t id_len, json_t *result, size_t *out_len) {
+int jsonrpc_append_result_new(dynbuf *out, const char *id, size_t id_len, json_t *result) {
     if (!result)
-        return NULL;
-    char *body = json_dumps(result, JSON_COMPACT | JSON_ENCODE_ANY);
+        return UV_EINVAL;
+    int rc =
+        append_response(out, id, id_len, ",\"result\":", result, JSON_COMPACT | JSON_ENCODE_ANY);
     json_decref(result);
-    if (!body)
-        return NULL;
-    char *out = assemble(id, id_len, ",\"result\":", body, out_len);
-    free(body);
-    return out;
+    return rc;
 }
 
-char *jsonrpc_format_error_new(const char *id, size_t id_len, int code, const char *message,
-                               json_t *data, size_t *out_len) {
+int jsonrpc_append_error_new(dynbuf *out, const char *id, size_t id_len, int code,
+                             const char *message, json_t *data) {
     json_t *text = json_string(message ? message : jsonrpc_error_message(code));
     if (!text)
         text = json_string(jsonrpc_error_message(code));
@@ -123,14 +128,32 @@ char *jsonrpc_format_error_new(const char *id, size_t id_len, int code, const ch
         json_decref(data);
     }
     if (!err)
-        return NULL;
-    char *body = json_dumps(err, JSON_COMPACT);
+        return UV_ENOMEM;
+    int rc = append_response(out, id, id_len, ",\"error\":", err, JSON_COMPACT);
     json_decref(err);
-    if (!body)
+    return rc;
+}
+
+/* The string forms: formatted into a fresh uncapped buffer and handed over. */
+char *jsonrpc_format_result_new(const char *id, size_t id_len, json_t *result, size_t *out_len) {
+    dynbuf b;
+    dynbuf_init(&b, JSONRPC_ANSWER_MAX);
+    if (jsonrpc_append_result_new(&b, id, id_len, result) != 0) {
+        dynbuf_free(&b);
         return NULL;
-    char *out = assemble(id, id_len, ",\"error\":", body, out_len);
-    free(body);
-    return out;
+    }
+    return dynbuf_take(&b, out_len);
+}
+
+char *jsonrpc_format_error_new(const char *id, size_t id_len, int code, const char *message,
+                               json_t *data, size_t *out_len) {
+    dynbuf b;
+    dynbuf_init(&b, JSONRPC_ANSWER_MAX);
+    if (jsonrpc_append_error_new(&b, id, id_len, code, message, data) != 0) {
+        dynbuf_free(&b);
+        return NULL;
+    }
+    return dynbuf_take(&b, out_len);
 }
 
 const char *jsonrpc_error_message(int code) {

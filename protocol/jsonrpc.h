@@ -18,11 +18,16 @@
 #ifndef PROTOCOL_JSONRPC_H
 #define PROTOCOL_JSONRPC_H
 
+#include "dynbuf.h"
+
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 
 #define JSONRPC_DETAIL_MAX 200
+/* The largest single answer formatted (1 GiB): a cap for the buffers
+ * answers are formatted into, far above any real answer. */
+#define JSONRPC_ANSWER_MAX ((size_t)1024 * 1024 * 1024)
 
 /* Parses one message text. Returns a new reference, or NULL with *code set
  * to RPC_PARSE_ERROR (RPC_INTERNAL_ERROR when memory ran out) and `detail`
@@ -55,6 +60,15 @@ char *jsonrpc_format_result_new(const char *id, size_t id_len, json_t *result, s
  * stolen. A message that is not valid UTF-8 is replaced by a generic one. */
 char *jsonrpc_format_error_new(const char *id, size_t id_len, int code, const char *message,
                                json_t *data, size_t *out_len);
+
+/* The same two responses appended to `out` (a reusable buffer: no
+ * allocation once it has grown), the result or error value dumped straight
+ * into it. Return 0, or the buffer's error (UV_E2BIG past its cap,
+ * UV_ENOMEM), in which case nothing is appended (the buffer keeps its error
+ * until reset). `result` and `data` are stolen. */
+int jsonrpc_append_result_new(dynbuf *out, const char *id, size_t id_len, json_t *result);
+int jsonrpc_append_error_new(dynbuf *out, const char *id, size_t id_len, int code,
+                             const char *message, json_t *data);
 
 /* The standard message for a JSON-RPC error code ("Parse error", ...). */
 const char *jsonrpc_error_message(int code);

@@ -105,6 +105,21 @@ void rpc_server_shutdown(rpc_server *server);
  * so run the loop afterwards. Call after on_shutdown (or before start). */
 void rpc_server_close(rpc_server *server);
 
+/* Counters and limits, for tests and benchmarks (see server.c for the
+ * bounds and docs/PROTOCOL.md). */
+typedef struct rpc_server_stats {
+    size_t in_flight, in_flight_peak; /* requests dispatched, unanswered */
+    size_t max_in_flight;             /* past it, messages read wait */
+    size_t waiting, waiting_bytes;    /* messages waiting; their bytes as counted */
+    size_t waiting_bytes_peak;
+    size_t max_waiting_bytes; /* reading pauses at this */
+    uint64_t reads;           /* chunks read from the input */
+    uint64_t writes;          /* writes to the output (each may hold many answers) */
+    size_t output_backlog, output_backlog_peak; /* bytes waiting to be written */
+    size_t output_high_water;                   /* reading pauses past this */
+} rpc_server_stats;
+void rpc_server_get_stats(const rpc_server *server, rpc_server_stats *out);
+
 /* The request's method name; borrowed, valid until answered. */
 const char *rpc_request_method(const rpc_request *req);
 /* The request's id, exactly as received (a number or a string); borrowed,

@@ -6,17 +6,28 @@
  * dispatched to its handler. Every dispatched call becomes an rpc_request on
  * the in-flight list, which is kept in arrival order (each request carries a
  * sequence number). A request leaves the list when it is answered; its
- * response is written at once, or, for a batch member, added to the batch's
- * array, which is written when its last member is answered.
+ * response is formatted into one reused buffer and handed to the transport
+ * at once (which writes the answers of a loop pass together), or, for a
+ * batch member, formatted into the batch's array, which is written when
+ * its last member is answered.
  *
- * Bounds: input is held once RPC_MAX_IN_FLIGHT requests are in flight; a
- * batch counts one per member, and a batch of more members than that is
- * refused whole before it is parsed. What was already read, and a batch,
- * are dispatched whole, so the number in flight can pass the limit by one
- * batch (at most RPC_MAX_IN_FLIGHT) or one read's worth: bounded, at about
- * twice the limit. A batch's answer array is a
- * dynbuf capped at the maximum message size; past it the batch is answered
- * with one error.
+ * Bounds (issue 9; the numbers and the memory they imply are explained
+ * above RPC_MAX_IN_FLIGHT). At most RPC_MAX_IN_FLIGHT requests run at
+ * once (dispatched, unanswered). Past that, the messages read wait, as
+ * text, in a FIFO (the "waiting" list) and are dispatched in arrival order
+ * as running requests are answered; a batch is dispatched whole, so it can
+ * take the number running past the limit by its own size (at most
+ * RPC_MAX_BATCH, whose members are counted before anything is built).
+ * Input keeps being read while messages wait, so that a $/cancelRequest
+ * is read and acted on at once: such a message, a StopProvider (unless a
+ * batch or another StopProvider waits ahead of it), and anything answered
+ * without running (not JSON, not a valid request, an unknown method) are
+ * handled as soon as they are read. A cancel reaches a waiting request
+ * too (through an id index of the waiting list): it is answered -32800
+ * and never runs. Reading pauses while RPC_MAX_WAITING_BYTES of messages
+ * wait, and resumes under half that. A batch's answer array is a dynbuf
+ * capped at the maximum message size; past it the batch is answered with
+ * one error.
  *
  * Built-ins:
  *  - "$/cancelRequest" marks the in-flight requests with that id cancelled
@@ -50,10 +61,46 @@
 #define MODULE        "provider.rpc"
 #define REQUEST_MAGIC 0x52505251u /* "RPRQ" */
 
-/* Past this many requests in flight, input is held until a quarter of them
- * have been answered: memory stays bounded whatever an orchestrator
- * pipelines, and every request is still served. */
-#define RPC_MAX_IN_FLIGHT 4096u
+/*
+ * The bounds (issue 9: 4,096 running before input was held, and 64 MiB of
+ * answers before it paused, let 1,000 slow requests take 24 MiB and 10,000
+ * sent at once far more; and while held, a $/cancelRequest in the pipe was
+ * not read at all).
+ *
+ * RPC_MAX_IN_FLIGHT, 1,024 requests running: Terraform runs 10 operations
+ * at once by default, the Cloudflare client at most 64 transfers; 1,024 is
+ * far above any real orchestrator's parallelism, so nothing real ever
+ * waits, yet each running request's parsed message (about 1-2 KiB for
+ * the provider's messages) and handler state stay a bounded few MiB.
+ *
+ * RPC_MAX_BATCH, 4,096 members: unchanged, so that the batches clients
+ * may send are the same; a batch past the running limit is dispatched
+ * whole.
+ *
+ * RPC_MAX_WAITING_BYTES, 2 MiB of waiting messages (their text plus the
+ * 64 bytes of a `waiting` each): room for 10,000 small requests sent at
+ * once (about 130 bytes each as held) beyond the 1,024 running, so a
+ * cancel sent behind them is still read; far less than their parsed
+ * form would take (jansson: about ten times the text).
+ *
+ * Memory this implies, beyond what the running requests' handlers hold:
+ * the framing decoder's buffer (at most one message), one 64 KiB read
+ * buffer, the waiting messages (2 MiB, plus one read's worth read after
+ * the cap was reached, plus one message when a single one is larger),
+ * RPC_MAX_IN_FLIGHT (+ one batch) parsed requests, and the output backlog
+ * (TRANSPORT_HIGH_WATER, 1 MiB, plus the answers of what was running when
+ * it was reached): a few MiB for ordinary messages, whatever is sent.
+ */
+#define RPC_MAX_IN_FLIGHT     1024u
+#define RPC_MAX_BATCH         4096u
+#define RPC_MAX_WAITING_BYTES ((size_t)2 * 1024 * 1024)
+/* Buckets of the waiting list's id index (fixed: a chain averages a few
+ * entries at the cap). */
+#define WAIT_BUCKETS 4096u
+
+/* An answer this large is handed to the transport whole (not copied), and
+ * the answer buffer starts small again. */
+#define ANSWER_KEEP ((size_t)64 * 1024)
 
 /* Room for a loggable name or id (see loggable()): 64 bytes, "..." and
  * the NUL. */
@@ -70,6 +117,21 @@ typedef struct rpc_batch {
     char first_invalid[96];
     char first_unknown[LOGGABLE_MAX];
 } rpc_batch;
+
+/* A message read while RPC_MAX_IN_FLIGHT requests were running, waiting
+ * for its turn (see "Waiting messages"). */
+typedef struct waiting {
+    struct waiting *prev, *next; /* the FIFO, arrival order */
+    struct waiting *id_next;     /* its id-index bucket (indexed only) */
+    uint64_t hash;               /* id_hash() of its id */
+    size_t len;
+    size_t id_start, id_end; /* the id's text in text[] */
+    bool has_id;             /* a single request with a usable id */
+    bool indexed;            /* in the id index (has_id, not a StopProvider) */
+    bool id_real;            /* its id was read as a real (see cancel_waiting_id) */
+    bool is_batch, is_stop;
+    char text[];
+} waiting;
 
 struct rpc_request {
     unsigned magic;
@@ -98,6 +160,9 @@ struct rpc_server {
     rpc_server_options opts;
     transport *transport;
     framing_decoder decoder;
+    /* The answer being formatted: reused, so answering allocates nothing
+     * once it has grown (kept up to ANSWER_KEEP bytes). */
+    dynbuf answer;
     uv_signal_t sigint, sigterm;
     bool sigint_init, sigterm_init;
 
@@ -109,7 +174,16 @@ struct rpc_server {
     rpc_request **id_buckets;
     size_t id_bucket_count; /* a power of two, or 0 before the first */
     size_t id_count;
-    bool input_held; /* input held because RPC_MAX_IN_FLIGHT were in flight */
+    /* Messages waiting for a slot; their id index; their bytes as
+     * counted against RPC_MAX_WAITING_BYTES. */
+    waiting *wait_head, *wait_tail;
+    waiting **wait_buckets; /* WAIT_BUCKETS chains, allocated on first use */
+    size_t wait_count, wait_bytes;
+    size_t wait_special; /* waiting batches and StopProviders */
+    bool input_held;     /* reading paused: RPC_MAX_WAITING_BYTES wait */
+    bool draining;       /* drain_waiting() is running */
+    bool stop_jumping;   /* a StopProvider is handled ahead of waiting messages */
+    size_t inflight_peak, wait_bytes_peak;
     uint64_t next_seq;
 
     bool started;
@@ -123,6 +197,9 @@ struct rpc_server {
 };
 
 static void maybe_finish(rpc_server *s);
+static void drain_waiting(rpc_server *s);
+static void cancel_all_waiting(rpc_server *s);
+static size_t cancel_waiting_id(rpc_server *s, json_t *id);
 
 /*
  * A method name or id from the input, ready for a log line: masked whole,
@@ -155,16 +232,47 @@ static void output(rpc_server *s, char *text, size_t len) {
     transport_write(s->transport, prefix, prefix_len, text, len, suffix, suffix_len);
 }
 
-/* Adds one answer to a batch. `text` is stolen. Once an add has failed
- * (the cap, or memory) the buffer keeps its error and later answers are
- * dropped and counted: the batch is answered with one error instead. */
-static void batch_add(rpc_batch *b, char *text, size_t len) {
+/* Writes the answer formatted in s->answer and empties it. A small answer
+ * is copied into the transport's gather buffer (no allocation per answer);
+ * a large one is handed over whole, and the buffer starts small again. */
+static void output_answer(rpc_server *s) {
+    size_t len = dynbuf_len(&s->answer);
+    if (len >= ANSWER_KEEP) {
+        char *text = dynbuf_take(&s->answer, &len);
+        if (text)
+            output(s, text, len);
+        return;
+    }
+    char prefix[FRAMING_PREFIX_MAX];
+    size_t prefix_len = framing_prefix(s->decoder.mode, len, prefix);
+    size_t suffix_len;
+    const char *suffix = framing_suffix(s->decoder.mode, &suffix_len);
+    log_trace(MODULE, "writing %zu bytes", len);
+    transport_write_copy(s->transport, prefix, prefix_len, dynbuf_ptr(&s->answer), len, suffix,
+                         suffix_len);
+    dynbuf_reset(&s->answer);
+}
+
+/* Where the next answer is formatted: s->answer (emptied), or, for a
+ * batch member, straight into the batch's array after a separator. */
+static dynbuf *answer_sink(rpc_server *s, rpc_batch *b) {
+    if (!b) {
+        dynbuf_reset(&s->answer);
+        return &s->answer;
+    }
     dynbuf_addc(&b->buf, b->count ? ',' : '[');
-    if (dynbuf_add(&b->buf, text, len) == 0)
+    return &b->buf;
+}
+
+/* Counts an answer formatted into a batch's array (rc 0) or lost with it.
+ * Once an add has failed (the cap, or memory) the buffer keeps its error
+ * and later answers are dropped and counted: the batch is answered with
+ * one error instead. */
+static void batch_counted(rpc_batch *b, int rc) {
+    if (rc == 0)
         b->count++;
     else
         b->dropped++;
-    free(text);
 }
 
 /*
@@ -214,17 +322,16 @@ static void batch_release(rpc_server *s, rpc_batch *b) {
 static void send_error(rpc_server *s, rpc_batch *batch, const char *id, size_t id_len, int code,
                        const char *message, const char *detail) {
     json_t *data = detail ? json_string(detail) : NULL;
-    size_t len;
-    char *text =
-        jsonrpc_format_error_new(id ? id : "null", id ? id_len : 4, code, message, data, &len);
-    if (!text) {
+    dynbuf *out = answer_sink(s, batch);
+    int rc = jsonrpc_append_error_new(out, id ? id : "null", id ? id_len : 4, code, message, data);
+    if (batch) {
+        batch_counted(batch, rc);
+    } else if (rc) {
         log_error(MODULE, "out of memory answering error %d", code);
-        return;
+        dynbuf_reset(&s->answer);
+    } else {
+        output_answer(s);
     }
-    if (batch)
-        batch_add(batch, text, len);
-    else
-        output(s, text, len);
 }
 
 /* ------------------------------------------------------------------ */
@@ -338,11 +445,8 @@ static void link_request(rpc_server *s, rpc_request *r) {
         s->head = r;
     s->tail = r;
     s->inflight++;
-    if (s->inflight >= RPC_MAX_IN_FLIGHT && !s->input_held) {
-        s->input_held = true;
-        log_debug(MODULE, "%zu requests in flight: holding input", s->inflight);
-        transport_hold_input(s->transport, true);
-    }
+    if (s->inflight > s->inflight_peak)
+        s->inflight_peak = s->inflight;
 }
 
 static void unlink_request(rpc_server *s, rpc_request *r) {
@@ -360,19 +464,6 @@ static void unlink_request(rpc_server *s, rpc_request *r) {
         s->tail = r->prev;
     r->prev = r->next = NULL;
     s->inflight--;
-}
-
-/* Lets input flow again once a quarter of the held requests have been
- * answered. Called at the end of finish(), not from inside the request
- * bookkeeping: resuming may report the end of input at once, which must
- * not run in the middle of answering a request. */
-static void release_input_hold(rpc_server *s) {
-    if (!s->input_held || s->inflight > RPC_MAX_IN_FLIGHT * 3 / 4)
-        return;
-    s->input_held = false;
-    s->busy++;
-    transport_hold_input(s->transport, false);
-    s->busy--;
 }
 
 static void free_request(rpc_request *r) {
@@ -431,9 +522,10 @@ static void complete_stops(rpc_server *s) {
     s->completing_stops = false;
 }
 
-/* Takes a finished request off the list, delivers its answer (`text`,
- * stolen, NULL for none) and frees it. */
-static void finish(rpc_request *r, char *text, size_t len, const char *outcome) {
+/* Takes a finished request off the list, writes its answer (already
+ * formatted into s->answer, or into its batch's array, when has_answer)
+ * and frees it. */
+static void finish(rpc_request *r, bool has_answer, const char *outcome) {
     rpc_server *s = r->server;
     rpc_batch *batch = r->batch;
     if (log_enabled(LOG_LEVEL_DEBUG)) {
@@ -446,17 +538,27 @@ static void finish(rpc_request *r, char *text, size_t len, const char *outcome) 
     }
     unlink_request(s, r);
     free_request(r);
-    if (text) {
-        if (batch)
-            batch_add(batch, text, len);
-        else
-            output(s, text, len);
-    }
+    if (has_answer && !batch)
+        output_answer(s);
     if (batch)
         batch_release(s, batch);
     complete_stops(s);
-    release_input_hold(s);
+    drain_waiting(s);
     maybe_finish(s);
+}
+
+/* Formats an internal error for r after its own answer could not be
+ * formatted (memory, or an answer over JSONRPC_ANSWER_MAX). Returns
+ * whether an answer is ready. */
+static bool format_fallback(rpc_server *s, rpc_request *r) {
+    log_error(MODULE, "could not format a response: answering an internal error");
+    if (r->batch) {
+        batch_counted(r->batch, UV_ENOMEM); /* the array already failed */
+        return true;
+    }
+    dynbuf_free(&s->answer);
+    return jsonrpc_append_error_new(&s->answer, r->id_text, r->id_len, RPC_INTERNAL_ERROR, NULL,
+                                    NULL) == 0;
 }
 
 void rpc_respond_new(rpc_request *req, json_t *result) {
@@ -468,32 +570,36 @@ void rpc_respond_new(rpc_request *req, json_t *result) {
     }
     if (!req->id_text) {
         json_decref(result);
-        finish(req, NULL, 0, "notification done");
+        finish(req, false, "notification done");
         return;
     }
-    size_t len = 0;
-    char *text = jsonrpc_format_result_new(req->id_text, req->id_len, result, &len);
-    if (!text) {
-        log_error(MODULE, "out of memory formatting a response");
-        text = jsonrpc_format_error_new(req->id_text, req->id_len, RPC_INTERNAL_ERROR, NULL, NULL,
-                                        &len);
-    }
-    finish(req, text, len, "result");
+    rpc_server *s = req->server;
+    dynbuf *out = answer_sink(s, req->batch);
+    int rc = jsonrpc_append_result_new(out, req->id_text, req->id_len, result);
+    bool ready = true;
+    if (rc)
+        ready = format_fallback(s, req);
+    else if (req->batch)
+        batch_counted(req->batch, 0);
+    finish(req, ready, "result");
 }
 
 void rpc_respond_error_new(rpc_request *req, int code, const char *message, json_t *data) {
     assert(req && req->magic == REQUEST_MAGIC && "request answered twice or never created");
     if (!req->id_text) {
         json_decref(data);
-        finish(req, NULL, 0, "notification failed");
+        finish(req, false, "notification failed");
         return;
     }
-    size_t len = 0;
-    char *text = jsonrpc_format_error_new(req->id_text, req->id_len, code, message, data, &len);
-    if (!text)
-        text = jsonrpc_format_error_new(req->id_text, req->id_len, RPC_INTERNAL_ERROR, NULL, NULL,
-                                        &len);
-    finish(req, text, len, "error");
+    rpc_server *s = req->server;
+    dynbuf *out = answer_sink(s, req->batch);
+    int rc = jsonrpc_append_error_new(out, req->id_text, req->id_len, code, message, data);
+    bool ready = true;
+    if (rc)
+        ready = format_fallback(s, req);
+    else if (req->batch)
+        batch_counted(req->batch, 0);
+    finish(req, ready, "error");
 }
 
 const char *rpc_request_method(const rpc_request *req) {
@@ -628,6 +734,7 @@ static void handle_cancel_request(rpc_server *s, json_t *params, rpc_request *se
         return;
     }
     size_t n = cancel_matching(s, UINT64_MAX, id);
+    n += cancel_waiting_id(s, id);
     log_debug(MODULE, "$/cancelRequest: %zu request(s) cancelled", n);
     if (self)
         rpc_respond_new(self, json_pack("{s:[]}", "diagnostics"));
@@ -713,6 +820,8 @@ static void handle_call(rpc_server *s, json_t *msg, const char *text, rawjson_sp
     }
     if (is_stop) {
         r->is_stop = true;
+        if (s->stop_jumping)
+            cancel_all_waiting(s); /* they all arrived before it */
         size_t n = cancel_matching(s, r->seq, NULL);
         log_info(MODULE, "StopProvider: cancelling %zu request(s) in flight", n);
         complete_stops(s);
@@ -746,26 +855,43 @@ static bool batch_over_limit(const char *text, size_t len, size_t limit) {
  * (a batch of more members than the limit is refused whole, none run; a
  * smaller one is dispatched whole, past the limit by at most its size),
  * and its answer array is capped at the maximum message size. */
-static void handle_message(rpc_server *s, const char *text, size_t len) {
-    if (batch_over_limit(text, len, RPC_MAX_IN_FLIGHT)) {
-        char detail[160];
-        snprintf(detail, sizeof(detail),
-                 "a batch may hold at most %u requests (the in-flight limit); none of this "
-                 "batch's requests ran: split it",
-                 RPC_MAX_IN_FLIGHT);
-        log_warn(MODULE, "batch of more than %u members in %zu bytes: refused", RPC_MAX_IN_FLIGHT,
-                 len);
-        send_error(s, NULL, NULL, 0, RPC_INVALID_REQUEST, "Batch too large", detail);
-        return;
-    }
+static void dispatch_parsed_new(rpc_server *s, json_t *msg, const char *text, size_t len);
+static bool refuse_large_batch(rpc_server *s, const char *text, size_t len) {
+    if (!batch_over_limit(text, len, RPC_MAX_BATCH))
+        return false;
+    char detail[160];
+    snprintf(detail, sizeof(detail),
+             "a batch may hold at most %u requests; none of this "
+             "batch's requests ran: split it",
+             RPC_MAX_BATCH);
+    log_warn(MODULE, "batch of more than %u members in %zu bytes: refused", RPC_MAX_BATCH, len);
+    send_error(s, NULL, NULL, 0, RPC_INVALID_REQUEST, "Batch too large", detail);
+    return true;
+}
+
+/* Parses a message; NULL (and the error answered) when it is not JSON. */
+static json_t *parse_or_answer(rpc_server *s, const char *text, size_t len) {
     int code = 0;
     char detail[JSONRPC_DETAIL_MAX];
     json_t *msg = jsonrpc_parse(text, len, &code, detail);
     if (!msg) {
         log_warn(MODULE, "message of %zu bytes is not valid JSON (error %d)", len, code);
         send_error(s, NULL, NULL, 0, code, NULL, detail);
-        return;
     }
+    return msg;
+}
+
+static void handle_message(rpc_server *s, const char *text, size_t len) {
+    if (refuse_large_batch(s, text, len))
+        return;
+    json_t *msg = parse_or_answer(s, text, len);
+    if (msg)
+        dispatch_parsed_new(s, msg, text, len);
+}
+
+/* Dispatches a parsed message (a reference is stolen): one call or a
+ * batch. */
+static void dispatch_parsed_new(rpc_server *s, json_t *msg, const char *text, size_t len) {
     rawjson_span whole = {0, len};
     if (!json_is_array(msg)) {
         handle_call(s, msg, text, whole, NULL);
@@ -808,6 +934,243 @@ static void handle_message(rpc_server *s, const char *text, size_t len) {
 }
 
 /* ------------------------------------------------------------------ */
+/* Waiting messages                                                    */
+/* ------------------------------------------------------------------ */
+
+/* Whether a message read now must wait: RPC_MAX_IN_FLIGHT are running,
+ * or others already wait (arrival order is kept). */
+static bool must_wait(const rpc_server *s) {
+    return s->wait_head || s->inflight >= RPC_MAX_IN_FLIGHT;
+}
+
+/* Pauses reading while RPC_MAX_WAITING_BYTES wait; resumes under half. */
+static void update_input_hold(rpc_server *s) {
+    bool hold = s->input_held ? s->wait_bytes > RPC_MAX_WAITING_BYTES / 2
+                              : s->wait_bytes >= RPC_MAX_WAITING_BYTES;
+    if (hold == s->input_held || s->stopping || s->closing)
+        return;
+    s->input_held = hold;
+    log_debug(MODULE, "%zu bytes of messages waiting: %s input", s->wait_bytes,
+              hold ? "pausing" : "resuming");
+    s->busy++;
+    transport_hold_input(s->transport, hold);
+    s->busy--;
+}
+
+static size_t wait_bucket(uint64_t hash) {
+    return (size_t)(hash & (WAIT_BUCKETS - 1));
+}
+
+/* Takes w off the list and the index (it is not freed). */
+static void wait_unlink(rpc_server *s, waiting *w) {
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        s->wait_head = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    else
+        s->wait_tail = w->prev;
+    if (w->indexed) {
+        waiting **slot = &s->wait_buckets[wait_bucket(w->hash)];
+        while (*slot && *slot != w)
+            slot = &(*slot)->id_next;
+        if (*slot)
+            *slot = w->id_next;
+    }
+    s->wait_count--;
+    s->wait_bytes -= sizeof(*w) + w->len;
+    if (w->is_batch || w->is_stop)
+        s->wait_special--;
+}
+
+/*
+ * Appends a copy of a message to the waiting list. `call` (NULL for a
+ * batch) is its validated request, whose id, when it has one, goes into
+ * the index with the span of its text. When the copy cannot be made the
+ * message is answered -32603 (it is lost, not run).
+ */
+static void wait_push(rpc_server *s, const char *text, size_t len, const jsonrpc_call *call,
+                      bool is_stop) {
+    if (!s->wait_buckets)
+        s->wait_buckets = calloc(WAIT_BUCKETS, sizeof(*s->wait_buckets));
+    waiting *w = malloc(sizeof(*w) + len);
+    if (!w || !s->wait_buckets) {
+        free(w);
+        log_error(MODULE, "out of memory holding a message: dropped");
+        send_error(s, NULL, NULL, 0, RPC_INTERNAL_ERROR, NULL, "out of memory holding a message");
+        return;
+    }
+    memset(w, 0, sizeof(*w));
+    memcpy(w->text, text, len);
+    w->len = len;
+    w->is_batch = call == NULL;
+    w->is_stop = is_stop;
+    rawjson_span v;
+    if (call && call->has_id && call->id_usable &&
+        rawjson_find_member(text, (rawjson_span){0, len}, "id", &v) == 0 && v.end > v.start) {
+        w->has_id = true;
+        w->id_start = v.start;
+        w->id_end = v.end;
+        w->id_real = json_is_real(call->id);
+        w->hash = id_hash(call->id);
+    }
+    if (w->has_id && !is_stop) {
+        /* A StopProvider is never cancelled (as when running), so it is
+         * not indexed; its id still serves to answer it on shutdown. */
+        w->indexed = true;
+        waiting **slot = &s->wait_buckets[wait_bucket(w->hash)];
+        while (*slot)
+            slot = &(*slot)->id_next;
+        *slot = w;
+    }
+    if (!s->wait_head && log_enabled(LOG_LEVEL_DEBUG))
+        log_debug(MODULE,
+                  "%zu requests in flight: holding input (later requests wait; cancellations "
+                  "are still read)",
+                  s->inflight);
+    w->prev = s->wait_tail;
+    if (s->wait_tail)
+        s->wait_tail->next = w;
+    else
+        s->wait_head = w;
+    s->wait_tail = w;
+    s->wait_count++;
+    s->wait_bytes += sizeof(*w) + len;
+    if (s->wait_bytes > s->wait_bytes_peak)
+        s->wait_bytes_peak = s->wait_bytes;
+    if (w->is_batch || w->is_stop)
+        s->wait_special++;
+    update_input_hold(s);
+}
+
+/* Answers a waiting message that will never run: -32800 for a request
+ * with an id; a notification or a batch is dropped (logged). Frees it. */
+static void wait_drop(rpc_server *s, waiting *w) {
+    wait_unlink(s, w);
+    if (w->has_id)
+        send_error(s, NULL, w->text + w->id_start, w->id_end - w->id_start, RPC_REQUEST_CANCELLED,
+                   NULL, NULL);
+    else if (w->is_batch)
+        log_warn(MODULE, "a batch waiting to run was dropped by the shutdown");
+    free(w);
+}
+
+/*
+ * $/cancelRequest for requests not dispatched yet: each waiting request
+ * whose id equals `id` (json_equal, as for running ones) is answered -32800
+ * and taken off the list. Candidates come from the index by hash; the id's
+ * own text is parsed to compare, as its whole message was (an id read as a
+ * real because another number overflowed stays a real). Returns how many.
+ */
+static size_t cancel_waiting_id(rpc_server *s, json_t *id) {
+    if (!s->wait_head || !s->wait_buckets)
+        return 0;
+    uint64_t hash = id_hash(id);
+    size_t n = 0;
+    waiting *w = s->wait_buckets[wait_bucket(hash)];
+    while (w) {
+        waiting *next = w->id_next;
+        if (w->hash == hash) {
+            size_t flags = JSON_DECODE_ANY | (w->id_real ? JSON_DECODE_INT_AS_REAL : 0);
+            json_t *wid = json_loadb(w->text + w->id_start, w->id_end - w->id_start, flags, NULL);
+            bool same = wid && json_equal(wid, id);
+            json_decref(wid);
+            if (same) {
+                wait_drop(s, w);
+                n++;
+            }
+        }
+        w = next;
+    }
+    if (n)
+        update_input_hold(s);
+    return n;
+}
+
+/* StopProvider ahead of the waiting messages, or shutdown: none of them
+ * will run. */
+static void cancel_all_waiting(rpc_server *s) {
+    size_t n = s->wait_count;
+    while (s->wait_head)
+        wait_drop(s, s->wait_head);
+    if (n)
+        log_debug(MODULE, "%zu waiting message(s) cancelled before running", n);
+    update_input_hold(s);
+}
+
+/*
+ * Dispatches waiting messages, oldest first, while fewer than
+ * RPC_MAX_IN_FLIGHT run and the output backlog is under its high-water
+ * mark (a reader that does not read our answers must not make us turn the
+ * whole waiting list into answers). Called after each answer, after each
+ * read, and when the output backlog has drained (on_output_ready). A
+ * handler that answers at once calls back in here through finish(): the
+ * `draining` flag makes that a no-op, so this runs as a loop, never as a
+ * recursion as deep as the list.
+ */
+static void drain_waiting(rpc_server *s) {
+    if (s->draining || s->closing)
+        return;
+    s->draining = true;
+    s->busy++;
+    while (s->wait_head && s->inflight < RPC_MAX_IN_FLIGHT && !s->stopping &&
+           !transport_output_full(s->transport)) {
+        waiting *w = s->wait_head;
+        wait_unlink(s, w);
+        handle_message(s, w->text, w->len);
+        free(w);
+    }
+    s->busy--;
+    s->draining = false;
+    update_input_hold(s);
+}
+
+/*
+ * A message read while others wait or RPC_MAX_IN_FLIGHT run. It is parsed
+ * once here to see what it is: what needs no slot is handled now (not
+ * JSON, an invalid request, an unknown method, $/cancelRequest, and a
+ * StopProvider unless a batch or a StopProvider waits ahead of it, whose
+ * turn it would take); anything else waits as text, and is parsed again
+ * when dispatched (the parse is paid twice only by requests that had to
+ * wait, when the process is saturated anyway). A batch waits whole
+ * without being parsed.
+ */
+static void hold_message(rpc_server *s, const char *text, size_t len) {
+    size_t i = 0;
+    while (i < len && (text[i] == ' ' || text[i] == '\t' || text[i] == '\r' || text[i] == '\n'))
+        i++;
+    if (i < len && text[i] == '[') {
+        if (!refuse_large_batch(s, text, len))
+            wait_push(s, text, len, NULL, false);
+        return;
+    }
+    json_t *msg = parse_or_answer(s, text, len);
+    if (!msg)
+        return;
+    jsonrpc_call call;
+    const char *reason = NULL;
+    bool now = true, is_stop = false;
+    if (jsonrpc_validate(msg, &call, &reason) == 0) {
+        is_stop = strcmp(call.method, "StopProvider") == 0;
+        if (is_stop)
+            now = s->wait_special == 0;
+        else if (strcmp(call.method, "$/cancelRequest") != 0) {
+            const rpc_method *m = find_method(s, call.method);
+            now = !m || !m->handler;
+        }
+    }
+    if (now) {
+        s->stop_jumping = is_stop;
+        dispatch_parsed_new(s, msg, text, len);
+        s->stop_jumping = false;
+        return;
+    }
+    wait_push(s, text, len, &call, is_stop);
+    json_decref(msg);
+}
+
+/* ------------------------------------------------------------------ */
 /* Input                                                               */
 /* ------------------------------------------------------------------ */
 
@@ -818,7 +1181,10 @@ static int on_frame(framing_event ev, const char *data, size_t len, void *arg) {
     switch (ev) {
     case FRAMING_MESSAGE:
         log_trace(MODULE, "message of %zu bytes", len);
-        handle_message(s, data, len);
+        if (must_wait(s))
+            hold_message(s, data, len);
+        else
+            handle_message(s, data, len);
         break;
     case FRAMING_TOO_LARGE: {
         char detail[128];
@@ -857,6 +1223,7 @@ static void on_read(void *arg, const char *data, size_t len) {
     s->busy++;
     framing_decoder_feed(&s->decoder, data, len, on_frame, s);
     s->busy--;
+    drain_waiting(s);
     maybe_finish(s);
 }
 
@@ -880,11 +1247,19 @@ static void on_flushed(void *arg) {
     maybe_finish(arg);
 }
 
+/* The output backlog drained after passing its high-water mark: waiting
+ * messages may be dispatched again. */
+static void on_output_ready(void *arg) {
+    rpc_server *s = arg;
+    drain_waiting(s);
+    maybe_finish(s);
+}
+
 /* Runs on_shutdown once input is over, nothing is in flight and every
  * write has completed, unless we are inside a call into the server (the
  * outermost frame calls again). */
 static void maybe_finish(rpc_server *s) {
-    if (s->busy || !s->input_done || s->shutdown_done || s->closing || s->head ||
+    if (s->busy || !s->input_done || s->shutdown_done || s->closing || s->head || s->wait_head ||
         !transport_is_flushed(s->transport))
         return;
     s->shutdown_done = true;
@@ -912,6 +1287,7 @@ void rpc_server_shutdown(rpc_server *s) {
         transport_stop_reading(s->transport);
         s->input_done = true;
     }
+    cancel_all_waiting(s);
     size_t n = cancel_matching(s, UINT64_MAX, NULL);
     log_debug(MODULE, "shutdown: %zu request(s) cancelled", n);
     s->busy--;
@@ -928,8 +1304,12 @@ int rpc_server_new(uv_loop_t *loop, const rpc_server_options *opts, rpc_server *
     s->loop = loop;
     s->opts = *opts;
     framing_decoder_init(&s->decoder, opts->max_message_size, 0);
-    transport_callbacks cbs = {
-        .on_read = on_read, .on_end = on_end, .on_flushed = on_flushed, .arg = s};
+    dynbuf_init(&s->answer, JSONRPC_ANSWER_MAX);
+    transport_callbacks cbs = {.on_read = on_read,
+                               .on_end = on_end,
+                               .on_flushed = on_flushed,
+                               .on_output_ready = on_output_ready,
+                               .arg = s};
     int rc = transport_new(loop, opts->in_fd, opts->out_fd, &cbs, &s->transport);
     if (rc) {
         free(s);
@@ -982,7 +1362,9 @@ static void release_server(rpc_server *s) {
     if (--s->closes_pending > 0)
         return;
     framing_decoder_free(&s->decoder);
+    dynbuf_free(&s->answer);
     free(s->id_buckets);
+    free(s->wait_buckets);
     free(s);
 }
 
@@ -1011,6 +1393,11 @@ void rpc_server_close(rpc_server *s) {
             }
         }
     }
+    while (s->wait_head) {
+        waiting *w = s->wait_head;
+        wait_unlink(s, w);
+        free(w);
+    }
     /* One reference for this function, so nothing is freed before it
      * returns, plus one per handle being closed. */
     s->closes_pending++;
@@ -1025,4 +1412,22 @@ void rpc_server_close(rpc_server *s) {
     s->closes_pending++;
     transport_close(s->transport, transport_closed, s);
     release_server(s);
+}
+
+void rpc_server_get_stats(const rpc_server *s, rpc_server_stats *out) {
+    memset(out, 0, sizeof(*out));
+    out->in_flight = s->inflight;
+    out->in_flight_peak = s->inflight_peak;
+    out->max_in_flight = RPC_MAX_IN_FLIGHT;
+    out->waiting = s->wait_count;
+    out->waiting_bytes = s->wait_bytes;
+    out->waiting_bytes_peak = s->wait_bytes_peak;
+    out->max_waiting_bytes = RPC_MAX_WAITING_BYTES;
+    transport_stats ts;
+    transport_get_stats(s->transport, &ts);
+    out->reads = ts.reads;
+    out->writes = ts.writes;
+    out->output_backlog = ts.backlog;
+    out->output_backlog_peak = ts.backlog_peak;
+    out->output_high_water = TRANSPORT_HIGH_WATER;
 }

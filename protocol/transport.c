@@ -9,6 +9,27 @@
  * one completed) and a FIFO of write items of which only the head is in
  * flight, so output stays in order with offset -1.
  *
+ * Output is gathered, not written at once (issue 9: one write(2) per answer
+ * was most of the dispatch overhead). transport_write() appends the framed
+ * answer to one buffer; the first append of a loop pass starts a uv_check
+ * handle, whose callback (after the poll phase, where most answers are
+ * produced) submits everything gathered as one write. An answer produced
+ * after the check phase (a timer, a close callback) would wait for the next
+ * check, and the loop could meanwhile block in poll: so the first append
+ * also starts a uv_idle handle, which makes that poll return at once (libuv
+ * computes a zero poll timeout while an idle handle is active; node's
+ * setImmediate uses the same pair). Both are stopped by the flush.
+ *
+ * The gather buffer is capped at GATHER_MAX: an append that would pass it
+ * submits what is gathered first. An answer of COPY_MAX bytes or more is
+ * not copied: what is gathered is submitted, then the answer as a write of
+ * its own. So a pass makes one write unless its answers pass GATHER_MAX
+ * or one is large, and bytes leave in the order they were given either way.
+ * The gather buffer is allocated as the trailing data of its write item,
+ * so submitting it allocates nothing (and cannot fail and reorder output);
+ * the item of a completed write is kept as the next gather buffer (one
+ * spare), so a busy session allocates nothing per pass.
+ *
  * Lifetimes follow libuv's rule: the transport is freed only once every
  * handle's close callback ran and no fs request is in flight.
  */
@@ -23,6 +44,11 @@
 
 #define STREAM_READ_SIZE (64 * 1024)
 #define FILE_READ_SIZE   (256 * 1024)
+/* Answers gathered in one pass are written together up to this size. */
+#define GATHER_MAX   ((size_t)256 * 1024)
+#define GATHER_FIRST ((size_t)16 * 1024)
+/* An answer this large is written from its own memory, not copied. */
+#define COPY_MAX ((size_t)64 * 1024)
 
 typedef union any_stream {
     uv_handle_t handle;
@@ -32,6 +58,9 @@ typedef union any_stream {
     uv_tty_t tty;
 } any_stream;
 
+/* One write: either a pass's gathered answers, in data[] (data_alloc
+ * bytes, allocated with the item: submitting them allocates nothing), or
+ * one large answer (prefix, body, suffix). */
 typedef struct write_item {
     union {
         uv_write_t write;
@@ -42,9 +71,11 @@ typedef struct write_item {
     char prefix[TRANSPORT_PREFIX_MAX];
     char *body;
     uv_buf_t bufs[3];
-    unsigned nbufs; /* bufs in use */
-    unsigned first; /* first buf not fully written (files) */
-    size_t size;    /* total bytes, for the backlog count */
+    unsigned nbufs;    /* bufs in use */
+    unsigned first;    /* first buf not fully written (files) */
+    size_t size;       /* total bytes, for the backlog count */
+    size_t data_alloc; /* gathered: room in data[]; 0 for a large answer */
+    char data[];
 } write_item;
 
 struct transport {
@@ -54,9 +85,13 @@ struct transport {
     bool in_is_stream, out_is_stream;
     any_stream in, out;
     bool in_open, out_open; /* handle initialised, needs uv_close */
-    /* Never started; closed last so that the transport is always freed
-     * from a close callback, never inside a call into it. */
-    uv_idle_t reaper;
+    /* flush_check submits what a pass gathered; flush_idle, active while
+     * something is gathered, keeps the loop from blocking in poll before
+     * that. Both are always closed, so the transport is always freed from
+     * a close callback, never inside a call into it. */
+    uv_check_t flush_check;
+    uv_idle_t flush_idle;
+    bool flush_scheduled;
 
     /* Reading. */
     char *read_buf;
@@ -73,6 +108,11 @@ struct transport {
     size_t backlog;        /* their bytes */
     bool output_failed;
     write_item *fs_head, *fs_tail; /* files: queue; the head is in flight */
+    /* Answers gathered this pass, not yet submitted; counted in backlog. */
+    write_item *gather; /* NULL until the first answer of a pass */
+    size_t gather_len;
+    write_item *spare; /* a completed gather item, kept for the next pass */
+    transport_stats stats;
 
     /* Closing. */
     bool closing;
@@ -174,13 +214,20 @@ int transport_new(uv_loop_t *loop, uv_file in_fd, uv_file out_fd, const transpor
         return UV_ENOMEM;
     }
 
-    rc = uv_idle_init(loop, &t->reaper);
+    rc = uv_check_init(loop, &t->flush_check);
     if (rc) {
         free(t->read_buf);
         free(t);
         return rc;
     }
-    t->reaper.data = t;
+    t->flush_check.data = t;
+    rc = uv_idle_init(loop, &t->flush_idle);
+    if (rc) {
+        t->closes_pending++;
+        uv_close((uv_handle_t *)&t->flush_check, setup_close_cb);
+        return rc;
+    }
+    t->flush_idle.data = t;
     if (in_stream)
         rc = open_stream(loop, &t->in, in_type, in_fd, &t->in_open);
     if (rc == 0 && out_stream)
@@ -196,8 +243,9 @@ int transport_new(uv_loop_t *loop, uv_file in_fd, uv_file out_fd, const transpor
             t->closes_pending++, uv_close(&t->in.handle, setup_close_cb);
         if (t->out_open)
             t->closes_pending++, uv_close(&t->out.handle, setup_close_cb);
-        t->closes_pending++;
-        uv_close((uv_handle_t *)&t->reaper, setup_close_cb);
+        t->closes_pending += 2;
+        uv_close((uv_handle_t *)&t->flush_check, setup_close_cb);
+        uv_close((uv_handle_t *)&t->flush_idle, setup_close_cb);
         return rc;
     }
 
@@ -233,6 +281,7 @@ static void input_ended(transport *t, int status) {
 static void stream_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     transport *t = s->data;
     if (nread > 0) {
+        t->stats.reads++;
         if (t->reading)
             t->cbs.on_read(t->cbs.arg, buf->base, (size_t)nread);
         return;
@@ -257,6 +306,7 @@ static void file_read_cb(uv_fs_t *req) {
     if (!t->reading)
         return;
     if (result > 0) {
+        t->stats.reads++;
         t->cbs.on_read(t->cbs.arg, t->read_buf, (size_t)result);
         /* on_read may have stopped reading or closed us. */
         if (t->reading && !t->paused && !t->closing) {
@@ -309,11 +359,13 @@ void transport_stop_reading(transport *t) {
  * above the high-water mark (until it falls under the low one), and while
  * the owner holds it (too many requests in flight). */
 static void apply_backpressure(transport *t) {
+    bool output_ready = false;
     if (!t->backlog_paused && t->backlog > TRANSPORT_HIGH_WATER) {
         t->backlog_paused = true;
         log_debug("provider.rpc", "output backlog of %zu bytes: pausing input", t->backlog);
     } else if (t->backlog_paused && t->backlog < TRANSPORT_LOW_WATER) {
         t->backlog_paused = false;
+        output_ready = true;
         log_debug("provider.rpc", "output backlog down to %zu bytes", t->backlog);
     }
     bool pause = t->backlog_paused || t->held;
@@ -332,6 +384,8 @@ static void apply_backpressure(transport *t) {
                 input_ended(t, rc);
         }
     }
+    if (output_ready && t->cbs.on_output_ready && !t->closing)
+        t->cbs.on_output_ready(t->cbs.arg);
 }
 
 void transport_hold_input(transport *t, bool hold) {
@@ -352,20 +406,39 @@ static void output_failed(transport *t, int status) {
     t->output_failed = true;
 }
 
+/* Frees a completed item. A gather item is kept instead, as the spare for
+ * the next pass, when there is none. */
+static void free_item(transport *t, write_item *item) {
+    if (item->data_alloc && !t->spare) {
+        size_t alloc = item->data_alloc;
+        memset(item, 0, sizeof(*item));
+        item->data_alloc = alloc;
+        t->spare = item;
+        return;
+    }
+    free(item->body);
+    free(item);
+}
+
+/* Tells the owner, when nothing is queued, in flight or gathered, that
+ * everything is written. */
+static void maybe_flushed(transport *t) {
+    if (t->writes_pending == 0 && t->gather_len == 0 && t->cbs.on_flushed)
+        t->cbs.on_flushed(t->cbs.arg);
+}
+
 /* Completes one item: frees it, updates the counts, and tells the owner
  * when everything is written. */
 static void write_done(transport *t, write_item *item) {
     t->writes_pending--;
     t->backlog -= item->size;
-    free(item->body);
-    free(item);
+    free_item(t, item);
     if (t->closing) {
         maybe_free(t);
         return;
     }
     apply_backpressure(t);
-    if (t->writes_pending == 0 && t->cbs.on_flushed)
-        t->cbs.on_flushed(t->cbs.arg);
+    maybe_flushed(t);
 }
 
 static void stream_write_cb(uv_write_t *req, int status) {
@@ -424,20 +497,109 @@ static void file_write_next(transport *t) {
     }
 }
 
-int transport_write(transport *t, const char *prefix, size_t prefix_len, char *body,
-                    size_t body_len, const char *suffix, size_t suffix_len) {
-    if (t->output_failed || t->closing) {
-        free(body);
-        return UV_EPIPE;
+/* Hands one item (its bytes already counted in the backlog) to libuv, or
+ * to the file queue. Returns 0, or the error of a write that could not be
+ * started (the item is then completed at once). */
+static int submit(transport *t, write_item *item) {
+    t->writes_pending++;
+    t->stats.writes++;
+    if (t->out_is_stream) {
+        item->req.write.data = item;
+        int rc =
+            uv_write(&item->req.write, &t->out.stream, item->bufs, item->nbufs, stream_write_cb);
+        if (rc) {
+            output_failed(t, rc);
+            write_done(t, item);
+            return rc;
+        }
+        return 0;
     }
+    bool idle = t->fs_head == NULL;
+    if (t->fs_tail)
+        t->fs_tail->next = item;
+    else
+        t->fs_head = item;
+    t->fs_tail = item;
+    if (idle)
+        file_write_next(t);
+    return 0;
+}
+
+/* Submits what this pass gathered as one write. Allocates nothing (the
+ * gather buffer is the item), so it cannot fail and output stays in
+ * order. */
+static void flush_gathered(transport *t) {
+    if (t->gather_len == 0)
+        return;
+    write_item *item = t->gather;
+    item->t = t;
+    item->bufs[0] = uv_buf_init(item->data, (unsigned)t->gather_len);
+    item->nbufs = 1;
+    item->size = t->gather_len;
+    t->gather = NULL;
+    t->gather_len = 0;
+    submit(t, item);
+}
+
+/* The check phase of a pass in which answers were gathered: write them. */
+static void flush_check_cb(uv_check_t *h) {
+    transport *t = h->data;
+    t->flush_scheduled = false;
+    uv_check_stop(&t->flush_check);
+    uv_idle_stop(&t->flush_idle);
+    flush_gathered(t); /* may end the session: t is not touched after */
+}
+
+/* Only its being active matters: the loop does not block in poll. */
+static void flush_idle_cb(uv_idle_t *h) {
+    (void)h;
+}
+
+static void schedule_flush(transport *t) {
+    if (t->flush_scheduled)
+        return;
+    t->flush_scheduled = true;
+    uv_check_start(&t->flush_check, flush_check_cb);
+    uv_idle_start(&t->flush_idle, flush_idle_cb);
+}
+
+/* Makes room for n more gathered bytes (gather_len + n <= GATHER_MAX),
+ * taking the spare item first, then doubling. Returns 0 or UV_ENOMEM (what
+ * is gathered is kept). */
+static int gather_reserve(transport *t, size_t n) {
+    size_t need = t->gather_len + n;
+    if (!t->gather && t->spare) {
+        t->gather = t->spare;
+        t->spare = NULL;
+    }
+    size_t have = t->gather ? t->gather->data_alloc : 0;
+    if (need <= have)
+        return 0;
+    size_t size = have ? have : GATHER_FIRST;
+    while (size < need)
+        size *= 2;
+    if (size > GATHER_MAX)
+        size = need > GATHER_MAX ? need : GATHER_MAX;
+    write_item *item = realloc(t->gather, sizeof(*item) + size);
+    if (!item)
+        return UV_ENOMEM;
+    if (!t->gather)
+        memset(item, 0, sizeof(*item));
+    item->data_alloc = size;
+    t->gather = item;
+    return 0;
+}
+
+/* Writes one large answer as an item of its own, without copying `body`
+ * (stolen). What was gathered before it is submitted first. */
+static int write_large(transport *t, const char *prefix, size_t prefix_len, char *body,
+                       size_t body_len, const char *suffix, size_t suffix_len) {
+    flush_gathered(t);
     write_item *item = calloc(1, sizeof(*item));
     if (!item) {
         free(body);
         return UV_ENOMEM;
     }
-    assert(prefix_len <= TRANSPORT_PREFIX_MAX);
-    if (prefix_len > TRANSPORT_PREFIX_MAX)
-        prefix_len = TRANSPORT_PREFIX_MAX;
     item->t = t;
     item->body = body;
     if (prefix_len) {
@@ -448,37 +610,73 @@ int transport_write(transport *t, const char *prefix, size_t prefix_len, char *b
     if (suffix_len)
         item->bufs[item->nbufs++] = uv_buf_init((char *)suffix, (unsigned)suffix_len);
     item->size = prefix_len + body_len + suffix_len;
-
-    t->writes_pending++;
     t->backlog += item->size;
-    if (t->out_is_stream) {
-        item->req.write.data = item;
-        int rc =
-            uv_write(&item->req.write, &t->out.stream, item->bufs, item->nbufs, stream_write_cb);
-        if (rc) {
-            output_failed(t, rc);
-            t->writes_pending--;
-            t->backlog -= item->size;
-            free(item->body);
-            free(item);
-            return rc;
-        }
-    } else {
-        bool idle = t->fs_head == NULL;
-        if (t->fs_tail)
-            t->fs_tail->next = item;
-        else
-            t->fs_head = item;
-        t->fs_tail = item;
-        if (idle)
-            file_write_next(t);
+    if (t->backlog > t->stats.backlog_peak)
+        t->stats.backlog_peak = t->backlog;
+    int rc = submit(t, item);
+    if (!t->closing)
+        apply_backpressure(t);
+    return rc;
+}
+
+int transport_write_copy(transport *t, const char *prefix, size_t prefix_len, const char *body,
+                         size_t body_len, const char *suffix, size_t suffix_len) {
+    if (t->output_failed || t->closing)
+        return UV_EPIPE;
+    assert(prefix_len <= TRANSPORT_PREFIX_MAX);
+    if (prefix_len > TRANSPORT_PREFIX_MAX)
+        prefix_len = TRANSPORT_PREFIX_MAX;
+    if (body_len >= COPY_MAX) {
+        char *copy = malloc(body_len ? body_len : 1);
+        if (!copy)
+            return UV_ENOMEM;
+        memcpy(copy, body, body_len);
+        return write_large(t, prefix, prefix_len, copy, body_len, suffix, suffix_len);
     }
+    size_t total = prefix_len + body_len + suffix_len;
+    if (t->gather_len + total > GATHER_MAX)
+        flush_gathered(t);
+    if (gather_reserve(t, total) != 0)
+        return UV_ENOMEM;
+    char *p = t->gather->data + t->gather_len;
+    memcpy(p, prefix, prefix_len);
+    memcpy(p + prefix_len, body, body_len);
+    memcpy(p + prefix_len + body_len, suffix, suffix_len);
+    t->gather_len += total;
+    t->backlog += total;
+    if (t->backlog > t->stats.backlog_peak)
+        t->stats.backlog_peak = t->backlog;
+    schedule_flush(t);
     apply_backpressure(t);
     return 0;
 }
 
+int transport_write(transport *t, const char *prefix, size_t prefix_len, char *body,
+                    size_t body_len, const char *suffix, size_t suffix_len) {
+    if (t->output_failed || t->closing) {
+        free(body);
+        return UV_EPIPE;
+    }
+    if (prefix_len > TRANSPORT_PREFIX_MAX)
+        prefix_len = TRANSPORT_PREFIX_MAX;
+    if (body_len >= COPY_MAX)
+        return write_large(t, prefix, prefix_len, body, body_len, suffix, suffix_len);
+    int rc = transport_write_copy(t, prefix, prefix_len, body, body_len, suffix, suffix_len);
+    free(body);
+    return rc;
+}
+
+bool transport_output_full(const transport *t) {
+    return t->backlog_paused;
+}
+
 bool transport_is_flushed(const transport *t) {
-    return t->writes_pending == 0;
+    return t->writes_pending == 0 && t->gather_len == 0;
+}
+
+void transport_get_stats(const transport *t, transport_stats *out) {
+    *out = t->stats;
+    out->backlog = t->backlog;
 }
 
 /* ------------------------------------------------------------------ */
@@ -492,6 +690,8 @@ static void maybe_free(transport *t) {
     void (*cb)(void *) = t->on_closed;
     void *arg = t->closed_arg;
     free(t->read_buf);
+    free(t->gather);
+    free(t->spare);
     free(t);
     if (cb)
         cb(arg);
@@ -523,8 +723,13 @@ void transport_close(transport *t, void (*on_closed)(void *arg), void *arg) {
         t->closes_pending++;
         uv_close(&t->out.handle, close_cb); /* pending writes complete with UV_ECANCELED */
     }
-    t->closes_pending++;
-    uv_close((uv_handle_t *)&t->reaper, close_cb);
+    t->closes_pending += 2;
+    uv_close((uv_handle_t *)&t->flush_check, close_cb);
+    uv_close((uv_handle_t *)&t->flush_idle, close_cb);
+    /* Answers gathered but not submitted are dropped, like writes queued
+     * on a stream being closed. */
+    t->backlog -= t->gather_len;
+    t->gather_len = 0;
     /* File writes still queued behind the one in flight are dropped. */
     if (!t->out_is_stream && t->fs_head) {
         write_item *rest = t->fs_head->next;

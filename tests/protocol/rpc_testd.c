@@ -18,6 +18,9 @@
  *            answers {}: lets a client's tests see lines that are not
  *            answers to anything. Only safe while no other answer is being
  *            written (the tests send it alone).
+ *   stats    answers the server's counters and limits (rpc_server_get_stats:
+ *            in flight, waiting, reads, writes, output backlog, and their
+ *            peaks), so tests can check the bounds from outside
  *
  * Each request is logged at DEBUG. Options: --secret S registers S at start
  * and logs a WARN line containing it; --max-message N sets the size limit.
@@ -33,6 +36,8 @@
 #include <unistd.h>
 
 #define MODULE "testd"
+
+static rpc_server *g_server;
 
 typedef struct sleeper {
     uv_timer_t timer;
@@ -166,8 +171,6 @@ static void do_garbage(rpc_request *req, json_t *params, void *ctx) {
     rpc_respond_new(req, json_object());
 }
 
-static rpc_server *g_server;
-
 static void do_shutdown(rpc_request *req, json_t *params, void *ctx) {
     (void)params;
     (void)ctx;
@@ -176,9 +179,26 @@ static void do_shutdown(rpc_request *req, json_t *params, void *ctx) {
     rpc_server_shutdown(g_server);
 }
 
+static void do_stats(rpc_request *req, json_t *params, void *ctx) {
+    (void)params;
+    (void)ctx;
+    rpc_server_stats st;
+    rpc_server_get_stats(g_server, &st);
+    rpc_respond_new(
+        req, json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "in_flight",
+                       (json_int_t)st.in_flight, "in_flight_peak", (json_int_t)st.in_flight_peak,
+                       "max_in_flight", (json_int_t)st.max_in_flight, "waiting",
+                       (json_int_t)st.waiting, "waiting_bytes", (json_int_t)st.waiting_bytes,
+                       "waiting_bytes_peak", (json_int_t)st.waiting_bytes_peak, "max_waiting_bytes",
+                       (json_int_t)st.max_waiting_bytes, "reads", (json_int_t)st.reads, "writes",
+                       (json_int_t)st.writes, "output_backlog", (json_int_t)st.output_backlog,
+                       "output_backlog_peak", (json_int_t)st.output_backlog_peak,
+                       "output_high_water", (json_int_t)st.output_high_water));
+}
+
 static const rpc_method methods[] = {
     {"echo", do_echo},         {"sleep", do_sleep},     {"fail", do_fail}, {"log", do_log},
-    {"shutdown", do_shutdown}, {"garbage", do_garbage}, {"big", do_big},
+    {"shutdown", do_shutdown}, {"garbage", do_garbage}, {"big", do_big},   {"stats", do_stats},
 };
 
 static void on_shutdown(rpc_server *server, void *ctx) {

@@ -1,6 +1,6 @@
 /*
  * test_e2e_batch.c - finding 3: a batch obeys the bounds of single
- * messages. A batch of more members than the in-flight limit is refused
+ * messages. A batch of more members than the batch limit is refused
  * whole; a batch whose answer array would pass the maximum message size is
  * answered with one error instead of being built; the process keeps
  * serving, and its memory stays bounded (the provider once reached 1.74 GB
@@ -20,7 +20,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
-#define RPC_MAX_IN_FLIGHT 4096 /* server.c */
+#define RPC_MAX_BATCH 4096 /* server.c */
 
 /* Builds "[m,m,...,m]\n" with n copies of member m. malloc'd. */
 static char *make_batch(const char *member, size_t n, size_t *len) {
@@ -76,7 +76,7 @@ static void assert_still_serving(th_proc *p) {
     json_decref(r);
 }
 
-/* More members than the in-flight limit: refused whole, none ran (the
+/* More members than the batch limit: refused whole, none ran (the
  * "log" members would have written their message to stderr). A batch at
  * the limit is served. */
 static void test_batch_over_member_limit(void **state) {
@@ -86,7 +86,7 @@ static void test_batch_over_member_limit(void **state) {
     size_t len;
     char *batch = make_batch(
         "{\"jsonrpc\":\"2.0\",\"method\":\"log\",\"params\":{\"message\":\"member-ran\"}}",
-        RPC_MAX_IN_FLIGHT + 1, &len);
+        RPC_MAX_BATCH + 1, &len);
     /* One request at the end so the batch needs an answer. */
     const char *tail = ",{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"echo\"}]\n";
     batch = realloc(batch, len + strlen(tail));
@@ -105,12 +105,11 @@ static void test_batch_over_member_limit(void **state) {
     free(batch);
 
     /* Exactly at the limit: an array of 4096 answers. */
-    batch =
-        make_batch("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"echo\"}", RPC_MAX_IN_FLIGHT, &len);
+    batch = make_batch("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"echo\"}", RPC_MAX_BATCH, &len);
     assert_int_equal(th_proc_write(&p, batch, len), 0);
     r = e2e_response(&p);
     assert_true(json_is_array(r));
-    assert_int_equal(json_array_size(r), RPC_MAX_IN_FLIGHT);
+    assert_int_equal(json_array_size(r), RPC_MAX_BATCH);
     json_decref(r);
     free(batch);
     e2e_finish(&p);

@@ -610,9 +610,9 @@ static void test_secret_straddling_name_cut(void **state) {
     assert_non_null(strstr(p->err_buf, "mmm***"));
 }
 
-/* 6,000 slow requests written at once: past 4,096 in flight the server
- * holds input (its memory stays bounded), and every request is still
- * answered once, after the others drain. */
+/* 6,000 slow requests written at once: past 1,024 in flight the server
+ * holds the rest (they wait as text: its memory stays bounded), and every
+ * request is still answered once, after the others drain. */
 static void test_in_flight_cap(void **state) {
     th_proc *p = new_proc();
     *state = p;
