@@ -1,6 +1,6 @@
 /*
- * simctl.c - see simctl.h. The simulator is started here rather than with
- * th_sim_start because it must be pinned between fork and exec (its
+ * simctl.c - see simctl.h. The simulator is started with sim_launch rather
+ * than th_sim_start because it must be pinned between fork and exec (its
  * libmicrohttpd threads are made at start and inherit the mask) and its
  * stderr must go to a file nobody has to drain.
  */
@@ -8,48 +8,22 @@
 
 #include "measure.h"
 
-#include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 int bench_sim_start(bench_sim *s, int cpu, const char *stderr_path) {
     memset(s, 0, sizeof(*s));
     snprintf(s->sim.token, sizeof(s->sim.token), "bench-token");
-    int out[2];
-    if (pipe2(out, O_CLOEXEC) != 0)
-        return -1;
-    s->pid = fork();
-    if (s->pid == 0) {
-        if (cpu >= 0)
-            bm_pin_self(cpu);
-        int err = open(stderr_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(out[1], 1);
-        if (err >= 0)
-            dup2(err, 2);
-        execl(SIM_BIN, SIM_BIN, "--port", "0", "--token", s->sim.token, (char *)NULL);
-        _exit(127);
-    }
-    close(out[1]);
-    if (s->pid < 0) {
-        close(out[0]);
-        return -1;
-    }
-    FILE *f = fdopen(out[0], "r");
-    char line[256] = "";
-    int ok = f && fgets(line, sizeof(line), f) &&
-             sscanf(line, "listening on http://127.0.0.1:%d", &s->sim.port) == 1;
-    s->out = f; /* kept open until stop: the sim may write another line */
-    if (!ok) {
+    const char *args[] = {"--token", s->sim.token, NULL};
+    sim_launch_options o = {.bin = SIM_BIN, .args = args, .cpu = cpu, .stderr_path = stderr_path};
+    if (sim_launch(&o, &s->proc) != 0) {
         fprintf(stderr, "bench: cf-api-sim did not start (see %s)\n", stderr_path);
-        bench_sim_stop(s);
         return -1;
     }
-    snprintf(s->sim.origin, sizeof(s->sim.origin), "http://127.0.0.1:%d", s->sim.port);
-    snprintf(s->sim.base_url, sizeof(s->sim.base_url), "%s/client/v4", s->sim.origin);
+    s->sim.port = s->proc.port;
+    snprintf(s->sim.origin, sizeof(s->sim.origin), "%s", s->proc.origin);
+    snprintf(s->sim.base_url, sizeof(s->sim.base_url), "%s", s->proc.base_url);
     return 0;
 }
 
@@ -112,16 +86,7 @@ void bench_sim_clear_faults(void *arg) {
 }
 
 int bench_sim_stop(bench_sim *s) {
-    int status = -1;
-    if (s->pid > 0) {
-        kill(s->pid, SIGTERM);
-        if (waitpid(s->pid, &status, 0) != s->pid)
-            status = -1;
-        s->pid = 0;
-    }
-    if (s->out)
-        fclose(s->out);
-    s->out = NULL;
+    int status = sim_launched_stop(&s->proc);
     for (size_t i = 0; i < s->n_states; i++)
         free(s->states[i]);
     free(s->states);

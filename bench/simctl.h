@@ -7,6 +7,7 @@
 #define BENCH_SIMCTL_H
 
 #include "harness.h"
+#include "sim_launch.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -14,10 +15,9 @@
 #define BENCH_ACCOUNT "023e105f4ecef8ad9ca31a8372d0c353"
 
 typedef struct bench_sim {
-    th_sim sim; /* origin, base_url and token, for th_sim_http */
-    pid_t pid;
-    FILE *out;     /* its stdout */
-    char **states; /* per connector: its full state as the provider keeps it, compact JSON */
+    th_sim sim;        /* origin, base_url and token, for th_sim_http */
+    sim_launched proc; /* the process, its port and its stdout */
+    char **states;     /* per connector: its full state as the provider keeps it, compact JSON */
     size_t n_states;
     char ids_path[512]; /* "ACCOUNT ID" per line, for bench-curl-client */
 } bench_sim;

@@ -45,13 +45,13 @@
  * the same bug).
  */
 #include "protocol.h"
+#include "sim_launch.h"
 
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,8 +63,6 @@
 #define N_ACCOUNTS   2
 #define GRACE_MS     120000 /* no answer for this long while calls are pending: a hang */
 #define MAX_FAULT_MS 2500   /* longest injected delay */
-
-extern char **environ;
 
 static const char *const accounts[N_ACCOUNTS] = {"023e105f4ecef8ad9ca31a8372d0c353",
                                                  "5f0ad4c8e1b94c7d9a3e2b1c0d9e8f7a"};
@@ -103,60 +101,21 @@ static bool rnd_chance(double p) {
 /* The simulator                                                       */
 /* ------------------------------------------------------------------ */
 
-static pid_t sim_pid;
-static char sim_origin[64];
-static char sim_base_url[96];
+static sim_launched sim; /* cf-api-sim: its process and address */
 
+/* Starts the simulator with the soak's settings. Returns 0 or -1. */
 static int sim_start(void) {
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) < 0)
-        return -1;
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
-    posix_spawn_file_actions_adddup2(&actions, fds[1], STDERR_FILENO);
     /* The request log is not needed; keep it at its smallest. */
     char page_size[16];
     snprintf(page_size, sizeof(page_size), "%d", opt_page_size);
-    char *argv[] = {SIM_BIN, "--port",    "0",  "--token",
-                    TOKEN,   "--threads", "4",  "--request-log-mib",
-                    "4",     NULL,        NULL, NULL};
+    const char *args[] = {"--token", TOKEN, "--threads", "4", "--request-log-mib",
+                          "4",       NULL,  NULL,        NULL};
     if (opt_page_size > 0) {
-        argv[9] = "--page-size";
-        argv[10] = page_size;
+        args[6] = "--page-size";
+        args[7] = page_size;
     }
-    int rc = posix_spawn(&sim_pid, SIM_BIN, &actions, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&actions);
-    close(fds[1]);
-    if (rc != 0) {
-        sim_pid = 0;
-        close(fds[0]);
-        return -1;
-    }
-    FILE *out = fdopen(fds[0], "r");
-    char line[256] = "";
-    int port = 0;
-    if (!out || !fgets(line, sizeof(line), out) ||
-        sscanf(line, "listening on http://127.0.0.1:%d", &port) != 1) {
-        fprintf(stderr, "cf-api-sim did not start: %s\n", line);
-        if (out)
-            fclose(out);
-        return -1;
-    }
-    fclose(out);
-    snprintf(sim_origin, sizeof(sim_origin), "http://127.0.0.1:%d", port);
-    snprintf(sim_base_url, sizeof(sim_base_url), "%s/client/v4", sim_origin);
-    return 0;
-}
-
-static int sim_stop(void) {
-    int status = -1;
-    if (sim_pid > 0) {
-        kill(sim_pid, SIGTERM);
-        waitpid(sim_pid, &status, 0);
-        sim_pid = 0;
-    }
-    return status;
+    sim_launch_options o = {.bin = SIM_BIN, .args = args, .cpu = -1};
+    return sim_launch(&o, &sim);
 }
 
 typedef struct membuf {
@@ -185,7 +144,7 @@ static json_t *sim_http(const char *method, const char *path, const char *body, 
     if (!curl)
         return NULL;
     char url[512];
-    snprintf(url, sizeof(url), "%s%s", sim_origin, path);
+    snprintf(url, sizeof(url), "%s%s", sim.origin, path);
     struct curl_slist *headers = NULL;
     membuf b = {0};
     curl_easy_setopt(curl, CURLOPT_URL, url);
@@ -967,7 +926,7 @@ static void fail(const char *what) {
     fprintf(stderr, "soak failed: %s\n", what);
     if (prov)
         rpc_client_close(prov, NULL, NULL);
-    sim_stop();
+    sim_launched_stop(&sim);
     exit(2);
 }
 
@@ -1034,7 +993,7 @@ int main(int argc, char **argv) {
     json_t *r =
         call_sync("ConfigureProvider",
                   json_pack("{s:{s:s, s:s, s:f, s:i}}", "config", "api_token", TOKEN, "base_url",
-                            sim_base_url, "request_timeout", 2.0, "max_retries", 4));
+                            sim.base_url, "request_timeout", 2.0, "max_retries", 4));
     if (!r || has_error_diag(r))
         fail("ConfigureProvider failed");
     json_decref(r);
@@ -1115,7 +1074,7 @@ int main(int argc, char **argv) {
     prov = NULL;
     uv_close((uv_handle_t *)&wake, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
-    int sim_status = sim_stop();
+    int sim_status = sim_launched_stop(&sim);
 
     printf("\nsoak summary (seed %llu)\n", (unsigned long long)opt_seed);
     printf("  operations: %ld in %.1f s (%ld more to settle), concurrency %d, longest %llu ms\n",

@@ -19,11 +19,11 @@
  * plays "the world outside the orchestrator", is called with libcurl.
  */
 #include "protocol.h"
+#include "sim_launch.h"
 
 #include <curl/curl.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,14 +33,10 @@
 #define ACCOUNT    "023e105f4ecef8ad9ca31a8372d0c353"
 #define TIMEOUT_MS 30000
 
-extern char **environ;
-
 static uv_loop_t loop;
 static uv_timer_t deadline; /* wakes wait_for() up when an answer is late */
 static rpc_client *prov;    /* the provider, NULL once closed */
-static pid_t sim_pid;       /* cf-api-sim, 0 when not running */
-static char sim_origin[64]; /* "http://127.0.0.1:PORT" */
-static char sim_base_url[96];
+static sim_launched sim;    /* cf-api-sim; sim.pid is 0 when not running */
 static int step_no;
 static FILE *record; /* --record FILE: the raw exchange, secrets masked */
 
@@ -129,54 +125,13 @@ static void step(const char *title) {
 /* The simulator: started here, its control plane called with libcurl  */
 /* ------------------------------------------------------------------ */
 
-/* Starts cf-api-sim on a free port and reads the address from its first
- * line ("listening on http://127.0.0.1:PORT"). Its stdout and stderr share
- * one pipe, so when it cannot start, its complaint is that first line. We
- * stop reading after it: the simulator writes nothing else but a goodbye.
+/* Starts cf-api-sim on a free port (sim_launch: its stdout and stderr share
+ * one pipe, so when it cannot start, its complaint is what we print).
  * Returns 0 or -1. */
 static int sim_start(const char *token) {
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) < 0)
-        return -1;
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
-    posix_spawn_file_actions_adddup2(&actions, fds[1], STDERR_FILENO);
-    char *const argv[] = {SIM_BIN, "--port", "0", "--token", (char *)token, NULL};
-    int rc = posix_spawn(&sim_pid, SIM_BIN, &actions, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&actions);
-    close(fds[1]);
-    if (rc != 0) {
-        sim_pid = 0;
-        close(fds[0]);
-        fprintf(stderr, "cannot run %s: %s\n", SIM_BIN, strerror(rc));
-        return -1;
-    }
-    FILE *out = fdopen(fds[0], "r");
-    char line[256] = "";
-    int port = 0;
-    if (!out || !fgets(line, sizeof(line), out) ||
-        sscanf(line, "listening on http://127.0.0.1:%d", &port) != 1) {
-        fprintf(stderr, "cf-api-sim did not start: %s\n", line);
-        if (out)
-            fclose(out);
-        else
-            close(fds[0]);
-        return -1;
-    }
-    fclose(out);
-    snprintf(sim_origin, sizeof(sim_origin), "http://127.0.0.1:%d", port);
-    snprintf(sim_base_url, sizeof(sim_base_url), "%s/client/v4", sim_origin);
-    return 0;
-}
-
-/* SIGTERM makes the simulator stop cleanly; then reap it. */
-static void sim_stop(void) {
-    if (sim_pid > 0) {
-        kill(sim_pid, SIGTERM);
-        waitpid(sim_pid, NULL, 0);
-        sim_pid = 0;
-    }
+    const char *args[] = {"--token", token, NULL};
+    sim_launch_options o = {.bin = SIM_BIN, .args = args, .cpu = -1};
+    return sim_launch(&o, &sim);
 }
 
 static size_t discard_body(char *data, size_t size, size_t nmemb, void *arg) {
@@ -192,7 +147,7 @@ static long sim_http(const char *method, const char *path, const char *body) {
     if (!curl)
         return 0;
     char url[512];
-    snprintf(url, sizeof(url), "%s%s", sim_origin, path);
+    snprintf(url, sizeof(url), "%s%s", sim.origin, path);
     struct curl_slist *headers = NULL;
     curl_easy_setopt(curl, CURLOPT_URL, url);
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
@@ -223,7 +178,7 @@ static void fail(const char *what) {
         prov = NULL;
         uv_run(&loop, UV_RUN_DEFAULT);
     }
-    sim_stop();
+    sim_launched_stop(&sim);
     exit(1);
 }
 
@@ -375,7 +330,7 @@ int main(int argc, char **argv) {
            "simulator.\n");
     if (sim_start(token) < 0)
         fail("cannot start cf-api-sim");
-    printf("cf-api-sim listening at %s\n", sim_base_url);
+    printf("cf-api-sim listening at %s\n", sim.base_url);
     const char *prov_argv[] = {PROVIDER_BIN, NULL};
     rpc_client_options opts = {.argv = prov_argv, .on_exit = on_provider_exit};
     if (rpc_client_spawn(&loop, &opts, &prov) < 0)
@@ -383,7 +338,7 @@ int main(int argc, char **argv) {
 
     step("Configure the provider (the token is masked in this output)");
     json_t *r = rpc("ConfigureProvider", json_pack("{s:{s:s, s:s}}", "config", "api_token", token,
-                                                   "base_url", sim_base_url));
+                                                   "base_url", sim.base_url));
     json_decref(r);
 
     const char *config = "{\"account_id\":\"" ACCOUNT "\",\"email_domain\":\"example.com\"}";
@@ -472,7 +427,7 @@ int main(int argc, char **argv) {
     uv_close((uv_handle_t *)&deadline, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
-    sim_stop();
+    sim_launched_stop(&sim);
     curl_global_cleanup();
     if (record)
         fclose(record);
