@@ -38,25 +38,9 @@ cleanup() {
 trap cleanup EXIT
 
 token="soak-token-$RANDOM$RANDOM"
-coproc SIM { exec "$bin/cf-api-sim" --port 0 --token "$token" 2>"$work/sim.log"; }
-sim_pid=$SIM_PID
-read -r line <&"${SIM[0]}"
-port=${line##*:}
-origin="http://127.0.0.1:$port"
-sim() { # method path [json body]: the simulator's control plane
-    curl -sS -X "$1" -H 'Content-Type: application/json' ${3:+--data "$3"} "$origin$2"
-}
-
-cat >"$work/cli.tfrc" <<EOF
-provider_installation {
-  dev_overrides {
-    "terraform.local/sso-connectors/cloudflare" = "$bin"
-  }
-  direct {}
-}
-EOF
-export TF_CLI_CONFIG_FILE="$work/cli.tfrc" CHECKPOINT_DISABLE=1 TF_IN_AUTOMATION=1
-export CLOUDFLARE_API_TOKEN="$token" CLOUDFLARE_BASE_URL="$origin/client/v4"
+# shellcheck source=../scripts/tf-local.sh
+. "$(dirname "$0")/../scripts/tf-local.sh"
+tf_local_start "$bin" "$work" "$token" || exit 2
 unset TF_LOG TF_LOG_PROVIDER
 cd "$work" || exit 2
 

@@ -24,20 +24,9 @@ cleanup() {
 trap cleanup EXIT
 
 token="bench-token-$RANDOM"
-coproc SIM { exec "$build/bin/cf-api-sim" --port 0 --token "$token" 2>"$work/sim.log"; }
-sim_pid=$SIM_PID
-read -r _ <&"${SIM[0]}"
-read -r line <&"${SIM[0]}"
-base_url=${line##* }
-
-cat >"$work/cli.tfrc" <<EOF
-provider_installation {
-  dev_overrides { "terraform.local/sso-connectors/cloudflare" = "$build/bin" }
-  direct {}
-}
-EOF
-export TF_CLI_CONFIG_FILE="$work/cli.tfrc" CHECKPOINT_DISABLE=1 TF_IN_AUTOMATION=1
-export CLOUDFLARE_API_TOKEN="$token" CLOUDFLARE_BASE_URL="$base_url"
+# shellcheck source=../scripts/tf-local.sh
+. "$(dirname "$0")/../scripts/tf-local.sh"
+tf_local_start "$build/bin" "$work" "$token" || exit 1
 
 for n in 1 100; do
     mkdir -p "$work/n$n"

@@ -46,28 +46,12 @@ tf() { # terraform, with the dev_overrides warning shortened after its first sho
     terraform "$@" "${extra[@]}" "${color[@]}"
 }
 
-# The simulator on a free port; its second line is the provider's base_url.
+# The simulator on a free port, and a CLI configuration of the demo's own
+# (scripts/tf-local.sh): sim_pid, origin, base_url, sim().
 token="demo-token-$RANDOM$RANDOM"
-coproc SIM { exec "$bin/cf-api-sim" --port 0 --token "$token" 2>"$work/sim.log"; }
-sim_pid=$SIM_PID
-read -r _ <&"${SIM[0]}"
-read -r line <&"${SIM[0]}"
-base_url=${line##* }
-origin=${base_url%/client/v4}
-sim() { # method path [json body]: the simulator's control plane
-    curl -sS -X "$1" -H 'Content-Type: application/json' ${3:+--data "$3"} "$origin$2"
-}
-
-cat >"$work/cli.tfrc" <<EOF
-provider_installation {
-  dev_overrides {
-    "terraform.local/sso-connectors/cloudflare" = "$bin"
-  }
-  direct {}
-}
-EOF
-export TF_CLI_CONFIG_FILE="$work/cli.tfrc" CHECKPOINT_DISABLE=1 TF_IN_AUTOMATION=1
-export CLOUDFLARE_API_TOKEN="$token" CLOUDFLARE_BASE_URL="$base_url"
+# shellcheck source=../scripts/tf-local.sh
+. "$(dirname "$0")/../scripts/tf-local.sh"
+tf_local_start "$bin" "$work" "$token" || exit 1
 cd "$work"
 
 write_config() { # enabled use_fedramp_language
