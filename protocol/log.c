@@ -120,6 +120,10 @@ int log_add_secret(const char *secret) {
         if (strcmp(g_secrets[i], secret) == 0)
             goto out;
     }
+    if (g_secret_count >= LOG_MAX_SECRETS) {
+        rc = UV_ENOSPC;
+        goto out;
+    }
     char *copy = strdup(secret);
     char **grown = copy ? realloc(g_secrets, (g_secret_count + 1) * sizeof(*g_secrets)) : NULL;
     if (!grown) {

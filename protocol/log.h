@@ -65,9 +65,17 @@ void log_vwrite(log_level level, const char *module, const char *fmt, va_list ap
  *    leave no fragment visible.
  */
 
+/* At most this many distinct secrets are registered in one process. A
+ * process holds one or two credentials; the cap keeps a client that sends
+ * a new one with every message from growing the list (and the cost of
+ * every masked line) without bound. */
+#define LOG_MAX_SECRETS 64
+
 /* Registers a secret (token, key) so that no log line, excerpt or redacted
- * text ever contains it. The string is copied; an empty one is ignored.
- * Returns 0 or UV_ENOMEM. */
+ * text ever contains it. The string is copied; an empty one, or one already
+ * registered, is ignored. Returns 0, UV_ENOMEM, or UV_ENOSPC when
+ * LOG_MAX_SECRETS are registered: the caller must then refuse the value
+ * (fail closed), as it could not be masked. */
 int log_add_secret(const char *secret);
 /* Forgets every registered secret (tests, shutdown). */
 void log_clear_secrets(void);

@@ -212,9 +212,11 @@ static void handle_configure(rpc_request *req, json_t *params, void *ctx) {
         .request_timeout = p->config.request_timeout,
         .max_rps = p->config.max_rps,
     };
-    log_add_secret(p->config.api_token);
-    log_add_secret(p->config.api_key);
-    int rc = cfapi_client_new(p->host.loop, &opts, &p->host.api);
+    int rc = log_add_secret(p->config.api_token);
+    if (rc == 0)
+        rc = log_add_secret(p->config.api_key);
+    if (rc == 0)
+        rc = cfapi_client_new(p->host.loop, &opts, &p->host.api);
     if (rc < 0) {
         diag_error_new(diags, NULL, "Could not start the Cloudflare client", "%s", uv_strerror(rc));
         provider_config_free(&p->config);

@@ -334,17 +334,28 @@ static ProtobufCMessage *answer_diags_only(arena *a, const ProtobufCMessageDescr
 
 /* Registers the values of the provider's sensitive attributes (api_token,
  * api_key) as secrets, so that no log line of ours can ever show them, even
- * one added later that logs values. */
-static void register_secrets(const bridge *b, const json_t *config) {
+ * one added later that logs values. A value that cannot be registered (the
+ * registry is full: a client sending a new credential with every call) is
+ * refused with an error diagnostic rather than passed on unmasked. Returns
+ * 0, or -1 with the diagnostic added. */
+static int register_secrets(const bridge *b, const json_t *config, arena *a, tfdiags *d) {
     const json_t *attrs = json_object_get(
         json_object_get(json_object_get(b->schema.raw, "provider"), "block"), "attributes");
     const char *name;
     const json_t *v;
     json_object_foreach((json_t *)config, name, v) {
         if (json_is_string(v) &&
-            json_is_true(json_object_get(json_object_get(attrs, name), "sensitive")))
-            log_add_secret(json_string_value(v));
+            json_is_true(json_object_get(json_object_get(attrs, name), "sensitive")) &&
+            log_add_secret(json_string_value(v)) != 0) {
+            tfdiags_add(a, d, TFPLUGIN6__DIAGNOSTIC__SEVERITY__ERROR,
+                        "Too many distinct credentials",
+                        "This provider process has seen more distinct sensitive values than it "
+                        "can keep out of its logs; the configuration is refused. Start a new "
+                        "provider process.");
+            return -1;
+        }
     }
+    return 0;
 }
 
 /* ValidateProviderConfig, ConfigureProvider */
@@ -357,7 +368,10 @@ static json_t *params_provider_config(bridge_op *op, arena *a, tfdiags *d) {
     json_t *value = dv_decode(config, op->b->schema.provider_type, "provider configuration", a, d);
     if (!value)
         return NULL;
-    register_secrets(op->b, value);
+    if (register_secrets(op->b, value, a, d) != 0) {
+        json_decref(value);
+        return NULL;
+    }
     return json_pack("{s:o}", "config", value);
 }
 

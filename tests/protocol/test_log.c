@@ -299,6 +299,26 @@ static void test_short_secrets_masked(void **state) {
     free(r);
 }
 
+/* The registry is capped: past LOG_MAX_SECRETS distinct secrets, a new one
+ * is refused with UV_ENOSPC (its caller refuses the value), while one
+ * already registered is still accepted and every registered one is still
+ * masked. */
+static void test_secret_registry_capped(void **state) {
+    (void)state;
+    char name[32];
+    for (int i = 0; i < LOG_MAX_SECRETS; i++) {
+        snprintf(name, sizeof(name), "cred-%03d-x", i);
+        assert_int_equal(log_add_secret(name), 0);
+    }
+    assert_int_equal(log_add_secret("one-too-many"), UV_ENOSPC);
+    assert_int_equal(log_add_secret("cred-000-x"), 0); /* already there */
+    char *r = log_redact("a cred-000-x b cred-063-x c one-too-many");
+    assert_string_equal(r, "a *** b *** c one-too-many");
+    free(r);
+    log_clear_secrets();
+    assert_int_equal(log_add_secret("one-too-many"), 0); /* room again */
+}
+
 /* Mask, then cut: an excerpt cut at 200 bytes keeps no prefix of a token
  * that straddles byte 200, replaces control and non-ASCII bytes, and marks
  * the cut. */
@@ -388,6 +408,7 @@ int main(void) {
         cmocka_unit_test_setup(test_secret_straddling_the_cut, reset),
         cmocka_unit_test_setup(test_escaped_secret_masked, reset),
         cmocka_unit_test_setup(test_short_secrets_masked, reset),
+        cmocka_unit_test_setup(test_secret_registry_capped, reset),
         cmocka_unit_test_setup(test_redact_excerpt, reset),
         cmocka_unit_test_setup(test_log_body, reset),
     };

@@ -1475,6 +1475,54 @@ static void test_wrong_value_types(void **state) {
     session_shutdown(s);
 }
 
+/* One ValidateProviderConfig with api_token `token`: true when it was
+ * answered without an error diagnostic, false when refused for too many
+ * credentials (any other error fails the test). */
+static bool validate_with_token(session *s, const char *token) {
+    json_t *pconfig = json_pack("{s:s,s:s}", "base_url", g_sim.base_url, "api_token", token);
+    Tfplugin6__ValidateProviderConfig__Request vp =
+        TFPLUGIN6__VALIDATE_PROVIDER_CONFIG__REQUEST__INIT;
+    vp.config = dv_new(pconfig, s->provider_type);
+    Tfplugin6__ValidateProviderConfig__Response *r =
+        call(s, P("ValidateProviderConfig"), &vp,
+             &tfplugin6__validate_provider_config__response__descriptor);
+    bool ok = true;
+    for (size_t i = 0; i < r->n_diagnostics; i++) {
+        if (r->diagnostics[i]->severity == TFPLUGIN6__DIAGNOSTIC__SEVERITY__ERROR) {
+            assert_string_equal(r->diagnostics[i]->summary, "Too many distinct credentials");
+            assert_null(strstr(r->diagnostics[i]->detail, token));
+            ok = false;
+        }
+    }
+    free_msg(r);
+    dv_free(vp.config);
+    json_decref(pconfig);
+    return ok;
+}
+
+/* The bridge registers every sensitive value it is sent so that no log line
+ * shows it; the registry is capped (LOG_MAX_SECRETS, 64). A client sending
+ * a new credential with every call is refused once it is full, rather than
+ * growing the registry or passing a value on that could not be masked; a
+ * credential already seen is still accepted. */
+static void test_credentials_capped(void **state) {
+    (void)state;
+    session *s = &g_s;
+    session_start(s);
+    session_schema(s);
+    char token[48];
+    int refused_at = -1;
+    for (int i = 0; i < 80 && refused_at < 0; i++) {
+        snprintf(token, sizeof(token), "distinct-token-%03d-abcdef", i);
+        if (!validate_with_token(s, token))
+            refused_at = i;
+    }
+    print_message("  refused at credential %d\n", refused_at);
+    assert_int_equal(refused_at, 64);
+    assert_true(validate_with_token(s, "distinct-token-000-abcdef"));
+    session_shutdown(s);
+}
+
 static void test_malformed_requests(void **state) {
     (void)state;
     session *s = &g_s;
@@ -2180,6 +2228,7 @@ int main(int argc, char **argv) {
         T(test_stop_provider),
         T(test_unknown_type_names),
         T(test_wrong_value_types),
+        T(test_credentials_capped),
         T(test_malformed_requests),
         T(test_oversized_message),
         T(test_garbage_connection),
