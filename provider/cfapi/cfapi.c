@@ -56,7 +56,10 @@ struct cfapi_client {
     http_client *http;
     char *base_url;
     char *host;          /* for messages: host[:port] of base_url */
-    char *auth_lines[2]; /* "Authorization: Bearer ..." or X-Auth-Email / X-Auth-Key */
+    /* Every request's headers, built once: the credentials and Accept, and
+     * those plus the JSON Content-Type for requests with a body. */
+    http_headers *headers;
+    http_headers *headers_json;
     bool key_auth;
     int max_retries;
     long timeout_ms;
@@ -315,16 +318,11 @@ static void trace_body(const cfapi_call *call, const char *method, const char *u
  * retry. */
 static void start_attempt(cfapi_call *call) {
     cfapi_client *c = call->client;
-    const char *headers[6];
-    int h = 0;
-    for (int i = 0; i < 2; i++)
-        if (c->auth_lines[i])
-            headers[h++] = c->auth_lines[i];
-    headers[h++] = "Accept: application/json";
     bool lookup = call->need_lookup;
     http_request req;
     memset(&req, 0, sizeof req);
     req.timeout_ms = c->timeout_ms;
+    req.header_set = c->headers;
     if (lookup || call->kind == CFAPI_OP_LIST) {
         char *url = cfapi_pager_url(&call->pager, call->list_url);
         free(call->page_url);
@@ -337,13 +335,11 @@ static void start_attempt(cfapi_call *call) {
         req.url = call->url;
         req.idempotent = call->kind != CFAPI_OP_CREATE && call->kind != CFAPI_OP_VERIFY;
         if (call->body) {
-            headers[h++] = "Content-Type: application/json";
+            req.header_set = c->headers_json;
             req.body = call->body;
             req.body_len = strlen(call->body);
         }
     }
-    headers[h] = NULL;
-    req.headers = headers;
     call->in_lookup = lookup;
     if (!lookup)
         call->attempts++;
@@ -1012,11 +1008,51 @@ static char *url_host(const char *url) {
 }
 
 static void client_free(cfapi_client *c) {
+    http_headers_free(c->headers);
+    http_headers_free(c->headers_json);
     free(c->base_url);
     free(c->host);
-    for (int i = 0; i < 2; i++)
-        free(c->auth_lines[i]);
     free(c);
+}
+
+/* Builds the two header sets every request uses (see cfapi_client): the
+ * credentials ("Authorization: Bearer ..." or X-Auth-Email and
+ * X-Auth-Key) and Accept, and the same with the JSON Content-Type. The
+ * lines holding the secret live only inside the sets. Returns 0 or
+ * UV_ENOMEM. */
+static int build_headers(cfapi_client *c, const cfapi_options *o, bool has_token) {
+    char *auth[2] = {NULL, NULL};
+    int rc = UV_ENOMEM;
+    if (has_token) {
+        if (asprintf(&auth[0], "Authorization: Bearer %s", o->api_token) < 0)
+            auth[0] = NULL;
+    } else {
+        if (asprintf(&auth[0], "X-Auth-Email: %s", o->email) < 0)
+            auth[0] = NULL;
+        if (asprintf(&auth[1], "X-Auth-Key: %s", o->api_key) < 0)
+            auth[1] = NULL;
+    }
+    if (!auth[0] || (!has_token && !auth[1]))
+        goto out;
+    const char *lines[5];
+    size_t n = 0;
+    for (int i = 0; i < 2; i++)
+        if (auth[i])
+            lines[n++] = auth[i];
+    lines[n++] = "Accept: application/json";
+    lines[n] = NULL;
+    rc = http_headers_new(lines, &c->headers);
+    lines[n++] = "Content-Type: application/json";
+    lines[n] = NULL;
+    if (rc == 0)
+        rc = http_headers_new(lines, &c->headers_json);
+out:
+    for (int i = 0; i < 2; i++) {
+        if (auth[i])
+            memset(auth[i], 0, strlen(auth[i]));
+        free(auth[i]);
+    }
+    return rc;
 }
 
 int cfapi_client_new(uv_loop_t *loop, const cfapi_options *o, cfapi_client **out) {
@@ -1044,19 +1080,12 @@ int cfapi_client_new(uv_loop_t *loop, const cfapi_options *o, cfapi_client **out
         c->host = url_host(c->base_url);
     }
     c->key_auth = has_key;
-    if (has_token) {
-        if (asprintf(&c->auth_lines[0], "Authorization: Bearer %s", o->api_token) < 0)
-            c->auth_lines[0] = NULL;
-    } else {
-        if (asprintf(&c->auth_lines[0], "X-Auth-Email: %s", o->email) < 0)
-            c->auth_lines[0] = NULL;
-        if (asprintf(&c->auth_lines[1], "X-Auth-Key: %s", o->api_key) < 0)
-            c->auth_lines[1] = NULL;
-    }
-    if (!c->base_url || !c->host || !c->auth_lines[0] || (has_key && !c->auth_lines[1]) ||
-        log_add_secret(secret) != 0) {
+    int rc = c->base_url && c->host ? build_headers(c, o, has_token) : UV_ENOMEM;
+    if (rc == 0 && log_add_secret(secret) != 0)
+        rc = UV_ENOMEM;
+    if (rc != 0) {
         client_free(c);
-        return UV_ENOMEM;
+        return rc;
     }
     c->max_retries = o->max_retries < 0 ? DEFAULT_MAX_RETRIES : o->max_retries;
     if (c->max_retries > MAX_MAX_RETRIES)
@@ -1072,7 +1101,7 @@ int cfapi_client_new(uv_loop_t *loop, const cfapi_options *o, cfapi_client **out
     c->rng = uv_hrtime() ^ (uint64_t)(uintptr_t)c ^ 0x9e3779b97f4a7c15ULL;
     if (!c->rng)
         c->rng = 1;
-    int rc = http_client_new(loop, o->user_agent, &c->http);
+    rc = http_client_new(loop, o->user_agent, &c->http);
     if (rc != 0) {
         client_free(c);
         return rc;
