@@ -83,13 +83,19 @@ struct http_headers {
     struct curl_slist *lines_no_type;
 };
 
-/* One per socket libcurl asks us to watch. Freed only in its close
- * callback; it does not point at the client once closing. */
+/* A poll handle for a socket libcurl asks us to watch, kept per
+ * descriptor number. When libcurl stops watching a socket (a kept-alive
+ * connection going back to its cache), the handle is only stopped, and
+ * the next socket libcurl asks for with the same number takes it again:
+ * no allocation, uv_poll_init() (an ioctl) or close per transfer. A
+ * stopped uv_poll_t is nothing but a number to libuv (it is out of epoll
+ * and of the loop's watchers), so a descriptor closed and reopened in
+ * between is no harm. Freed only in its close callback, at client close;
+ * it does not point at the client once closing. */
 typedef struct sock_ctx {
     uv_poll_t poll;
     curl_socket_t fd;
     http_client *client;
-    struct sock_ctx *prev, *next;
 } sock_ctx;
 
 typedef struct transfer_list {
@@ -114,7 +120,8 @@ struct http_client {
     char *proxy_origin;
     size_t proxy_origin_len;
     bool proxy_origin_bypass;
-    sock_ctx *socks; /* live (not closing) poll contexts */
+    sock_ctx **socks;  /* by descriptor number: watching or stopped; NULL: none */
+    size_t socks_size; /* entries in socks */
     bool closing;
     bool in_timeout; /* inside on_timeout(), i.e. inside libuv's timer pass */
     int open_timers; /* timers not yet closed during teardown */
@@ -521,17 +528,53 @@ static void on_sock_closed(uv_handle_t *h) {
     free(h->data);
 }
 
-/* Stops watching a socket: unlinks its context and closes its poll
- * handle; the context is freed in the close callback (libuv's rule). */
-static void sock_ctx_close(http_client *c, sock_ctx *ctx) {
-    if (ctx->prev)
-        ctx->prev->next = ctx->next;
-    else
-        c->socks = ctx->next;
-    if (ctx->next)
-        ctx->next->prev = ctx->prev;
-    ctx->client = NULL;
-    uv_close((uv_handle_t *)&ctx->poll, on_sock_closed);
+/* Closes every poll handle (at client close); each context is freed in its
+ * close callback (libuv's rule). */
+static void socks_close_all(http_client *c) {
+    for (size_t i = 0; i < c->socks_size; i++) {
+        sock_ctx *ctx = c->socks[i];
+        if (!ctx)
+            continue;
+        ctx->client = NULL;
+        uv_close((uv_handle_t *)&ctx->poll, on_sock_closed);
+    }
+    free(c->socks);
+    c->socks = NULL;
+    c->socks_size = 0;
+}
+
+/* The poll context for descriptor `s`: the one kept for that number, or a
+ * new one. NULL when out of memory or libuv refuses the descriptor. */
+static sock_ctx *sock_ctx_for(http_client *c, curl_socket_t s) {
+    if (s < 0)
+        return NULL;
+    size_t i = (size_t)s;
+    if (i < c->socks_size && c->socks[i])
+        return c->socks[i];
+    if (i >= c->socks_size) {
+        size_t n = c->socks_size ? c->socks_size : 64;
+        while (n <= i)
+            n *= 2;
+        sock_ctx **grown = realloc(c->socks, n * sizeof *grown);
+        if (!grown)
+            return NULL;
+        memset(grown + c->socks_size, 0, (n - c->socks_size) * sizeof *grown);
+        c->socks = grown;
+        c->socks_size = n;
+    }
+    sock_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx)
+        return NULL;
+    if (uv_poll_init_socket(c->loop, &ctx->poll, s) != 0) {
+        free(ctx);
+        return NULL;
+    }
+    ctx->fd = s;
+    ctx->client = c;
+    ctx->poll.data = ctx;
+    c->socks[i] = ctx;
+    c->stats.polls_created++;
+    return ctx;
 }
 
 /* A socket libcurl watches is ready (or failed: a negative status maps to
@@ -540,7 +583,7 @@ static void sock_ctx_close(http_client *c, sock_ctx *ctx) {
 static void on_poll(uv_poll_t *h, int status, int events) {
     sock_ctx *ctx = h->data;
     http_client *c = ctx->client;
-    curl_socket_t fd = ctx->fd; /* ctx may be closed by the action below */
+    curl_socket_t fd = ctx->fd; /* ctx may be stopped by the action below */
     int flags = 0;
     int running = 0;
     if (!c || !c->multi)
@@ -559,31 +602,21 @@ static void on_poll(uv_poll_t *h, int status, int events) {
 
 /* CURLMOPT_SOCKETFUNCTION: start, change or stop watching one socket.
  * libcurl reports CURL_POLL_REMOVE before it closes a socket, so the poll
- * handle is stopped (by uv_close) while its descriptor is still open. */
+ * handle is stopped (out of epoll) while its descriptor is still open; it
+ * stays for the next socket with that number (see sock_ctx). */
 static int on_curl_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp) {
     http_client *c = userp;
     sock_ctx *ctx = socketp;
     (void)easy;
     if (what == CURL_POLL_REMOVE) {
         if (ctx)
-            sock_ctx_close(c, ctx);
+            uv_poll_stop(&ctx->poll);
         return 0;
     }
     if (!ctx) {
-        ctx = calloc(1, sizeof *ctx);
+        ctx = sock_ctx_for(c, s);
         if (!ctx)
             return -1;
-        if (uv_poll_init_socket(c->loop, &ctx->poll, s) != 0) {
-            free(ctx);
-            return -1;
-        }
-        ctx->fd = s;
-        ctx->client = c;
-        ctx->poll.data = ctx;
-        ctx->next = c->socks;
-        if (c->socks)
-            c->socks->prev = ctx;
-        c->socks = ctx;
         curl_multi_assign(c->multi, s, ctx);
     }
     int events = 0;
@@ -646,9 +679,8 @@ static void on_timer_closed(uv_handle_t *h) {
  * transfer has been reported. The free easy handles go first (none is in
  * the multi any more), then curl_multi_cleanup(), which may still call
  * the socket and timer functions (for connections it closes), so the
- * timers are closed after it, and any poll context libcurl did not remove
- * is closed too. The client is freed when the second timer's close
- * callback runs. */
+ * timers and every poll context are closed after it. The client is freed
+ * when the second timer's close callback runs. */
 static void finish_close(http_client *c) {
     while (c->free_slots) {
         easy_slot *slot = c->free_slots;
@@ -658,8 +690,7 @@ static void finish_close(http_client *c) {
     }
     curl_multi_cleanup(c->multi);
     c->multi = NULL;
-    while (c->socks)
-        sock_ctx_close(c, c->socks);
+    socks_close_all(c);
     c->open_timers = 2;
     uv_close((uv_handle_t *)&c->timer, on_timer_closed);
     uv_close((uv_handle_t *)&c->defer, on_timer_closed);

@@ -150,6 +150,7 @@ typedef struct http_client_stats {
     unsigned easy_live;    /* easy handles that exist (active, idle, or delivering) */
     unsigned easy_idle;    /* of which idle in the pool (at most HTTP_MAX_ACTIVE) */
     unsigned easy_created; /* easy handles created since the client was */
+    unsigned polls_created; /* uv_poll_t made (one per descriptor number, not per transfer) */
 } http_client_stats;
 void http_client_stats_get(const http_client *client, http_client_stats *out);
 

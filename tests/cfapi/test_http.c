@@ -240,6 +240,10 @@ static void test_connection_reuse(void **state) {
     assert_int_equal(c.ok, 20);
     assert_int_equal(f->server.requests, 20);
     assert_int_equal(f->server.accepted, 1);
+    /* one connection, one poll handle, stopped and restarted per request */
+    http_client_stats st;
+    http_client_stats_get(f->http, &st);
+    assert_int_equal(st.polls_created, 1);
 
     for (int i = 0; i < 3; i++) {
         seen s = {0};
