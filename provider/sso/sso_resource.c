@@ -107,7 +107,9 @@ static void handle_read(rpc_request *req, json_t *params, sso_host *host) {
     sso_op *op = sso_op_new(host, req);
     if (!op)
         return;
-    op->prior = value_complete_object(&sso_connector_schema, current);
+    /* Shared with the request, not copied: a read only compares it and
+     * hands its values on. */
+    op->prior = sso_complete_shared(&sso_connector_schema, current);
     if (!take_state_ids(op, op->prior, "current state")) {
         sso_op_respond_new(op, read_kept(op));
         return;
