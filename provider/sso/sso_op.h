@@ -32,7 +32,7 @@ struct sso_op {
     const char *type_name; /* static string */
     char account_id[SSO_ID_LEN + 1];
     char connector_id[SSO_ID_LEN + 1];
-    char domain[SSO_DOMAIN_MAX + 1];
+    const char *domain; /* "" until sso_op_set_domain() (then owned by the op) */
     json_t *prior; /* owned copies, NULL when absent */
     json_t *planned;
     json_t *config;
@@ -47,6 +47,11 @@ struct sso_op {
 /* Creates an op for `req` and registers its cancel callback. NULL only on
  * allocation failure (the request is then answered -32603). */
 sso_op *sso_op_new(sso_host *host, rpc_request *req);
+
+/* Sets the email domain the op works on (copied; an op without one has
+ * ""). Only the ops that need a domain (create, import and data source by
+ * domain) pay for it. Returns 0 or UV_ENOMEM. */
+int sso_op_set_domain(sso_op *op, const char *domain);
 
 /* Answers the request with `result` (stolen) plus the op's diagnostics,
  * and frees the op. */
