@@ -59,7 +59,7 @@ struct cfapi_client {
     uv_loop_t *loop;
     http_client *http;
     char *base_url;
-    char *host;          /* for messages: host[:port] of base_url */
+    char *host; /* for messages: host[:port] of base_url */
     /* Every request's headers, built once: the credentials and Accept, and
      * those plus the JSON Content-Type for requests with a body. */
     http_headers *headers;

@@ -71,7 +71,7 @@ typedef struct http_request {
     /* Or (not both): a set built once by http_headers_new(), borrowed, not
      * copied; it must outlive every transfer sent with it. */
     const http_headers *header_set;
-    const char *body;           /* copied; NULL sends no body */
+    const char *body; /* copied; NULL sends no body */
     size_t body_len;
     long timeout_ms; /* bound on the whole transfer; 0 means none */
     /* False for requests that must never be sent twice (a create): the
@@ -145,11 +145,11 @@ const char *http_response_header(const http_response *res, const char *name);
 
 /* What the client holds now, for tests and benchmarks. */
 typedef struct http_client_stats {
-    unsigned queued;       /* requests waiting for a slot (no easy handle) */
-    unsigned active;       /* transfers inside libcurl */
-    unsigned easy_live;    /* easy handles that exist (active, idle, or delivering) */
-    unsigned easy_idle;    /* of which idle in the pool (at most HTTP_MAX_ACTIVE) */
-    unsigned easy_created; /* easy handles created since the client was */
+    unsigned queued;        /* requests waiting for a slot (no easy handle) */
+    unsigned active;        /* transfers inside libcurl */
+    unsigned easy_live;     /* easy handles that exist (active, idle, or delivering) */
+    unsigned easy_idle;     /* of which idle in the pool (at most HTTP_MAX_ACTIVE) */
+    unsigned easy_created;  /* easy handles created since the client was */
     unsigned polls_created; /* uv_poll_t made (one per descriptor number, not per transfer) */
 } http_client_stats;
 void http_client_stats_get(const http_client *client, http_client_stats *out);

@@ -33,7 +33,9 @@ struct sso_op {
     char account_id[SSO_ID_LEN + 1];
     char connector_id[SSO_ID_LEN + 1];
     const char *domain; /* "" until sso_op_set_domain() (then owned by the op) */
-    json_t *prior; /* owned copies, NULL when absent */
+    /* Owned references, NULL when absent; a read's prior shares its
+     * values with the request (never changed in place). */
+    json_t *prior;
     json_t *planned;
     json_t *config;
     json_t *state; /* best-known remote state; owned */
