@@ -10,7 +10,6 @@
 #include "protocol.h"
 #include "provider.h"
 
-#include <curl/curl.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -59,10 +58,12 @@ int main(int argc, char **argv) {
         return 1;
     }
     log_configure_from_env();
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        log_error("provider", "libcurl failed to initialise");
-        return 1;
-    }
+    /* libcurl is not initialised here: the Cloudflare client does it when
+     * ConfigureProvider creates it (http_client_new() takes a reference on
+     * curl_global_init and gives it back when it has closed), so a process
+     * that only answers GetProviderSchema or validation never pays for
+     * OpenSSL's start-up, and the exit path cleans up exactly what was
+     * initialised. */
 
     uv_loop_t loop;
     int rc = uv_loop_init(&loop);
@@ -89,13 +90,11 @@ int main(int argc, char **argv) {
          * close callbacks run. */
         uv_run(&loop, UV_RUN_DEFAULT);
         uv_loop_close(&loop);
-        curl_global_cleanup();
         return 1;
     }
     uv_run(&loop, UV_RUN_DEFAULT);
     rc = uv_loop_close(&loop);
     if (rc != 0)
         log_error("provider", "event loop closed with handles still open: %s", uv_strerror(rc));
-    curl_global_cleanup();
     return rc == 0 ? 0 : 1;
 }

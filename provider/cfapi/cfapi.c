@@ -4,20 +4,24 @@
  *
  * Life of a call:
  *
- *   cfapi_get() ... -> call_start_new() -> schedule(0)
- *   call->timer fires (rate-limit slot and 429 pause respected)
- *       -> start_attempt() -> http_send()
+ *   cfapi_get() ... -> call_start_new() -> start_attempt() -> http_send()
+ *       (or, with max_rps or during a 429 pause, schedule(0): call->timer
+ *       fires once the rate-limit slot comes and the pause is over)
  *   on_http_done() -> on_op_answer() / on_lookup_answer()
- *       -> done:   finish() -> call->timer (0 ms) -> deliver() -> callback
+ *       -> done:   finish(), then deliver() -> callback, as soon as the
+ *                  answer handler returns (from a later loop iteration than
+ *                  the call that started it, by construction); a call that
+ *                  ends anywhere else goes through call->timer (0 ms)
  *       -> retry:  schedule(delay)
  *       -> a list page: the pager (cfapi_pager.c) says whether another
  *          page follows
  *       -> a create whose outcome is unknown: a lookup (every page of the
  *          account's list, through the same pager) before any new create
  *
- * Every callback is delivered from the call's own timer, so it never runs
- * inside cfapi_*() or cfapi_call_cancel(). The call is freed in that
- * timer's close callback. Failures are recorded as data (record_failure);
+ * A callback is delivered either from http_uv's callback (a transfer
+ * that ended) or from the call's own timer, so it never runs inside
+ * cfapi_*() or cfapi_call_cancel(). The call is freed in that timer's
+ * close callback. Failures are recorded as data (record_failure);
  * their words are in cfapi_render.c.
  */
 #include "cfapi.h"
@@ -55,8 +59,11 @@ struct cfapi_client {
     uv_loop_t *loop;
     http_client *http;
     char *base_url;
-    char *host;          /* for messages: host[:port] of base_url */
-    char *auth_lines[2]; /* "Authorization: Bearer ..." or X-Auth-Email / X-Auth-Key */
+    char *host; /* for messages: host[:port] of base_url */
+    /* Every request's headers, built once: the credentials and Accept, and
+     * those plus the JSON Content-Type for requests with a body. */
+    http_headers *headers;
+    http_headers *headers_json;
     bool key_auth;
     int max_retries;
     long timeout_ms;
@@ -82,12 +89,12 @@ struct cfapi_call {
     void *arg;
     char account_id[33];
     char connector_id[33];
-    char domain[254];
+    const char *domain; /* create: in text[]; otherwise "" */
     const char *method;
-    char *url;      /* the operation's URL (a list: its first page, no query) */
-    char *body;     /* request body, or NULL */
-    char *list_url; /* list and create: the account's list URL */
-    char *page_url; /* the page being read (list pages, lookup pages) */
+    const char *url;      /* in text[]: the operation's URL (a list: its first page) */
+    const char *list_url; /* list and create: the account's list URL (== url), else NULL */
+    char *body;           /* request body, or NULL */
+    char *page_url;       /* the page being read (list pages, lookup pages) */
     cfapi_pager pager;
     call_state state;
     uv_timer_t timer;
@@ -112,7 +119,9 @@ struct cfapi_call {
     char *fail_error;        /* its transport error text */
     char *fail_excerpt;      /* its body excerpt when it was no envelope */
     cfapi_result res;
+    bool in_http_cb; /* inside on_http_done(): finish() leaves delivery to it */
     cfapi_call *prev, *next;
+    char text[]; /* url\0 [domain\0]: one allocation with the call */
 };
 
 static uint32_t next_random(cfapi_client *c) {
@@ -269,7 +278,10 @@ static void finish(cfapi_call *call) {
         res->errors = NULL;
         res->method = NULL;
     }
-    uv_timer_start(&call->timer, on_call_timer, 0, 0);
+    /* From an answer's handler, on_http_done() delivers as soon as the
+     * handler has returned: no timer round trip per request. */
+    if (!call->in_http_cb)
+        uv_timer_start(&call->timer, on_call_timer, 0, 0);
 }
 
 /* Ends the call as cancelled; what failed before stays as its cause. */
@@ -315,16 +327,11 @@ static void trace_body(const cfapi_call *call, const char *method, const char *u
  * retry. */
 static void start_attempt(cfapi_call *call) {
     cfapi_client *c = call->client;
-    const char *headers[6];
-    int h = 0;
-    for (int i = 0; i < 2; i++)
-        if (c->auth_lines[i])
-            headers[h++] = c->auth_lines[i];
-    headers[h++] = "Accept: application/json";
     bool lookup = call->need_lookup;
     http_request req;
     memset(&req, 0, sizeof req);
     req.timeout_ms = c->timeout_ms;
+    req.header_set = c->headers;
     if (lookup || call->kind == CFAPI_OP_LIST) {
         char *url = cfapi_pager_url(&call->pager, call->list_url);
         free(call->page_url);
@@ -337,13 +344,11 @@ static void start_attempt(cfapi_call *call) {
         req.url = call->url;
         req.idempotent = call->kind != CFAPI_OP_CREATE && call->kind != CFAPI_OP_VERIFY;
         if (call->body) {
-            headers[h++] = "Content-Type: application/json";
+            req.header_set = c->headers_json;
             req.body = call->body;
             req.body_len = strlen(call->body);
         }
     }
-    headers[h] = NULL;
-    req.headers = headers;
     call->in_lookup = lookup;
     if (!lookup)
         call->attempts++;
@@ -752,14 +757,22 @@ static void on_lookup_answer(cfapi_call *call, const http_response *r) {
 
 /* A transfer ended: the answer goes to the lookup or the operation
  * handler, which decide between done, retry, next page and lookup. */
+static void deliver(cfapi_call *call);
+
 static void on_http_done(const http_response *r, void *arg) {
     cfapi_call *call = arg;
     call->transfer = NULL;
     log_answer(call, r);
+    call->in_http_cb = true;
     if (call->in_lookup)
         on_lookup_answer(call, r);
     else
         on_op_answer(call, r);
+    call->in_http_cb = false;
+    /* Not inside a cfapi_*() call: this runs from http_uv's callback on the
+     * loop, where anything may be started, cancelled or closed. */
+    if (call->state == CALL_DONE)
+        deliver(call);
 }
 
 static void maybe_finish_close(cfapi_client *c);
@@ -771,8 +784,6 @@ static void on_call_closed(uv_handle_t *h) {
     cfapi_envelope_clear(&call->env);
     cfapi_envelope_clear(&call->fail_env);
     cfapi_pager_clear(&call->pager);
-    free(call->url);
-    free(call->list_url);
     free(call->page_url);
     free(call->body);
     free(call->fail_path);
@@ -824,8 +835,10 @@ static void on_call_timer(uv_timer_t *timer) {
     start_attempt(call);
 }
 
-/* Validates, builds the request and schedules the first attempt on the
- * next loop iteration. `body` (may be NULL) is stolen. */
+/* Validates, builds the request and starts the first attempt: at once
+ * (http_send() never calls back from inside), or through the call's timer
+ * when max_rps spaces requests or a 429 pauses them. The call, its URL
+ * and its domain are one allocation. `body` (may be NULL) is stolen. */
 static int call_start_new(cfapi_client *c, cfapi_op kind, const char *method,
                           const char *account_id, const char *connector_id, const char *domain,
                           json_t *body, cfapi_cb cb, void *arg, cfapi_call **call_out) {
@@ -840,7 +853,10 @@ static int call_start_new(cfapi_client *c, cfapi_op kind, const char *method,
     if (c->closing)
         goto fail_body;
     rc = UV_ENOMEM;
-    cfapi_call *call = calloc(1, sizeof *call);
+    bool verify = kind == CFAPI_OP_VERIFY;
+    size_t url_len = cfapi_format_url(NULL, 0, c->base_url, account_id, connector_id, verify);
+    size_t domain_len = domain ? strlen(domain) : 0; /* at most CFAPI_DOMAIN_MAX */
+    cfapi_call *call = calloc(1, sizeof *call + url_len + 1 + (domain ? domain_len + 1 : 0));
     if (!call)
         goto fail_body;
     call->client = c;
@@ -851,13 +867,18 @@ static int call_start_new(cfapi_client *c, cfapi_op kind, const char *method,
     memcpy(call->account_id, account_id, 33);
     if (connector_id)
         memcpy(call->connector_id, connector_id, 33);
-    if (domain)
-        snprintf(call->domain, sizeof call->domain, "%s", domain);
-    rc =
-        cfapi_build_url(c->base_url, account_id, connector_id, kind == CFAPI_OP_VERIFY, &call->url);
-    if (rc == 0 && (kind == CFAPI_OP_CREATE || kind == CFAPI_OP_LIST))
-        rc = cfapi_build_url(c->base_url, account_id, NULL, false, &call->list_url);
-    if (rc == 0 && kind == CFAPI_OP_LIST)
+    cfapi_format_url(call->text, url_len + 1, c->base_url, account_id, connector_id, verify);
+    call->url = call->text;
+    call->domain = "";
+    if (domain) {
+        memcpy(call->text + url_len + 1, domain, domain_len + 1);
+        call->domain = call->text + url_len + 1;
+    }
+    /* A list's and a create's URL is the account's list URL. */
+    if (kind == CFAPI_OP_CREATE || kind == CFAPI_OP_LIST)
+        call->list_url = call->url;
+    rc = 0;
+    if (kind == CFAPI_OP_LIST)
         rc = cfapi_pager_start(&call->pager, true, c->list_max_items, c->list_max_bytes);
     if (rc == 0 && body) {
         call->body = json_dumps(body, JSON_COMPACT);
@@ -865,8 +886,6 @@ static int call_start_new(cfapi_client *c, cfapi_op kind, const char *method,
             rc = UV_ENOMEM;
     }
     if (rc != 0) {
-        free(call->url);
-        free(call->list_url);
         cfapi_pager_clear(&call->pager);
         free(call->body);
         free(call);
@@ -880,7 +899,10 @@ static int call_start_new(cfapi_client *c, cfapi_op kind, const char *method,
         c->calls->prev = call;
     c->calls = call;
     c->live_calls++;
-    schedule(call, 0);
+    if (c->interval_ms <= 0 && c->paused_until <= uv_now(c->loop))
+        start_attempt(call);
+    else
+        schedule(call, 0);
     if (call_out)
         *call_out = call;
     return 0;
@@ -1012,11 +1034,51 @@ static char *url_host(const char *url) {
 }
 
 static void client_free(cfapi_client *c) {
+    http_headers_free(c->headers);
+    http_headers_free(c->headers_json);
     free(c->base_url);
     free(c->host);
-    for (int i = 0; i < 2; i++)
-        free(c->auth_lines[i]);
     free(c);
+}
+
+/* Builds the two header sets every request uses (see cfapi_client): the
+ * credentials ("Authorization: Bearer ..." or X-Auth-Email and
+ * X-Auth-Key) and Accept, and the same with the JSON Content-Type. The
+ * lines holding the secret live only inside the sets. Returns 0 or
+ * UV_ENOMEM. */
+static int build_headers(cfapi_client *c, const cfapi_options *o, bool has_token) {
+    char *auth[2] = {NULL, NULL};
+    int rc = UV_ENOMEM;
+    if (has_token) {
+        if (asprintf(&auth[0], "Authorization: Bearer %s", o->api_token) < 0)
+            auth[0] = NULL;
+    } else {
+        if (asprintf(&auth[0], "X-Auth-Email: %s", o->email) < 0)
+            auth[0] = NULL;
+        if (asprintf(&auth[1], "X-Auth-Key: %s", o->api_key) < 0)
+            auth[1] = NULL;
+    }
+    if (!auth[0] || (!has_token && !auth[1]))
+        goto out;
+    const char *lines[5];
+    size_t n = 0;
+    for (int i = 0; i < 2; i++)
+        if (auth[i])
+            lines[n++] = auth[i];
+    lines[n++] = "Accept: application/json";
+    lines[n] = NULL;
+    rc = http_headers_new(lines, &c->headers);
+    lines[n++] = "Content-Type: application/json";
+    lines[n] = NULL;
+    if (rc == 0)
+        rc = http_headers_new(lines, &c->headers_json);
+out:
+    for (int i = 0; i < 2; i++) {
+        if (auth[i])
+            memset(auth[i], 0, strlen(auth[i]));
+        free(auth[i]);
+    }
+    return rc;
 }
 
 int cfapi_client_new(uv_loop_t *loop, const cfapi_options *o, cfapi_client **out) {
@@ -1044,19 +1106,12 @@ int cfapi_client_new(uv_loop_t *loop, const cfapi_options *o, cfapi_client **out
         c->host = url_host(c->base_url);
     }
     c->key_auth = has_key;
-    if (has_token) {
-        if (asprintf(&c->auth_lines[0], "Authorization: Bearer %s", o->api_token) < 0)
-            c->auth_lines[0] = NULL;
-    } else {
-        if (asprintf(&c->auth_lines[0], "X-Auth-Email: %s", o->email) < 0)
-            c->auth_lines[0] = NULL;
-        if (asprintf(&c->auth_lines[1], "X-Auth-Key: %s", o->api_key) < 0)
-            c->auth_lines[1] = NULL;
-    }
-    if (!c->base_url || !c->host || !c->auth_lines[0] || (has_key && !c->auth_lines[1]) ||
-        log_add_secret(secret) != 0) {
+    int rc = c->base_url && c->host ? build_headers(c, o, has_token) : UV_ENOMEM;
+    if (rc == 0 && log_add_secret(secret) != 0)
+        rc = UV_ENOMEM;
+    if (rc != 0) {
         client_free(c);
-        return UV_ENOMEM;
+        return rc;
     }
     c->max_retries = o->max_retries < 0 ? DEFAULT_MAX_RETRIES : o->max_retries;
     if (c->max_retries > MAX_MAX_RETRIES)
@@ -1072,7 +1127,7 @@ int cfapi_client_new(uv_loop_t *loop, const cfapi_options *o, cfapi_client **out
     c->rng = uv_hrtime() ^ (uint64_t)(uintptr_t)c ^ 0x9e3779b97f4a7c15ULL;
     if (!c->rng)
         c->rng = 1;
-    int rc = http_client_new(loop, o->user_agent, &c->http);
+    rc = http_client_new(loop, o->user_agent, &c->http);
     if (rc != 0) {
         client_free(c);
         return rc;

@@ -28,6 +28,11 @@
  * characters (or begin_verification without an id), or UV_ENOMEM. */
 int cfapi_build_url(const char *base, const char *account_id, const char *connector_id,
                     bool begin_verification, char **out);
+/* The same URL written into `buf` (`size` bytes, may be 0), like
+ * snprintf: returns its length without the NUL whatever `size` is. The
+ * ids must already be valid (cfapi_id_is_valid). */
+size_t cfapi_format_url(char *buf, size_t size, const char *base, const char *account_id,
+                        const char *connector_id, bool begin_verification);
 
 /* A decoded Cloudflare envelope {"success", "errors", "messages", "result"}.
  * `root` is a new reference owned by the envelope (release it with

@@ -81,6 +81,14 @@ json_t *cfapi_find_by_domain(const json_t *list, const char *domain) {
     return NULL;
 }
 
+size_t cfapi_format_url(char *buf, size_t size, const char *base, const char *account_id,
+                        const char *connector_id, bool begin_verification) {
+    int n = snprintf(buf, size, "%s/accounts/%s/sso_connectors%s%s%s", base, account_id,
+                     connector_id ? "/" : "", connector_id ? connector_id : "",
+                     begin_verification ? "/begin_verification" : "");
+    return n < 0 ? 0 : (size_t)n;
+}
+
 int cfapi_build_url(const char *base, const char *account_id, const char *connector_id,
                     bool begin_verification, char **out) {
     *out = NULL;
@@ -90,13 +98,11 @@ int cfapi_build_url(const char *base, const char *account_id, const char *connec
         return UV_EINVAL;
     if (begin_verification && !connector_id)
         return UV_EINVAL;
-    int n = asprintf(out, "%s/accounts/%s/sso_connectors%s%s%s", base, account_id,
-                     connector_id ? "/" : "", connector_id ? connector_id : "",
-                     begin_verification ? "/begin_verification" : "");
-    if (n < 0) {
-        *out = NULL;
+    size_t n = cfapi_format_url(NULL, 0, base, account_id, connector_id, begin_verification);
+    *out = malloc(n + 1);
+    if (!*out)
         return UV_ENOMEM;
-    }
+    cfapi_format_url(*out, n + 1, base, account_id, connector_id, begin_verification);
     return 0;
 }
 

@@ -21,6 +21,15 @@
  * leaves this queue (libcurl counts time spent waiting for a connection
  * against the timeout).
  *
+ * A waiting request holds only a copy of what it sends. Its libcurl easy
+ * handle and response buffers come when it leaves the queue, from a pool
+ * of at most HTTP_MAX_ACTIVE idle handles that finished transfers give back
+ * (curl_easy_reset() between two transfers, so no option carries over), so
+ * a thousand queued requests cost no libcurl memory and a steady stream of
+ * requests creates no easy handle after the first HTTP_MAX_ACTIVE. Headers
+ * every request sends (credentials, Accept) can be built once as an
+ * http_headers set and shared by every request that names it.
+ *
  * Every transfer's callback runs exactly once, from the loop, never from
  * inside http_send() or http_transfer_cancel(). TLS 1.2 is the minimum
  * version, and TLS peer and host verification are always on; only http and https are allowed; no
@@ -53,12 +62,16 @@
 
 typedef struct http_client http_client;
 typedef struct http_transfer http_transfer;
+typedef struct http_headers http_headers;
 
 typedef struct http_request {
     const char *method;         /* "GET", "POST", "PATCH", "DELETE", ... */
     const char *url;            /* absolute http:// or https:// URL */
-    const char *const *headers; /* NULL-terminated "Name: value" lines; may be NULL */
-    const char *body;           /* copied; NULL sends no body */
+    const char *const *headers; /* NULL-terminated "Name: value" lines, copied; may be NULL */
+    /* Or (not both): a set built once by http_headers_new(), borrowed, not
+     * copied; it must outlive every transfer sent with it. */
+    const http_headers *header_set;
+    const char *body; /* copied; NULL sends no body */
     size_t body_len;
     long timeout_ms; /* bound on the whole transfer; 0 means none */
     /* False for requests that must never be sent twice (a create): the
@@ -99,10 +112,20 @@ typedef void (*http_done_cb)(const http_response *res, void *arg);
  * request. Returns 0 or a negative libuv error (UV_ENOMEM, UV_EINVAL). */
 int http_client_new(uv_loop_t *loop, const char *user_agent, http_client **out);
 
-/* Starts a request. `req` and everything it points to is copied. Returns 0
- * and later calls `cb` exactly once from the loop; or returns a negative
- * libuv error and never calls `cb`. When `transfer_out` is not NULL it
- * receives a handle valid until the callback has returned. */
+/* Builds a header set from NULL-terminated "Name: value" lines (copied),
+ * for requests that all send the same headers: libcurl's list is made
+ * once, not per request. Returns 0 or UV_ENOMEM. Free it with
+ * http_headers_free() once no transfer uses it (after its client has
+ * closed, say). */
+int http_headers_new(const char *const *lines, http_headers **out);
+void http_headers_free(http_headers *h);
+
+/* Starts a request. `req` and everything it points to is copied, except
+ * req->header_set (borrowed). Returns 0 and later calls `cb` exactly once
+ * from the loop; or returns a negative libuv error (UV_EINVAL when both
+ * headers and header_set are given) and never calls `cb`. When
+ * `transfer_out` is not NULL it receives a handle valid until the callback
+ * has returned. */
 int http_send(http_client *client, const http_request *req, http_done_cb cb, void *arg,
               http_transfer **transfer_out);
 
@@ -119,6 +142,17 @@ void http_transfer_cancel(http_transfer *t);
  * value with surrounding blanks removed (borrowed, valid during the
  * callback), or NULL. With repeated headers, the first one wins. */
 const char *http_response_header(const http_response *res, const char *name);
+
+/* What the client holds now, for tests and benchmarks. */
+typedef struct http_client_stats {
+    unsigned queued;        /* requests waiting for a slot (no easy handle) */
+    unsigned active;        /* transfers inside libcurl */
+    unsigned easy_live;     /* easy handles that exist (active, idle, or delivering) */
+    unsigned easy_idle;     /* of which idle in the pool (at most HTTP_MAX_ACTIVE) */
+    unsigned easy_created;  /* easy handles created since the client was */
+    unsigned polls_created; /* uv_poll_t made (one per descriptor number, not per transfer) */
+} http_client_stats;
+void http_client_stats_get(const http_client *client, http_client_stats *out);
 
 /* Cancels every transfer still in flight (their callbacks run with
  * `cancelled`), then cleans up libcurl, closes the timers and frees the

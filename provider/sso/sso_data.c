@@ -112,9 +112,9 @@ static void handle_read_data(rpc_request *req, json_t *params, sso_host *host) {
         strcpy(op->connector_id, id);
         rc = sso_op_get(op, data_got_one);
     } else {
-        if (domain)
-            strcpy(op->domain, domain);
-        rc = sso_op_list(op, data_listed);
+        rc = domain ? sso_op_set_domain(op, domain) : 0;
+        if (rc == 0)
+            rc = sso_op_list(op, data_listed);
     }
     if (rc < 0) {
         diag_error_new(op->diags, NULL, "Cloudflare API call refused", "%s", uv_strerror(rc));

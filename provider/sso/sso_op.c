@@ -9,7 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+static const char no_domain[] = "";
+
 static void op_free(sso_op *op) {
+    if (op->domain != no_domain)
+        free((char *)op->domain);
     json_decref(op->prior);
     json_decref(op->planned);
     json_decref(op->config);
@@ -41,6 +45,7 @@ sso_op *sso_op_new(sso_host *host, rpc_request *req) {
     op->host = host;
     op->req = req;
     op->diags = diags;
+    op->domain = no_domain;
     rpc_request_on_cancel(req, op_on_cancel, op);
     return op;
 }
@@ -67,6 +72,16 @@ static void redact_diagnostics(json_t *diags) {
             free(safe);
         }
     }
+}
+
+int sso_op_set_domain(sso_op *op, const char *domain) {
+    char *copy = strdup(domain);
+    if (!copy)
+        return UV_ENOMEM;
+    if (op->domain != no_domain)
+        free((char *)op->domain);
+    op->domain = copy;
+    return 0;
 }
 
 void sso_op_respond_new(sso_op *op, json_t *result) {

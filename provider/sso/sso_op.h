@@ -32,8 +32,10 @@ struct sso_op {
     const char *type_name; /* static string */
     char account_id[SSO_ID_LEN + 1];
     char connector_id[SSO_ID_LEN + 1];
-    char domain[SSO_DOMAIN_MAX + 1];
-    json_t *prior; /* owned copies, NULL when absent */
+    const char *domain; /* "" until sso_op_set_domain() (then owned by the op) */
+    /* Owned references, NULL when absent; a read's prior shares its
+     * values with the request (never changed in place). */
+    json_t *prior;
     json_t *planned;
     json_t *config;
     json_t *state; /* best-known remote state; owned */
@@ -47,6 +49,11 @@ struct sso_op {
 /* Creates an op for `req` and registers its cancel callback. NULL only on
  * allocation failure (the request is then answered -32603). */
 sso_op *sso_op_new(sso_host *host, rpc_request *req);
+
+/* Sets the email domain the op works on (copied; an op without one has
+ * ""). Only the ops that need a domain (create, import and data source by
+ * domain) pay for it. Returns 0 or UV_ENOMEM. */
+int sso_op_set_domain(sso_op *op, const char *domain);
 
 /* Answers the request with `result` (stolen) plus the op's diagnostics,
  * and frees the op. */

@@ -213,12 +213,21 @@ int sso_plan_change(const json_t *prior, const json_t *config, const json_t *pro
     return 0;
 }
 
-/* Copies member `name` of the API object into `state` when it has the
- * expected JSON type; null otherwise. */
-static void copy_typed(json_t *state, const json_t *api, const char *name, int type) {
+/* Member `name` of the API object when it has the expected JSON type
+ * (borrowed), else NULL. */
+static json_t *typed_member(const json_t *api, const char *name, int type) {
     json_t *v = json_object_get(api, name);
     bool ok = v && (type == JSON_TRUE ? json_is_boolean(v) : (int)json_typeof(v) == type);
-    json_object_set_new(state, name, ok ? json_deep_copy(v) : json_null());
+    return ok ? v : NULL;
+}
+
+/* Sets `state`.`name` to a reference to member `name` of the API object
+ * when it has the expected JSON type; null otherwise. The value is shared,
+ * not copied: the API's strings and booleans are never changed in place,
+ * and the reference keeps them alive after the answer is freed. */
+static void copy_typed(json_t *state, const json_t *api, const char *name, int type) {
+    json_t *v = typed_member(api, name, type);
+    json_object_set_new(state, name, v ? json_incref(v) : json_null());
 }
 
 /* The verification object in the schema's shape, or null. */
@@ -244,29 +253,87 @@ json_t *sso_item_from_api(const json_t *api) {
     return item;
 }
 
+/* The JSON type the API sends attribute `name` as, for the members
+ * sso_state_from_api() takes from the API (0: not taken from the API). */
+static int api_type_of(const char *name) {
+    static const struct {
+        const char *name;
+        int type;
+    } members[] = {{"id", JSON_STRING},         {"email_domain", JSON_STRING},
+                   {"enabled", JSON_TRUE},      {"use_fedramp_language", JSON_TRUE},
+                   {"created_on", JSON_STRING}, {"updated_on", JSON_STRING}};
+    for (size_t i = 0; i < sizeof members / sizeof members[0]; i++)
+        if (strcmp(members[i].name, name) == 0)
+            return members[i].type;
+    return 0;
+}
+
+/* Built in one pass, in the schema's attribute order (the order the state
+ * is written in), with every value a reference to the API's or the kept
+ * one: a refresh of many connectors copies no string. Values are shared,
+ * never changed in place (callers only ever replace a whole member). */
 json_t *sso_state_from_api(const char *account_id, const json_t *api, const json_t *keep) {
-    json_t *item = sso_item_from_api(api);
-    json_t *state = value_complete_object(&sso_connector_schema, item);
-    json_decref(item);
-    json_object_set_new(state, "account_id", json_string(account_id));
-    /* Every member of the API's answer is optional: what it leaves out (or
-     * sends with the wrong type) is kept from the prior state, as long as
-     * that value is known. */
+    json_t *state = json_object();
     for (size_t i = 0; i < sso_connector_schema.attr_count; i++) {
         const char *name = sso_connector_schema.attrs[i].name;
         json_t *kept = value_attr(keep, name);
-        if (value_is_null(json_object_get(state, name)) && kept && value_is_wholly_known(kept))
-            json_object_set_new(state, name, json_deep_copy(kept));
+        json_t *v; /* new reference, or NULL for null */
+        if (strcmp(name, "account_id") == 0) {
+            v = json_string(account_id);
+        } else if (strcmp(name, "begin_verification") == 0) {
+            /* The API never returns begin_verification: the kept value, when
+             * a known bool, is the whole truth; a state never holds an
+             * unknown. */
+            v = json_is_boolean(kept) ? json_incref(kept) : NULL;
+            kept = NULL;
+        } else if (strcmp(name, "verification") == 0) {
+            v = verification_from_api(api);
+            if (json_is_null(v)) {
+                json_decref(v);
+                v = NULL;
+            }
+        } else {
+            int type = api_type_of(name);
+            v = type ? json_incref(typed_member(api, name, type)) : NULL;
+        }
+        /* Every member of the API's answer is optional: what it leaves out
+         * (or sends with the wrong type) is kept from the prior state, as
+         * long as that value is known. */
+        if (!v && kept && value_is_wholly_known(kept))
+            v = json_incref(kept);
+        /* The domain as the user spelt it, when the API's differs only in
+         * case. */
+        if (v && kept && strcmp(name, "email_domain") == 0 && v != kept &&
+            equal_ignoring_case(kept, v)) {
+            json_decref(v);
+            v = json_incref(kept);
+        }
+        json_object_set_new(state, name, v ? v : json_null());
     }
-    json_t *kept_domain = value_attr(keep, "email_domain");
-    if (equal_ignoring_case(kept_domain, json_object_get(state, "email_domain")))
-        json_object_set_new(state, "email_domain", json_deep_copy(kept_domain));
-    /* The API never returns begin_verification: the kept value, when
-     * known, is the whole truth; a state never holds an unknown. */
-    json_t *kept_begin = value_attr(keep, "begin_verification");
-    json_object_set_new(state, "begin_verification",
-                        json_is_boolean(kept_begin) ? json_deep_copy(kept_begin) : json_null());
     return state;
+}
+
+/* A complete object of `block` (every attribute, null where `obj` has
+ * none; nothing else) as a new reference that shares its values with
+ * `obj`: `obj` itself when it is complete already (a state Terraform
+ * sends back usually is), else a new object of references. For reading
+ * only: the values must not be changed in place. (value_complete_object()
+ * copies every value, which a read of thousands of connectors pays for in
+ * allocations.) */
+json_t *sso_complete_shared(const schema_block *block, json_t *obj) {
+    if (json_is_object(obj) && json_object_size(obj) == block->attr_count) {
+        size_t i = 0;
+        while (i < block->attr_count && json_object_get(obj, block->attrs[i].name))
+            i++;
+        if (i == block->attr_count)
+            return json_incref(obj);
+    }
+    json_t *out = json_object();
+    for (size_t i = 0; i < block->attr_count; i++) {
+        json_t *v = value_attr(obj, block->attrs[i].name);
+        json_object_set_new(out, block->attrs[i].name, v ? json_incref(v) : json_null());
+    }
+    return out;
 }
 
 json_t *sso_state_upgrade(const json_t *raw, json_t *diags) {

@@ -9,6 +9,8 @@
 #ifndef SSO_PLAN_H
 #define SSO_PLAN_H
 
+#include "schema.h"
+
 #include <jansson.h>
 #include <stdbool.h>
 
@@ -49,6 +51,13 @@ bool sso_plan_begins_verification(const json_t *prior, const json_t *planned);
  * email_domain spelling when it equals the API's ignoring case, and the
  * known values of members the API leaves out. New reference. */
 json_t *sso_state_from_api(const char *account_id, const json_t *api, const json_t *keep);
+
+/* A complete object of `block` sharing its values with `obj` (may be
+ * `obj` itself, with a new reference): every attribute of the block, null
+ * where `obj` has none, nothing else. For reading only: values are shared,
+ * so neither the result's nor `obj`'s may be changed in place. New
+ * reference. */
+json_t *sso_complete_shared(const schema_block *block, json_t *obj);
 
 /* UpgradeResourceState for sso_connector (schema version 0, the only one
  * so far): the stored state `raw` as a complete state of the current

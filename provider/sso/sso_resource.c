@@ -107,7 +107,9 @@ static void handle_read(rpc_request *req, json_t *params, sso_host *host) {
     sso_op *op = sso_op_new(host, req);
     if (!op)
         return;
-    op->prior = value_complete_object(&sso_connector_schema, current);
+    /* Shared with the request, not copied: a read only compares it and
+     * hands its values on. */
+    op->prior = sso_complete_shared(&sso_connector_schema, current);
     if (!take_state_ids(op, op->prior, "current state")) {
         sso_op_respond_new(op, read_kept(op));
         return;
@@ -466,7 +468,11 @@ static void apply_create(sso_op *op) {
         return;
     }
     strcpy(op->account_id, account);
-    strcpy(op->domain, domain);
+    int rc = sso_op_set_domain(op, domain);
+    if (rc < 0) {
+        refuse_start(op, rc, empty_apply_result());
+        return;
+    }
     apply_send_create(op);
 }
 
@@ -681,8 +687,9 @@ static void handle_import(rpc_request *req, json_t *params, sso_host *host) {
         strcpy(op->connector_id, rest);
         rc = sso_op_get(op, import_got);
     } else if (kind == SSO_IMPORT_BY_DOMAIN) {
-        strcpy(op->domain, rest);
-        rc = sso_op_list(op, import_listed);
+        rc = sso_op_set_domain(op, rest);
+        if (rc == 0)
+            rc = sso_op_list(op, import_listed);
     } else {
         diag_error_new(op->diags, NULL, "Invalid import id", "%s No request was made.", why);
         sso_op_respond_new(op, empty_import_result());

@@ -2,7 +2,9 @@
  * test_http.c - http_uv (libcurl multi on libuv) against a real HTTP
  * server on 127.0.0.1 (canned_server, on the same loop): requests and
  * answers, header lookup, the body cap, connection reuse and the
- * per-host connection cap, cancellation, teardown.
+ * per-host connection cap, the easy-handle pool (handles only for running
+ * transfers, reused without leftovers) and shared header sets, the proxy
+ * rule, cancellation, teardown.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -238,6 +240,10 @@ static void test_connection_reuse(void **state) {
     assert_int_equal(c.ok, 20);
     assert_int_equal(f->server.requests, 20);
     assert_int_equal(f->server.accepted, 1);
+    /* one connection, one poll handle, stopped and restarted per request */
+    http_client_stats st;
+    http_client_stats_get(f->http, &st);
+    assert_int_equal(st.polls_created, 1);
 
     for (int i = 0; i < 3; i++) {
         seen s = {0};
@@ -354,6 +360,188 @@ static void test_cancel_queued(void **state) {
         assert_int_equal(s[i].status, 200);
     }
     assert_int_equal(f->server.requests, N - 1);
+    free(s);
+    free(t);
+}
+
+/* Many more requests than HTTP_MAX_ACTIVE: the queued ones hold no easy
+ * handle, all of them complete, and the handles are reused, never more
+ * than HTTP_MAX_ACTIVE of them made. */
+static void test_pool_many_queued(void **state) {
+    fixture *f = *state;
+    enum { N = 8 * HTTP_MAX_ACTIVE + 5 };
+    f->server.body = "{}";
+    f->server.body_len = 2;
+    f->server.delay_ms = 5;
+    seen *s = calloc(N, sizeof *s);
+    assert_non_null(s);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(send_get(f, f->server.url, &s[i], NULL), 0);
+    http_client_stats st;
+    http_client_stats_get(f->http, &st);
+    assert_int_equal(st.active, HTTP_MAX_ACTIVE);
+    assert_int_equal(st.queued, N - HTTP_MAX_ACTIVE);
+    assert_int_equal(st.easy_live, HTTP_MAX_ACTIVE); /* none for the queued */
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    for (int i = 0; i < N; i++) {
+        if (s[i].calls != 1 || s[i].status != 200)
+            fail_msg("request %d: calls %d status %ld error %s", i, s[i].calls, s[i].status,
+                     s[i].error);
+    }
+    assert_int_equal(f->server.requests, N);
+    http_client_stats_get(f->http, &st);
+    assert_int_equal(st.queued, 0);
+    assert_int_equal(st.active, 0);
+    assert_int_equal(st.easy_created, HTTP_MAX_ACTIVE);
+    assert_int_equal(st.easy_live, st.easy_idle);
+    assert_true(st.easy_idle <= HTTP_MAX_ACTIVE);
+    free(s);
+}
+
+/* Sends one request and runs the loop until it has answered. */
+static void send_one(fixture *f, const http_request *req, seen *s) {
+    memset(s, 0, sizeof *s);
+    assert_int_equal(http_send(f->http, req, on_done, s, NULL), 0);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    assert_int_equal(s->calls, 1);
+}
+
+/* One easy handle carries every request of a sequence, and nothing of a
+ * request is left for the next: method, body, headers, timeout and the
+ * fresh-connection flag are each the new request's own. */
+static void test_reuse_inherits_nothing(void **state) {
+    fixture *f = *state;
+    f->server.body = "{}";
+    f->server.body_len = 2;
+    seen s;
+    const char *headers[] = {"Content-Type: application/json", "X-First: 1", NULL};
+    http_request patch = {.method = "PATCH",
+                          .url = f->server.url,
+                          .headers = headers,
+                          .body = "{\"enabled\":true}",
+                          .body_len = 16,
+                          .timeout_ms = 20000,
+                          .idempotent = false};
+    send_one(f, &patch, &s);
+    assert_int_equal(s.status, 200);
+    assert_non_null(strstr(f->server.last_head, "PATCH / HTTP/1.1\r\n"));
+    assert_non_null(strstr(f->server.last_head, "\r\nX-First: 1\r\n"));
+    assert_string_equal(f->server.last_body, "{\"enabled\":true}");
+
+    /* a GET after it: no method, body, length or header of the PATCH */
+    http_request get = {.method = "GET", .url = f->server.url, .idempotent = true};
+    send_one(f, &get, &s);
+    assert_int_equal(s.status, 200);
+    assert_non_null(strstr(f->server.last_head, "GET / HTTP/1.1\r\n"));
+    assert_null(strstr(f->server.last_head, "X-First"));
+    assert_null(strstr(f->server.last_head, "Content-Type"));
+    assert_null(strstr(f->server.last_head, "Content-Length"));
+    assert_string_equal(f->server.last_body, "");
+    int accepted = f->server.accepted;
+
+    /* a POST without a body after a GET: Content-Length 0, no type */
+    http_request post = {.method = "POST", .url = f->server.url, .idempotent = true};
+    send_one(f, &post, &s);
+    assert_non_null(strstr(f->server.last_head, "POST / HTTP/1.1\r\n"));
+    assert_non_null(strstr(f->server.last_head, "\r\nContent-Length: 0\r\n"));
+    assert_null(strstr(f->server.last_head, "Content-Type"));
+    /* a DELETE, then a GET: the custom method does not stay */
+    http_request del = {.method = "DELETE", .url = f->server.url, .idempotent = true};
+    send_one(f, &del, &s);
+    assert_non_null(strstr(f->server.last_head, "DELETE / HTTP/1.1\r\n"));
+    send_one(f, &get, &s);
+    assert_non_null(strstr(f->server.last_head, "GET / HTTP/1.1\r\n"));
+    /* only the PATCH (not idempotent) asked for a fresh connection */
+    assert_int_equal(f->server.accepted, accepted);
+
+    /* a timeout does not stay: 100 ms times out a 300 ms answer, the next
+     * request without a timeout waits for it */
+    f->server.delay_ms = 300;
+    http_request quick = {
+        .method = "GET", .url = f->server.url, .timeout_ms = 100, .idempotent = true};
+    send_one(f, &quick, &s);
+    assert_int_equal(s.curl_code, CURLE_OPERATION_TIMEDOUT);
+    send_one(f, &get, &s);
+    assert_int_equal(s.curl_code, 0);
+    assert_int_equal(s.status, 200);
+
+    http_client_stats st;
+    http_client_stats_get(f->http, &st);
+    assert_int_equal(st.easy_created, 1);
+}
+
+/* A header set is built once and shared; a POST without a body still
+ * gets no Content-Type through it; a set and per-request lines cannot be
+ * mixed. */
+static void test_header_set(void **state) {
+    fixture *f = *state;
+    f->server.body = "{}";
+    f->server.body_len = 2;
+    const char *lines[] = {"Authorization: Bearer set-token", "Accept: application/json", NULL};
+    http_headers *set = NULL;
+    assert_int_equal(http_headers_new(lines, &set), 0);
+    seen s;
+    for (int i = 0; i < 3; i++) {
+        http_request get = {
+            .method = "GET", .url = f->server.url, .header_set = set, .idempotent = true};
+        send_one(f, &get, &s);
+        assert_int_equal(s.status, 200);
+        assert_non_null(strstr(f->server.last_head, "\r\nAuthorization: Bearer set-token\r\n"));
+        assert_non_null(strstr(f->server.last_head, "\r\nAccept: application/json\r\n"));
+    }
+    http_request post = {.method = "POST", .url = f->server.url, .header_set = set};
+    send_one(f, &post, &s);
+    assert_non_null(strstr(f->server.last_head, "\r\nAuthorization: Bearer set-token\r\n"));
+    assert_non_null(strstr(f->server.last_head, "\r\nContent-Length: 0\r\n"));
+    assert_null(strstr(f->server.last_head, "Content-Type"));
+    /* and the next request of the set is not left without a type header
+     * by that variant: a body with the set's lines only */
+    http_request put = {.method = "PUT",
+                        .url = f->server.url,
+                        .header_set = set,
+                        .body = "x=1",
+                        .body_len = 3,
+                        .idempotent = true};
+    send_one(f, &put, &s);
+    assert_non_null(strstr(f->server.last_head, "PUT / HTTP/1.1\r\n"));
+    assert_string_equal(f->server.last_body, "x=1");
+    const char *other[] = {"X-Other: 1", NULL};
+    http_request both = {
+        .method = "GET", .url = f->server.url, .headers = other, .header_set = set};
+    memset(&s, 0, sizeof s);
+    assert_int_equal(http_send(f->http, &both, on_done, &s, NULL), UV_EINVAL);
+    http_headers_free(set);
+    http_headers_free(NULL);
+}
+
+/* A request cancelled while it waits in the queue never gets an easy
+ * handle: only the HTTP_MAX_ACTIVE that ran were ever made. */
+static void test_cancelled_queued_gets_no_handle(void **state) {
+    fixture *f = *state;
+    enum { N = HTTP_MAX_ACTIVE + 20 };
+    f->server.body = "{}";
+    f->server.body_len = 2;
+    f->server.delay_ms = 50;
+    seen *s = calloc(N, sizeof *s);
+    http_transfer **t = calloc(N, sizeof *t);
+    assert_non_null(s);
+    assert_non_null(t);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(send_get(f, f->server.url, &s[i], &t[i]), 0);
+    for (int i = HTTP_MAX_ACTIVE; i < N; i++)
+        http_transfer_cancel(t[i]);
+    http_client_stats st;
+    http_client_stats_get(f->http, &st);
+    assert_int_equal(st.queued, 0);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(s[i].calls, 1);
+        assert_int_equal(s[i].cancelled, i >= HTTP_MAX_ACTIVE);
+        assert_int_equal(s[i].status, i >= HTTP_MAX_ACTIVE ? 0 : 200);
+    }
+    http_client_stats_get(f->http, &st);
+    assert_int_equal(st.easy_created, HTTP_MAX_ACTIVE);
+    assert_int_equal(f->server.requests, HTTP_MAX_ACTIVE);
     free(s);
     free(t);
 }
@@ -565,6 +753,40 @@ static void test_no_proxy_for_plain_http(void **state) {
     uv_run(&f->loop, UV_RUN_DEFAULT);
 }
 
+/* The proxy rule for https:// URLs is decided per origin and remembered:
+ * a loopback host never goes through the proxy, another host does, and
+ * switching between them switches the answer. The TLS handshake with the
+ * plain-http test server fails; only where the connection went matters. */
+static void test_https_proxy_rule_per_origin(void **state) {
+    fixture *f = *state;
+    fake_proxy proxy;
+    fake_proxy_start(&proxy, &f->loop);
+    char proxy_url[64], loop_url[64];
+    snprintf(proxy_url, sizeof proxy_url, "http://127.0.0.1:%d", proxy.port);
+    snprintf(loop_url, sizeof loop_url, "https://127.0.0.1:%d/x", f->server.port);
+    unsetenv("NO_PROXY");
+    unsetenv("no_proxy");
+    setenv("HTTPS_PROXY", proxy_url, 1);
+    setenv("https_proxy", proxy_url, 1);
+    static const char *const urls[] = {NULL, NULL, "https://api.example.invalid/a",
+                                       "https://api.example.invalid/b", NULL};
+    static const int proxied_after[] = {0, 0, 1, 2, 2};
+    for (int i = 0; i < 5; i++) {
+        seen s;
+        http_request req = {.method = "GET",
+                            .url = urls[i] ? urls[i] : loop_url,
+                            .timeout_ms = 5000,
+                            .idempotent = true};
+        send_one(f, &req, &s);
+        assert_int_not_equal(s.curl_code, 0);
+        assert_int_equal(proxy.accepted, proxied_after[i]);
+    }
+    unsetenv("HTTPS_PROXY");
+    unsetenv("https_proxy");
+    uv_close((uv_handle_t *)&proxy.listener, NULL);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+}
+
 static void test_bad_arguments(void **state) {
     fixture *f = *state;
     seen s = {0};
@@ -587,11 +809,16 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_queue_does_not_eat_timeouts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_parallel_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_queued, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pool_many_queued, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reuse_inherits_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_header_set, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cancelled_queued_gets_no_handle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_in_flight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connect_refused_and_protocols, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_from_callback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_proxy_for_plain_http, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_https_proxy_rule_per_origin, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

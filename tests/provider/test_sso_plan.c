@@ -8,10 +8,12 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "schema.h"
 #include "sso_plan.h"
+#include "sso_schema.h"
 
 #define ACC  "023e105f4ecef8ad9ca31a8372d0c353"
 #define ACC2 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -348,6 +350,73 @@ static void test_state_keeps_omitted(void **state) {
     json_decref(prior);
 }
 
+/* The state is written in the schema's attribute order, and shares its
+ * values with the API's answer and the prior state instead of copying
+ * them; neither input is changed. */
+static void test_state_shares_values(void **state) {
+    (void)state;
+    json_t *prior = parse(PRIOR("verified", "true", "true"));
+    json_t *api = parse("{\"verification\":{\"status\":\"verified\",\"code\":\"c\"},"
+                        "\"updated_on\":" TS ",\"extra\":1,\"enabled\":false,"
+                        "\"email_domain\":\"EXAMPLE.com\",\"id\":\"" CID "\"}");
+    char *api_before = json_dumps(api, JSON_COMPACT);
+    char *prior_before = json_dumps(prior, JSON_COMPACT);
+    json_t *now = sso_state_from_api(ACC, api, prior);
+    char *text = json_dumps(now, JSON_COMPACT);
+    assert_string_equal(text, "{\"id\":\"" CID "\",\"account_id\":\"" ACC "\","
+                              "\"email_domain\":\"example.com\",\"enabled\":false,"
+                              "\"use_fedramp_language\":false,\"begin_verification\":true,"
+                              "\"created_on\":" TS ",\"updated_on\":" TS ","
+                              "\"verification\":{\"code\":\"c\",\"status\":\"verified\"}}");
+    assert_ptr_equal(json_object_get(now, "id"), json_object_get(api, "id"));
+    assert_ptr_equal(json_object_get(now, "email_domain"), json_object_get(prior, "email_domain"));
+    assert_ptr_equal(json_object_get(now, "created_on"), json_object_get(prior, "created_on"));
+    json_decref(now);
+    char *api_after = json_dumps(api, JSON_COMPACT);
+    char *prior_after = json_dumps(prior, JSON_COMPACT);
+    assert_string_equal(api_after, api_before);
+    assert_string_equal(prior_after, prior_before);
+    free(text);
+    free(api_before);
+    free(api_after);
+    free(prior_before);
+    free(prior_after);
+    json_decref(api);
+    json_decref(prior);
+}
+
+/* sso_complete_shared: a complete object is itself (one more reference);
+ * an incomplete one becomes a new object with every attribute, nulls
+ * where missing, the unknown member dropped, values shared. */
+static void test_complete_shared(void **state) {
+    (void)state;
+    json_t *full = parse(BASE);
+    json_t *same = sso_complete_shared(&sso_connector_schema, full);
+    assert_ptr_equal(same, full);
+    assert_int_equal(full->refcount, 2);
+    json_decref(same);
+    json_t *part = parse("{\"id\":\"" CID "\",\"other\":1,\"enabled\":null}");
+    json_t *done = sso_complete_shared(&sso_connector_schema, part);
+    assert_ptr_not_equal(done, part);
+    assert_int_equal(json_object_size(done), 9);
+    assert_ptr_equal(json_object_get(done, "id"), json_object_get(part, "id"));
+    assert_true(json_is_null(json_object_get(done, "enabled")));
+    assert_true(json_is_null(json_object_get(done, "verification")));
+    assert_null(json_object_get(done, "other"));
+    assert_int_equal(json_object_size(part), 3); /* untouched */
+    json_decref(done);
+    json_decref(part);
+    /* same size, different names: not taken as complete */
+    json_t *odd = parse("{\"a\":1,\"b\":1,\"c\":1,\"d\":1,\"e\":1,\"f\":1,\"g\":1,\"h\":1,"
+                        "\"i\":1}");
+    json_t *fixed = sso_complete_shared(&sso_connector_schema, odd);
+    assert_ptr_not_equal(fixed, odd);
+    assert_true(json_is_null(json_object_get(fixed, "id")));
+    json_decref(fixed);
+    json_decref(odd);
+    json_decref(full);
+}
+
 /* UpgradeResourceState returns the full object in the current schema:
  * every attribute, and verification with both of its members, so that it
  * conforms to the schema type; unknown attributes are dropped with a
@@ -417,7 +486,8 @@ int main(void) {
         cmocka_unit_test(test_plan_table),         cmocka_unit_test(test_state_and_drift),
         cmocka_unit_test(test_state_from_odd_api), cmocka_unit_test(test_data_config),
         cmocka_unit_test(test_check_applied),      cmocka_unit_test(test_state_keeps_omitted),
-        cmocka_unit_test(test_state_upgrade),
+        cmocka_unit_test(test_state_upgrade),      cmocka_unit_test(test_state_shares_values),
+        cmocka_unit_test(test_complete_shared),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
