@@ -79,11 +79,20 @@ typedef struct rpc_method {
     rpc_handler handler;
 } rpc_method;
 
+/* The default of rpc_server_options.max_in_flight. */
+#define RPC_DEFAULT_MAX_IN_FLIGHT 1024u
+
 typedef struct rpc_server_options {
     const rpc_method *methods; /* the dispatch table; borrowed for the server's life */
     size_t method_count;
     void *ctx;               /* passed to every handler */
     size_t max_message_size; /* 0 means RPC_DEFAULT_MAX_MESSAGE */
+    /* Requests running at once; past it, messages read wait as text (see
+     * server.c, "The bounds"). 0 means RPC_DEFAULT_MAX_IN_FLIGHT. A server
+     * whose handlers feed a narrower resource (the provider: 64 HTTP
+     * transfers) sets a lower one: a waiting message costs its text, a
+     * running one its parsed form and its handler's state. */
+    size_t max_in_flight;
     uv_file in_fd;           /* usually 0 */
     uv_file out_fd;          /* usually 1 */
     bool handle_signals;     /* SIGINT/SIGTERM shut the server down */

@@ -12,7 +12,7 @@
  * its last member is answered.
  *
  * Bounds (issue 9; the numbers and the memory they imply are explained
- * above RPC_MAX_IN_FLIGHT). At most RPC_MAX_IN_FLIGHT requests run at
+ * above max_in_flight). At most max_in_flight requests run at
  * once (dispatched, unanswered). Past that, the messages read wait, as
  * text, in a FIFO (the "waiting" list) and are dispatched in arrival order
  * as running requests are answered; a batch is dispatched whole, so it can
@@ -67,11 +67,14 @@
  * sent at once far more; and while held, a $/cancelRequest in the pipe was
  * not read at all).
  *
- * RPC_MAX_IN_FLIGHT, 1,024 requests running: Terraform runs 10 operations
- * at once by default, the Cloudflare client at most 64 transfers; 1,024 is
- * far above any real orchestrator's parallelism, so nothing real ever
+ * max_in_flight (rpc_server_options; RPC_DEFAULT_MAX_IN_FLIGHT, 1,024)
+ * requests running: Terraform runs 10 operations at once by default; 1,024
+ * is far above any real orchestrator's parallelism, so nothing real ever
  * waits, yet each running request's parsed message (about 1-2 KiB for
- * the provider's messages) and handler state stay a bounded few MiB.
+ * the provider's messages) and handler state stay a bounded few MiB. A
+ * server whose handlers feed something narrower sets less (the provider:
+ * 256, four times its 64 HTTP transfers), so that requests beyond what can
+ * make progress wait as text rather than parsed.
  *
  * RPC_MAX_BATCH, 4,096 members: unchanged, so that the batches clients
  * may send are the same; a batch past the running limit is dispatched
@@ -87,11 +90,10 @@
  * the framing decoder's buffer (at most one message), one 64 KiB read
  * buffer, the waiting messages (2 MiB, plus one read's worth read after
  * the cap was reached, plus one message when a single one is larger),
- * RPC_MAX_IN_FLIGHT (+ one batch) parsed requests, and the output backlog
+ * max_in_flight (+ one batch) parsed requests, and the output backlog
  * (TRANSPORT_HIGH_WATER, 1 MiB, plus the answers of what was running when
  * it was reached): a few MiB for ordinary messages, whatever is sent.
  */
-#define RPC_MAX_IN_FLIGHT     1024u
 #define RPC_MAX_BATCH         4096u
 #define RPC_MAX_WAITING_BYTES ((size_t)2 * 1024 * 1024)
 /* Buckets of the waiting list's id index (fixed: a chain averages a few
@@ -118,7 +120,7 @@ typedef struct rpc_batch {
     char first_unknown[LOGGABLE_MAX];
 } rpc_batch;
 
-/* A message read while RPC_MAX_IN_FLIGHT requests were running, waiting
+/* A message read while max_in_flight requests were running, waiting
  * for its turn (see "Waiting messages"). */
 typedef struct waiting {
     struct waiting *prev, *next; /* the FIFO, arrival order */
@@ -179,6 +181,7 @@ struct rpc_server {
     waiting *wait_head, *wait_tail;
     waiting **wait_buckets; /* WAIT_BUCKETS chains, allocated on first use */
     size_t wait_count, wait_bytes;
+    size_t max_in_flight; /* requests running at once (the option, or its default) */
     size_t wait_special; /* waiting batches and StopProviders */
     bool input_held;     /* reading paused: RPC_MAX_WAITING_BYTES wait */
     bool draining;       /* drain_waiting() is running */
@@ -937,10 +940,10 @@ static void dispatch_parsed_new(rpc_server *s, json_t *msg, const char *text, si
 /* Waiting messages                                                    */
 /* ------------------------------------------------------------------ */
 
-/* Whether a message read now must wait: RPC_MAX_IN_FLIGHT are running,
+/* Whether a message read now must wait: max_in_flight are running,
  * or others already wait (arrival order is kept). */
 static bool must_wait(const rpc_server *s) {
-    return s->wait_head || s->inflight >= RPC_MAX_IN_FLIGHT;
+    return s->wait_head || s->inflight >= s->max_in_flight;
 }
 
 /* Pauses reading while RPC_MAX_WAITING_BYTES wait; resumes under half. */
@@ -1101,7 +1104,7 @@ static void cancel_all_waiting(rpc_server *s) {
 
 /*
  * Dispatches waiting messages, oldest first, while fewer than
- * RPC_MAX_IN_FLIGHT run and the output backlog is under its high-water
+ * max_in_flight run and the output backlog is under its high-water
  * mark (a reader that does not read our answers must not make us turn the
  * whole waiting list into answers). Called after each answer, after each
  * read, and when the output backlog has drained (on_output_ready). A
@@ -1114,7 +1117,7 @@ static void drain_waiting(rpc_server *s) {
         return;
     s->draining = true;
     s->busy++;
-    while (s->wait_head && s->inflight < RPC_MAX_IN_FLIGHT && !s->stopping &&
+    while (s->wait_head && s->inflight < s->max_in_flight && !s->stopping &&
            !transport_output_full(s->transport)) {
         waiting *w = s->wait_head;
         wait_unlink(s, w);
@@ -1127,7 +1130,7 @@ static void drain_waiting(rpc_server *s) {
 }
 
 /*
- * A message read while others wait or RPC_MAX_IN_FLIGHT run. It is parsed
+ * A message read while others wait or max_in_flight run. It is parsed
  * once here to see what it is: what needs no slot is handled now (not
  * JSON, an invalid request, an unknown method, $/cancelRequest, and a
  * StopProvider unless a batch or a StopProvider waits ahead of it, whose
@@ -1303,6 +1306,7 @@ int rpc_server_new(uv_loop_t *loop, const rpc_server_options *opts, rpc_server *
         return UV_ENOMEM;
     s->loop = loop;
     s->opts = *opts;
+    s->max_in_flight = opts->max_in_flight ? opts->max_in_flight : RPC_DEFAULT_MAX_IN_FLIGHT;
     framing_decoder_init(&s->decoder, opts->max_message_size, 0);
     dynbuf_init(&s->answer, JSONRPC_ANSWER_MAX);
     transport_callbacks cbs = {.on_read = on_read,
@@ -1418,7 +1422,7 @@ void rpc_server_get_stats(const rpc_server *s, rpc_server_stats *out) {
     memset(out, 0, sizeof(*out));
     out->in_flight = s->inflight;
     out->in_flight_peak = s->inflight_peak;
-    out->max_in_flight = RPC_MAX_IN_FLIGHT;
+    out->max_in_flight = s->max_in_flight;
     out->waiting = s->wait_count;
     out->waiting_bytes = s->wait_bytes;
     out->waiting_bytes_peak = s->wait_bytes_peak;

@@ -77,6 +77,9 @@ int main(int argc, char **argv) {
             .in_fd = STDIN_FILENO,
             .out_fd = STDOUT_FILENO,
             .handle_signals = true,
+            /* Four times the Cloudflare client's 64 transfers: enough to
+             * keep every connection busy; later requests wait as text. */
+            .max_in_flight = 256,
             .on_shutdown = on_shutdown,
         };
         opts.methods = provider_methods(&opts.method_count);
