@@ -208,15 +208,18 @@ static void on_shutdown(rpc_server *server, void *ctx) {
 }
 
 int main(int argc, char **argv) {
-    size_t max_message = 0;
+    size_t max_message = 0, max_in_flight = 0;
     const char *secret = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--secret") == 0 && i + 1 < argc) {
             secret = argv[++i];
         } else if (strcmp(argv[i], "--max-message") == 0 && i + 1 < argc) {
             max_message = (size_t)strtoull(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--max-in-flight") == 0 && i + 1 < argc) {
+            max_in_flight = (size_t)strtoull(argv[++i], NULL, 10);
         } else {
-            fprintf(stderr, "usage: rpc-testd [--secret S] [--max-message N]\n");
+            fprintf(stderr,
+                    "usage: rpc-testd [--secret S] [--max-message N] [--max-in-flight N]\n");
             return 2;
         }
     }
@@ -234,6 +237,7 @@ int main(int argc, char **argv) {
         .method_count = sizeof(methods) / sizeof(methods[0]),
         .ctx = &loop,
         .max_message_size = max_message,
+        .max_in_flight = max_in_flight,
         .in_fd = 0,
         .out_fd = 1,
         .handle_signals = true,

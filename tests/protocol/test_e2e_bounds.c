@@ -148,6 +148,32 @@ static void test_many_at_once_bounded(void **state) {
     th_proc_destroy(&p);
 }
 
+/* rpc_server_options.max_in_flight: a server given 8 runs at most 8 (the
+ * provider sets 256; the default is 1,024); the rest wait and are all
+ * answered. */
+static void test_max_in_flight_option(void **state) {
+    (void)state;
+    th_proc p;
+    const char *const args[] = {"--max-in-flight", "8", NULL};
+    e2e_start(&p, args, NULL);
+    enum { N = 40 };
+    size_t len;
+    char *all = lines(0, N, "sleep", "{\"ms\":20}", &len);
+    assert_int_equal(th_proc_write(&p, all, len), 0);
+    free(all);
+    for (int i = 0; i < N; i++) {
+        json_t *r = e2e_response(&p);
+        assert_int_equal(e2e_error_code(r), 0);
+        json_decref(r);
+    }
+    json_t *st = stats(&p);
+    assert_int_equal(stat_of(st, "max_in_flight"), 8);
+    assert_int_equal(stat_of(st, "in_flight_peak"), 8);
+    json_decref(st);
+    e2e_finish(&p);
+    th_proc_destroy(&p);
+}
+
 /* Reads answers until the one with string id `want`; returns how many
  * -32800 answers came before it and fails on anything else. Marks the
  * integer ids seen. */
@@ -293,6 +319,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_one_write_per_pass),
         cmocka_unit_test(test_many_at_once_bounded),
+        cmocka_unit_test(test_max_in_flight_option),
         cmocka_unit_test(test_cancel_behind_many),
         cmocka_unit_test(test_stop_behind_waiting_batch),
         cmocka_unit_test(test_eof_writes_everything),
