@@ -93,9 +93,9 @@ typedef struct rpc_server_options {
      * transfers) sets a lower one: a waiting message costs its text, a
      * running one its parsed form and its handler's state. */
     size_t max_in_flight;
-    uv_file in_fd;           /* usually 0 */
-    uv_file out_fd;          /* usually 1 */
-    bool handle_signals;     /* SIGINT/SIGTERM shut the server down */
+    uv_file in_fd;       /* usually 0 */
+    uv_file out_fd;      /* usually 1 */
+    bool handle_signals; /* SIGINT/SIGTERM shut the server down */
     /* Called once, after the input ended (EOF or signal), every request was
      * answered and stdout was flushed. The owner typically closes its other
      * handles here, then calls rpc_server_close(). May be NULL. */

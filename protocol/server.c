@@ -182,10 +182,10 @@ struct rpc_server {
     waiting **wait_buckets; /* WAIT_BUCKETS chains, allocated on first use */
     size_t wait_count, wait_bytes;
     size_t max_in_flight; /* requests running at once (the option, or its default) */
-    size_t wait_special; /* waiting batches and StopProviders */
-    bool input_held;     /* reading paused: RPC_MAX_WAITING_BYTES wait */
-    bool draining;       /* drain_waiting() is running */
-    bool stop_jumping;   /* a StopProvider is handled ahead of waiting messages */
+    size_t wait_special;  /* waiting batches and StopProviders */
+    bool input_held;      /* reading paused: RPC_MAX_WAITING_BYTES wait */
+    bool draining;        /* drain_waiting() is running */
+    bool stop_jumping;    /* a StopProvider is handled ahead of waiting messages */
     size_t inflight_peak, wait_bytes_peak;
     uint64_t next_seq;
 
