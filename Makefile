@@ -24,7 +24,7 @@
 #                writes it as Markdown to $(BUILD_DIR)/bench/results.md and
 #                renders docs/bench-throughput.png (installs gnuplot-nox when
 #                missing). Exit 0 when every measurement was valid, goals met
-#                or not. About 2 minutes on an idle 2-core machine. Knobs:
+#                or not. About a minute on an idle 2-core machine. Knobs:
 #                BENCH_ROUNDS (5), BENCH_READS (10000), BENCH_VALIDATES
 #                (100000), BENCH_START_ROUNDS (30), BENCH_MEM_READS (1000),
 #                BENCH_MEM_BIG (10000), BENCH_MEM_DELAY_MS (2000),
