@@ -12,10 +12,10 @@
  * its last member is answered.
  *
  * Bounds (issue 9; the numbers and the memory they imply are explained
- * above max_in_flight). At most max_in_flight requests run at
- * once (dispatched, unanswered). Past that, the messages read wait, as
- * text, in a FIFO (the "waiting" list) and are dispatched in arrival order
- * as running requests are answered; a batch is dispatched whole, so it can
+ * above max_in_flight). At most max_in_flight requests run at once
+ * (dispatched, unanswered). Past that, the messages read wait, as text, in
+ * a FIFO (the "waiting" list, waitlist.c) and are dispatched in arrival
+ * order as running requests are answered; a batch is dispatched whole, so it can
  * take the number running past the limit by its own size (at most
  * RPC_MAX_BATCH, whose members are counted before anything is built).
  * Input keeps being read while messages wait, so that a $/cancelRequest
@@ -51,6 +51,7 @@
 #include "jsonrpc.h"
 #include "rawjson.h"
 #include "transport.h"
+#include "waitlist.h"
 
 #include <assert.h>
 #include <inttypes.h>
@@ -96,10 +97,6 @@
  */
 #define RPC_MAX_BATCH         4096u
 #define RPC_MAX_WAITING_BYTES ((size_t)2 * 1024 * 1024)
-/* Buckets of the waiting list's id index (fixed: a chain averages a few
- * entries at the cap). */
-#define WAIT_BUCKETS 4096u
-
 /* An answer this large is handed to the transport whole (not copied), and
  * the answer buffer starts small again. */
 #define ANSWER_KEEP ((size_t)64 * 1024)
@@ -119,21 +116,6 @@ typedef struct rpc_batch {
     char first_invalid[96];
     char first_unknown[LOGGABLE_MAX];
 } rpc_batch;
-
-/* A message read while max_in_flight requests were running, waiting
- * for its turn (see "Waiting messages"). */
-typedef struct waiting {
-    struct waiting *prev, *next; /* the FIFO, arrival order */
-    struct waiting *id_next;     /* its id-index bucket (indexed only) */
-    uint64_t hash;               /* id_hash() of its id */
-    size_t len;
-    size_t id_start, id_end; /* the id's text in text[] */
-    bool has_id;             /* a single request with a usable id */
-    bool indexed;            /* in the id index (has_id, not a StopProvider) */
-    bool id_real;            /* its id was read as a real (see cancel_waiting_id) */
-    bool is_batch, is_stop;
-    char text[];
-} waiting;
 
 struct rpc_request {
     unsigned magic;
@@ -176,17 +158,14 @@ struct rpc_server {
     rpc_request **id_buckets;
     size_t id_bucket_count; /* a power of two, or 0 before the first */
     size_t id_count;
-    /* Messages waiting for a slot; their id index; their bytes as
-     * counted against RPC_MAX_WAITING_BYTES. */
-    waiting *wait_head, *wait_tail;
-    waiting **wait_buckets; /* WAIT_BUCKETS chains, allocated on first use */
-    size_t wait_count, wait_bytes;
+    /* Messages waiting for a slot (waitlist.h); their bytes are counted
+     * against RPC_MAX_WAITING_BYTES. */
+    waitlist waiting;
     size_t max_in_flight; /* requests running at once (the option, or its default) */
-    size_t wait_special;  /* waiting batches and StopProviders */
     bool input_held;      /* reading paused: RPC_MAX_WAITING_BYTES wait */
     bool draining;        /* drain_waiting() is running */
     bool stop_jumping;    /* a StopProvider is handled ahead of waiting messages */
-    size_t inflight_peak, wait_bytes_peak;
+    size_t inflight_peak;
     uint64_t next_seq;
 
     bool started;
@@ -943,114 +922,61 @@ static void dispatch_parsed_new(rpc_server *s, json_t *msg, const char *text, si
 /* Whether a message read now must wait: max_in_flight are running,
  * or others already wait (arrival order is kept). */
 static bool must_wait(const rpc_server *s) {
-    return s->wait_head || s->inflight >= s->max_in_flight;
+    return s->waiting.head || s->inflight >= s->max_in_flight;
 }
 
 /* Pauses reading while RPC_MAX_WAITING_BYTES wait; resumes under half. */
 static void update_input_hold(rpc_server *s) {
-    bool hold = s->input_held ? s->wait_bytes > RPC_MAX_WAITING_BYTES / 2
-                              : s->wait_bytes >= RPC_MAX_WAITING_BYTES;
+    bool hold = s->input_held ? s->waiting.bytes > RPC_MAX_WAITING_BYTES / 2
+                              : s->waiting.bytes >= RPC_MAX_WAITING_BYTES;
     if (hold == s->input_held || s->stopping || s->closing)
         return;
     s->input_held = hold;
-    log_debug(MODULE, "%zu bytes of messages waiting: %s input", s->wait_bytes,
+    log_debug(MODULE, "%zu bytes of messages waiting: %s input", s->waiting.bytes,
               hold ? "pausing" : "resuming");
     s->busy++;
     transport_hold_input(s->transport, hold);
     s->busy--;
 }
 
-static size_t wait_bucket(uint64_t hash) {
-    return (size_t)(hash & (WAIT_BUCKETS - 1));
-}
-
-/* Takes w off the list and the index (it is not freed). */
-static void wait_unlink(rpc_server *s, waiting *w) {
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        s->wait_head = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
-    else
-        s->wait_tail = w->prev;
-    if (w->indexed) {
-        waiting **slot = &s->wait_buckets[wait_bucket(w->hash)];
-        while (*slot && *slot != w)
-            slot = &(*slot)->id_next;
-        if (*slot)
-            *slot = w->id_next;
-    }
-    s->wait_count--;
-    s->wait_bytes -= sizeof(*w) + w->len;
-    if (w->is_batch || w->is_stop)
-        s->wait_special--;
-}
-
 /*
  * Appends a copy of a message to the waiting list. `call` (NULL for a
- * batch) is its validated request, whose id, when it has one, goes into
- * the index with the span of its text. When the copy cannot be made the
- * message is answered -32603 (it is lost, not run).
+ * batch) is its validated request, whose id, when it has one, goes with
+ * it (the span of its text), and into the index unless it is a
+ * StopProvider (never cancelled, as when running; its id still serves to
+ * answer it on shutdown). When the copy cannot be made the message is
+ * answered -32603 (it is lost, not run).
  */
 static void wait_push(rpc_server *s, const char *text, size_t len, const jsonrpc_call *call,
                       bool is_stop) {
-    if (!s->wait_buckets)
-        s->wait_buckets = calloc(WAIT_BUCKETS, sizeof(*s->wait_buckets));
-    waiting *w = malloc(sizeof(*w) + len);
-    if (!w || !s->wait_buckets) {
-        free(w);
-        log_error(MODULE, "out of memory holding a message: dropped");
-        send_error(s, NULL, NULL, 0, RPC_INTERNAL_ERROR, NULL, "out of memory holding a message");
-        return;
-    }
-    memset(w, 0, sizeof(*w));
-    memcpy(w->text, text, len);
-    w->len = len;
-    w->is_batch = call == NULL;
-    w->is_stop = is_stop;
+    wait_id id;
     rawjson_span v;
-    if (call && call->has_id && call->id_usable &&
-        rawjson_find_member(text, (rawjson_span){0, len}, "id", &v) == 0 && v.end > v.start) {
-        w->has_id = true;
-        w->id_start = v.start;
-        w->id_end = v.end;
-        w->id_real = json_is_real(call->id);
-        w->hash = id_hash(call->id);
-    }
-    if (w->has_id && !is_stop) {
-        /* A StopProvider is never cancelled (as when running), so it is
-         * not indexed; its id still serves to answer it on shutdown. */
-        w->indexed = true;
-        waiting **slot = &s->wait_buckets[wait_bucket(w->hash)];
-        while (*slot)
-            slot = &(*slot)->id_next;
-        *slot = w;
-    }
-    if (!s->wait_head && log_enabled(LOG_LEVEL_DEBUG))
+    bool has_id = call && call->has_id && call->id_usable &&
+                  rawjson_find_member(text, (rawjson_span){0, len}, "id", &v) == 0 &&
+                  v.end > v.start;
+    if (has_id)
+        id = (wait_id){.start = v.start,
+                       .end = v.end,
+                       .hash = id_hash(call->id),
+                       .real = json_is_real(call->id),
+                       .indexed = !is_stop};
+    if (!s->waiting.head && log_enabled(LOG_LEVEL_DEBUG))
         log_debug(MODULE,
                   "%zu requests in flight: holding input (later requests wait; cancellations "
                   "are still read)",
                   s->inflight);
-    w->prev = s->wait_tail;
-    if (s->wait_tail)
-        s->wait_tail->next = w;
-    else
-        s->wait_head = w;
-    s->wait_tail = w;
-    s->wait_count++;
-    s->wait_bytes += sizeof(*w) + len;
-    if (s->wait_bytes > s->wait_bytes_peak)
-        s->wait_bytes_peak = s->wait_bytes;
-    if (w->is_batch || w->is_stop)
-        s->wait_special++;
+    if (!waitlist_push(&s->waiting, text, len, has_id ? &id : NULL, call == NULL, is_stop)) {
+        log_error(MODULE, "out of memory holding a message: dropped");
+        send_error(s, NULL, NULL, 0, RPC_INTERNAL_ERROR, NULL, "out of memory holding a message");
+        return;
+    }
     update_input_hold(s);
 }
 
 /* Answers a waiting message that will never run: -32800 for a request
  * with an id; a notification or a batch is dropped (logged). Frees it. */
-static void wait_drop(rpc_server *s, waiting *w) {
-    wait_unlink(s, w);
+static void wait_drop(rpc_server *s, wait_msg *w) {
+    waitlist_unlink(&s->waiting, w);
     if (w->has_id)
         send_error(s, NULL, w->text + w->id_start, w->id_end - w->id_start, RPC_REQUEST_CANCELLED,
                    NULL, NULL);
@@ -1067,13 +993,13 @@ static void wait_drop(rpc_server *s, waiting *w) {
  * real because another number overflowed stays a real). Returns how many.
  */
 static size_t cancel_waiting_id(rpc_server *s, json_t *id) {
-    if (!s->wait_head || !s->wait_buckets)
+    if (!s->waiting.head)
         return 0;
     uint64_t hash = id_hash(id);
     size_t n = 0;
-    waiting *w = s->wait_buckets[wait_bucket(hash)];
+    wait_msg *w = waitlist_bucket(&s->waiting, hash);
     while (w) {
-        waiting *next = w->id_next;
+        wait_msg *next = w->id_next;
         if (w->hash == hash) {
             size_t flags = JSON_DECODE_ANY | (w->id_real ? JSON_DECODE_INT_AS_REAL : 0);
             json_t *wid = json_loadb(w->text + w->id_start, w->id_end - w->id_start, flags, NULL);
@@ -1094,9 +1020,9 @@ static size_t cancel_waiting_id(rpc_server *s, json_t *id) {
 /* StopProvider ahead of the waiting messages, or shutdown: none of them
  * will run. */
 static void cancel_all_waiting(rpc_server *s) {
-    size_t n = s->wait_count;
-    while (s->wait_head)
-        wait_drop(s, s->wait_head);
+    size_t n = s->waiting.count;
+    while (s->waiting.head)
+        wait_drop(s, s->waiting.head);
     if (n)
         log_debug(MODULE, "%zu waiting message(s) cancelled before running", n);
     update_input_hold(s);
@@ -1117,10 +1043,10 @@ static void drain_waiting(rpc_server *s) {
         return;
     s->draining = true;
     s->busy++;
-    while (s->wait_head && s->inflight < s->max_in_flight && !s->stopping &&
+    while (s->waiting.head && s->inflight < s->max_in_flight && !s->stopping &&
            !transport_output_full(s->transport)) {
-        waiting *w = s->wait_head;
-        wait_unlink(s, w);
+        wait_msg *w = s->waiting.head;
+        waitlist_unlink(&s->waiting, w);
         handle_message(s, w->text, w->len);
         free(w);
     }
@@ -1157,7 +1083,7 @@ static void hold_message(rpc_server *s, const char *text, size_t len) {
     if (jsonrpc_validate(msg, &call, &reason) == 0) {
         is_stop = strcmp(call.method, "StopProvider") == 0;
         if (is_stop)
-            now = s->wait_special == 0;
+            now = s->waiting.special == 0;
         else if (strcmp(call.method, "$/cancelRequest") != 0) {
             const rpc_method *m = find_method(s, call.method);
             now = !m || !m->handler;
@@ -1262,7 +1188,7 @@ static void on_output_ready(void *arg) {
  * write has completed, unless we are inside a call into the server (the
  * outermost frame calls again). */
 static void maybe_finish(rpc_server *s) {
-    if (s->busy || !s->input_done || s->shutdown_done || s->closing || s->head || s->wait_head ||
+    if (s->busy || !s->input_done || s->shutdown_done || s->closing || s->head || s->waiting.head ||
         !transport_is_flushed(s->transport))
         return;
     s->shutdown_done = true;
@@ -1368,7 +1294,6 @@ static void release_server(rpc_server *s) {
     framing_decoder_free(&s->decoder);
     dynbuf_free(&s->answer);
     free(s->id_buckets);
-    free(s->wait_buckets);
     free(s);
 }
 
@@ -1397,11 +1322,7 @@ void rpc_server_close(rpc_server *s) {
             }
         }
     }
-    while (s->wait_head) {
-        waiting *w = s->wait_head;
-        wait_unlink(s, w);
-        free(w);
-    }
+    waitlist_clear(&s->waiting);
     /* One reference for this function, so nothing is freed before it
      * returns, plus one per handle being closed. */
     s->closes_pending++;
@@ -1423,9 +1344,9 @@ void rpc_server_get_stats(const rpc_server *s, rpc_server_stats *out) {
     out->in_flight = s->inflight;
     out->in_flight_peak = s->inflight_peak;
     out->max_in_flight = s->max_in_flight;
-    out->waiting = s->wait_count;
-    out->waiting_bytes = s->wait_bytes;
-    out->waiting_bytes_peak = s->wait_bytes_peak;
+    out->waiting = s->waiting.count;
+    out->waiting_bytes = s->waiting.bytes;
+    out->waiting_bytes_peak = s->waiting.bytes_peak;
     out->max_waiting_bytes = RPC_MAX_WAITING_BYTES;
     transport_stats ts;
     transport_get_stats(s->transport, &ts);
