@@ -87,12 +87,15 @@ int sim_launch(const sim_launch_options *o, sim_launched *s) {
         return -1;
     }
     s->pid = pid;
-    s->out = fdopen(fds[0], "r");
-    if (!s->out)
+    FILE *out = fdopen(fds[0], "r");
+    if (!out)
         close(fds[0]);
     char line[256] = "";
-    if (!s->out || !fgets(line, sizeof(line), s->out) ||
-        sscanf(line, "listening on http://127.0.0.1:%d", &s->port) != 1) {
+    bool started = out && fgets(line, sizeof(line), out) &&
+                   sscanf(line, "listening on http://127.0.0.1:%d", &s->port) == 1;
+    if (out)
+        fclose(out);
+    if (!started) {
         line[strcspn(line, "\n")] = '\0';
         fprintf(stderr, "cf-api-sim did not start: %s\n", line[0] ? line : "(no output)");
         sim_launched_stop(s);
@@ -115,8 +118,5 @@ int sim_launched_stop(sim_launched *s) {
             status = -1;
         s->pid = 0;
     }
-    if (s->out)
-        fclose(s->out);
-    s->out = NULL;
     return status;
 }

@@ -5,8 +5,10 @@
  * The simulator prints "listening on http://127.0.0.1:PORT" as its first
  * line once it serves (docs/SIMULATOR.md); when it cannot start, its first
  * line is the complaint instead. sim_launch() starts it, reads that line,
- * and returns the address; the pipe stays open until sim_launched_stop(),
- * so a later line (the goodbye) never meets a closed reader.
+ * returns the address, and closes its end of the pipe: nobody would read
+ * the rest, and a pipe nobody drains fills up and blocks the simulator's
+ * next log line, and with it the thread that writes it (the soak found
+ * that). The simulator ignores SIGPIPE, so its later lines are dropped.
  *
  * Used by the programs that drive the simulator outside ctest: the demo
  * (examples/demo.c), the soak (bench/soak.c) and the benchmark driver
@@ -28,7 +30,8 @@ typedef struct sim_launch_options {
     int cpu;                 /* pinned to this CPU before exec (its threads inherit
                                 it), or -1 for no pinning */
     const char *stderr_path; /* its stderr goes to this file, or NULL: stderr shares
-                                the stdout pipe, so a failure to start is the first line */
+                                the stdout pipe, so a failure to start is the first line;
+                                later lines are dropped */
 } sim_launch_options;
 
 typedef struct sim_launched {
@@ -36,7 +39,6 @@ typedef struct sim_launched {
     int port;          /* the loopback port it listens on */
     char origin[64];   /* "http://127.0.0.1:PORT" */
     char base_url[96]; /* origin + "/client/v4", the provider's base_url */
-    FILE *out;         /* the rest of its stdout; closed by sim_launched_stop */
 } sim_launched;
 
 /* Starts the simulator and waits for its first line. Returns 0 with `s`
