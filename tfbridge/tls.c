@@ -9,6 +9,16 @@
  * used instead of go-plugin's P-521: it is cheaper to generate on every
  * process start (Terraform starts the provider 3 to 5 times per command)
  * and Go accepts it.
+ *
+ * Start-up cost (Terraform waits for the handshake line, and every CPU
+ * cycle spent here slows provider-cloudflare, which starts beside us on a
+ * 2-CPU machine; docs/BENCHMARKS.md): OpenSSL's configuration file is not
+ * read (OPENSSL_INIT_NO_LOAD_CONFIG; nothing in it concerns a private,
+ * mutually authenticated connection on a local socket, and reading it cost
+ * ~1.4 ms of CPU), and the certificate's public key is written from the
+ * key's encoded point instead of through X509_set_pubkey, whose
+ * OSSL_ENCODER round trip built every encoder of the default provider
+ * (~0.7 ms) for one SubjectPublicKeyInfo.
  */
 #include "tls.h"
 
@@ -67,8 +77,33 @@ static char *base64_nopad(const unsigned char *data, int len) {
     return out;
 }
 
-/* Builds the self-signed certificate for `key`. New X509, or NULL. */
-static X509 *make_cert(EVP_PKEY *key) {
+/* OpenSSL without its configuration file: the first OpenSSL call of the
+ * process must come after this one for it to count. Idempotent. */
+static void init_openssl(void) {
+    OPENSSL_init_ssl(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
+}
+
+/* Sets the certificate's SubjectPublicKeyInfo to the P-256 `key`: id-ecPublicKey,
+ * the named curve, the uncompressed point. Returns 1 or 0 (OpenSSL's way). */
+static int set_public_key(X509 *cert, EVP_PKEY *key) {
+    unsigned char *point = NULL;
+    size_t len = EVP_PKEY_get1_encoded_public_key(key, &point);
+    if (len == 0 || len > INT32_MAX)
+        return 0;
+    if (!X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(cert), OBJ_nid2obj(NID_X9_62_id_ecPublicKey),
+                                V_ASN1_OBJECT, OBJ_nid2obj(NID_X9_62_prime256v1), point,
+                                (int)len)) {
+        OPENSSL_free(point);
+        return 0;
+    }
+    return 1; /* point now owned by the certificate */
+}
+
+/* Builds and signs the self-signed certificate for `key`. Returns its DER
+ * (new, OPENSSL_free) with its length in *der_len, or NULL. The X509 made
+ * here is only a builder: its public key is bytes, not an EVP_PKEY, so the
+ * caller parses the DER for a certificate OpenSSL can use. */
+static unsigned char *make_cert_der(EVP_PKEY *key, int *der_len) {
     X509 *cert = X509_new();
     if (!cert)
         return NULL;
@@ -83,7 +118,7 @@ static X509 *make_cert(EVP_PKEY *key) {
     }
     ok = ok && X509_gmtime_adj(X509_getm_notBefore(cert), -CERT_BACKDATE_S) &&
          X509_gmtime_adj(X509_getm_notAfter(cert), (long)CERT_VALID_DAYS * 24 * 3600) &&
-         X509_set_pubkey(cert, key) &&
+         set_public_key(cert, key) &&
          X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
                                     (const unsigned char *)"terraform-provider-cloudflare", -1, -1,
                                     0) &&
@@ -96,29 +131,34 @@ static X509 *make_cert(EVP_PKEY *key) {
          add_ext(cert, NID_subject_alt_name, "DNS:localhost") == 0 &&
          X509_sign(cert, key, EVP_sha256()) > 0;
     BN_free(serial);
-    if (!ok) {
-        X509_free(cert);
+    unsigned char *der = NULL;
+    *der_len = ok ? i2d_X509(cert, &der) : -1;
+    X509_free(cert);
+    if (*der_len <= 0) {
+        OPENSSL_free(der);
         return NULL;
     }
-    return cert;
+    return der;
 }
 
 int tls_identity_generate(tls_identity *id, char err[TLS_ERR_MAX]) {
     memset(id, 0, sizeof(*id));
+    init_openssl();
     id->key = EVP_EC_gen("P-256");
     if (!id->key) {
         set_error(err, "generating the TLS key");
         return -1;
     }
-    id->cert = make_cert(id->key);
-    if (!id->cert) {
+    int der_len = 0;
+    unsigned char *der = make_cert_der(id->key, &der_len);
+    if (!der) {
         set_error(err, "making the TLS certificate");
         tls_identity_free(id);
         return -1;
     }
-    unsigned char *der = NULL;
-    int der_len = i2d_X509(id->cert, &der);
-    if (der_len <= 0 || !(id->cert_b64 = base64_nopad(der, der_len))) {
+    const unsigned char *p = der;
+    id->cert = d2i_X509(NULL, &p, der_len);
+    if (!id->cert || !(id->cert_b64 = base64_nopad(der, der_len))) {
         OPENSSL_free(der);
         set_error(err, "encoding the TLS certificate");
         tls_identity_free(id);
@@ -179,6 +219,7 @@ static int load_trust_anchors(X509_STORE *store, const char *pem) {
 
 SSL_CTX *tls_server_ctx_new(const tls_identity *id, const char *client_cert_pem,
                             char err[TLS_ERR_MAX]) {
+    init_openssl();
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (!ctx) {
         set_error(err, "creating the TLS context");
