@@ -45,6 +45,7 @@
  * the same bug).
  */
 #include "protocol.h"
+#include "sim_control.h"
 #include "sim_launch.h"
 
 #include <curl/curl.h>
@@ -118,56 +119,10 @@ static int sim_start(void) {
     return sim_launch(&o, &sim);
 }
 
-typedef struct membuf {
-    char *data;
-    size_t len;
-} membuf;
-
-static size_t collect_body(char *data, size_t size, size_t nmemb, void *arg) {
-    membuf *b = arg;
-    size_t n = size * nmemb;
-    char *grown = realloc(b->data, b->len + n + 1);
-    if (!grown)
-        return 0;
-    b->data = grown;
-    memcpy(b->data + b->len, data, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return n;
-}
-
-/* One control-plane call (blocking: loopback, answered in well under a
- * millisecond). Returns the parsed answer (new) or NULL; *status gets the
- * HTTP status or 0. */
+/* One control-plane call (sim_control.h). Returns the parsed answer (new)
+ * or NULL; *status gets the HTTP status or 0. */
 static json_t *sim_http(const char *method, const char *path, const char *body, long *status) {
-    CURL *curl = curl_easy_init();
-    if (!curl)
-        return NULL;
-    char url[512];
-    snprintf(url, sizeof(url), "%s%s", sim.origin, path);
-    struct curl_slist *headers = NULL;
-    membuf b = {0};
-    curl_easy_setopt(curl, CURLOPT_URL, url);
-    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
-    if (body) {
-        headers = curl_slist_append(headers, "Content-Type: application/json");
-        curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
-    }
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect_body);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 30000L);
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    long code = 0;
-    if (curl_easy_perform(curl) == CURLE_OK)
-        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
-    curl_slist_free_all(headers);
-    curl_easy_cleanup(curl);
-    if (status)
-        *status = code;
-    json_t *v = b.data ? json_loads(b.data, 0, NULL) : NULL;
-    free(b.data);
-    return v;
+    return sim_control_call(sim.origin, method, path, body, 30000L, status);
 }
 
 /* ------------------------------------------------------------------ */

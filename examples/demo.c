@@ -19,6 +19,7 @@
  * plays "the world outside the orchestrator", is called with libcurl.
  */
 #include "protocol.h"
+#include "sim_control.h"
 #include "sim_launch.h"
 
 #include <curl/curl.h>
@@ -134,36 +135,12 @@ static int sim_start(const char *token) {
     return sim_launch(&o, &sim);
 }
 
-static size_t discard_body(char *data, size_t size, size_t nmemb, void *arg) {
-    (void)data;
-    (void)arg;
-    return size * nmemb;
-}
-
-/* One HTTP request to the simulator (path from its origin, body JSON or
- * NULL). Returns the HTTP status, or 0 when there was no answer. */
+/* One HTTP request to the simulator's control plane (path from its
+ * origin, body JSON or NULL; sim_control.h). Returns the HTTP status, or 0
+ * when there was no answer. */
 static long sim_http(const char *method, const char *path, const char *body) {
-    CURL *curl = curl_easy_init();
-    if (!curl)
-        return 0;
-    char url[512];
-    snprintf(url, sizeof(url), "%s%s", sim.origin, path);
-    struct curl_slist *headers = NULL;
-    curl_easy_setopt(curl, CURLOPT_URL, url);
-    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
-    if (body) {
-        headers = curl_slist_append(headers, "Content-Type: application/json");
-        curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
-    }
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard_body);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)TIMEOUT_MS);
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     long status = 0;
-    if (curl_easy_perform(curl) == CURLE_OK)
-        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-    curl_slist_free_all(headers);
-    curl_easy_cleanup(curl);
+    json_decref(sim_control_call(sim.origin, method, path, body, TIMEOUT_MS, &status));
     return status;
 }
 
